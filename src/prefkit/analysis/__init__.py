@@ -1,0 +1,1 @@
+"""prefkit.analysis (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""prefkit.annotation (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""The ``prefkit`` command line (thin: parse, call the library, render)."""

@@ -1,0 +1,1 @@
+"""prefkit.data (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""prefkit.optimize (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""prefkit.reward (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""prefkit.service (see DESIGN.md)."""
