@@ -17,6 +17,17 @@ app = typer.Typer(
 )
 
 
+@app.command()
+def version() -> None:
+    """Print prefkit's version.
+
+    Example: prefkit version
+    """
+    from prefkit import __version__
+
+    typer.echo(__version__)
+
+
 def _register() -> None:
     from prefkit.cli import arena, data, rank, reward, serve, store
 
