@@ -39,29 +39,15 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; every PrefkitError becomes one line on stderr and exit status 2."""
+    """Run the CLI; every PrefkitError becomes one line on stderr and exit status 2.
+
+    Usage errors (unknown option, missing argument) are reported by typer, also with exit status 2.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="prefkit")
     except PrefkitError as exc:
         sys.stderr.write(f"error: {exc}\n")
         raise SystemExit(2) from None
-    except typer.Exit as exc:
-        raise SystemExit(exc.exit_code) from None
-    except typer.Abort:
-        sys.stderr.write("aborted\n")
-        raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
-    else:
-        raise SystemExit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover
