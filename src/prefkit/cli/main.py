@@ -17,6 +17,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """prefkit: collect, aggregate, model, explain and use preference data."""
+
+
 @app.command()
 def version() -> None:
     """Print prefkit's version.
