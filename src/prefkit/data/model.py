@@ -184,9 +184,13 @@ class RankingTable:
         sizes = [sum(len(g) for g in r) for r in rankings]
         offsets = np.zeros(len(rankings) + 1, dtype=np.int64)
         np.cumsum(sizes, out=offsets[1:])
-        members = np.fromiter((i for r in rankings for g in r for i in g), dtype=np.int32, count=int(offsets[-1]))
+        members = np.fromiter(
+            (i for r in rankings for g in r for i in g), dtype=np.int32, count=int(offsets[-1])
+        )
         level = np.fromiter(
-            (lvl for r in rankings for lvl, g in enumerate(r) for _ in g), dtype=np.int32, count=int(offsets[-1])
+            (lvl for r in rankings for lvl, g in enumerate(r) for _ in g),
+            dtype=np.int32,
+            count=int(offsets[-1]),
         )
         n = len(rankings)
         return cls(

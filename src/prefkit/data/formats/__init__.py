@@ -1,0 +1,1 @@
+"""One module per interchange format: ``parse`` (records -> Builder rows), ``write`` (Dataset -> file)."""
