@@ -117,15 +117,6 @@ CASES = [
     ("json array", "a.jsonl", b'[{"model_a": "x"}]\n', FormatError, 1, "one JSON array"),
     ("header only", "h.csv", ARENA_HEAD.encode(), FormatError, None, "no judgments found"),
     (
-        "hh-rlhf differing prefixes",
-        "hh.jsonl",
-        b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: yes", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}\n'
-        b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: yes", "rejected": "\\n\\nHuman: b\\n\\nAssistant: no"}\n',
-        InputError,
-        2,
-        "differ before their last Assistant turn",
-    ),
-    (
         "strength out of range",
         "st.jsonl",
         b'{"type": "pairwise", "a": "x", "b": "y", "outcome": "a", "strength": 5}\n',
@@ -232,3 +223,24 @@ def test_explicit_format_override(tmp_path: Path) -> None:
 
     with pytest.raises(ValidationError, match="unknown format 'xml'"):
         io.read(path, "xml")
+
+
+def test_hh_rlhf_differing_prefixes_are_skipped_and_listed(tmp_path: Path) -> None:
+    path = tmp_path / "hh.jsonl"
+    path.write_bytes(
+        b'{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: yes", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}\n'
+        b'{"chosen": "\\n\\nHuman: a\\n\\nAssistant: yes", "rejected": "\\n\\nHuman: b\\n\\nAssistant: no"}\n'
+    )
+    ds = io.read(path)  # strict: still not an error, the row is reported instead of guessed
+    assert len(ds.pairwise) == 1
+    assert [ln for ln, _ in ds.meta["skipped"]] == [2]
+    assert "differ before their last Assistant turn" in ds.meta["skipped"][0][1]
+    res = subprocess.run(
+        [str(Path(sys.executable).with_name("prefkit")), "info", str(path)], capture_output=True, text=True
+    )
+    assert res.returncode == 0
+    assert "skipped 1" in res.stderr and f"{path}:2:" in res.stderr
+    only_bad = tmp_path / "hh_bad.jsonl"
+    only_bad.write_text(path.read_text().splitlines()[1] + "\n")
+    with pytest.raises(InputError, match="every row was bad"):
+        io.read(only_bad)

@@ -59,6 +59,7 @@ def validate(
         f"ok: {file} is valid {s.format}: {s.judgments} judgments ({s.pairwise} pairwise, {s.rankings} rankings, "
         f"{s.ratings} ratings) on {s.items} items"
     )
+    _report_skipped(s.skipped, file)
 
 
 def info(

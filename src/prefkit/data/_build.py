@@ -43,6 +43,10 @@ class Context:
             )
         self.skipped.append((line, message))
 
+    def report(self, line: int, message: str) -> None:
+        """Skip a row that is well-formed but cannot be used as is, in strict mode too (listed, never guessed)."""
+        self.skipped.append((line, message))
+
     def check_id(self, ident: str | None, line: int) -> bool:
         if ident is None:
             return True

@@ -1,7 +1,8 @@
 """Anthropic hh-rlhf transcripts: ``{"chosen", "rejected"}`` whole ``\\n\\nHuman: ...\\n\\nAssistant: ...`` texts.
 
 The prompt is everything up to and including the last ``\\n\\nAssistant:`` (it must be the same in both
-transcripts); the two answers are what follows. Rows whose prefixes differ are reported, never guessed.
+transcripts); the two answers are what follows. Rows whose prefixes differ are skipped and listed in
+``ds.meta["skipped"]`` (the CLI prints them), never guessed; a file where every row differs is an error.
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ def split(chosen: str, rejected: str) -> tuple[str, str, str] | str:
     return chosen[:i], chosen[i:], rejected[j:]
 
 
+def _is_prefix_mismatch(reason: str) -> bool:
+    return reason.startswith("chosen and rejected transcripts differ")
+
+
 def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator[None]:
     b.t.meta["conversational"] = False
     for line, rec in records:
@@ -43,7 +48,9 @@ def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator
             b.ctx.problem(line, "chosen and rejected must both be transcript strings")
         else:
             parts = split(chosen, rejected)
-            if isinstance(parts, str):
+            if isinstance(parts, str) and _is_prefix_mismatch(parts):
+                b.ctx.report(line, parts)  # skipped and listed in meta["skipped"], in strict mode too
+            elif isinstance(parts, str):
                 b.ctx.problem(line, parts)
             else:
                 trl.add_pair(b, line, *parts)
