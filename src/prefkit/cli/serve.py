@@ -1,9 +1,81 @@
-"""CLI commands of this group (being built; see the matching issue)."""
+"""``prefkit serve``: run the web app (annotation, arena, leaderboards, API) on a project SQLite file."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from prefkit.cli._common import console, print_json
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the main app."""
+    app.command("serve")(serve)
+
+
+def serve(
+    db: Path = typer.Option(..., "--db", help="project SQLite file (created if missing)"),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="interface to listen on (127.0.0.1: this machine only)"
+    ),
+    port: int = typer.Option(8000, "--port", help="TCP port"),
+    demo: bool = typer.Option(
+        False, "--demo", help="create (idempotently) a demo campaign and arena from shipped example data"
+    ),
+    admin_token: str = typer.Option(
+        None, "--admin-token", envvar="PREFKIT_ADMIN_TOKEN", help="admin secret (default: stored in the file)"
+    ),
+    synchronous: str = typer.Option(
+        "FULL", "--synchronous", help="SQLite durability: FULL (power-safe) or NORMAL (crash-safe)"
+    ),
+    rate: float = typer.Option(
+        20.0, "--rate", help="requests per second allowed per token (bursts up to 3x)"
+    ),
+    base_url: str = typer.Option(
+        "", "--base-url", help="public URL printed in links (default http://HOST:PORT)"
+    ),
+    output: str = typer.Option(
+        "text", "--format", help="text, or json: print the URLs as one JSON object, then serve"
+    ),
+) -> None:
+    """Start the web app: annotation campaigns, a live K-wise arena, leaderboards and a JSON API (docs at /docs).
+
+    Prints the admin URL (and with --demo an annotator invite URL), then serves until Ctrl-C.
+
+    Example: prefkit serve --db project.db --demo --port 8000
+    """
+    from prefkit._optional import require
+
+    require("uvicorn", "serve")
+    import uvicorn
+
+    from prefkit.service import Settings, create_app
+
+    settings = Settings(
+        db_path=db,
+        admin_token=admin_token,
+        synchronous=synchronous,
+        rate_per_s=rate,
+        rate_burst=max(3 * rate, 10.0),
+        base_url=base_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
+    )
+    app = create_app(settings)
+    svc = app.state.svc
+    base = settings.base_url
+    urls = {"admin": f"{base}/join/{svc.admin_token}", "docs": f"{base}/docs"}
+    if demo:
+        from prefkit.service.demo import ensure_demo
+
+        info = ensure_demo(svc)
+        urls["annotator"] = f"{base}/join/{info.annotator_token}"
+        urls["arena"] = f"{base}/a/{info.arenas[0]}"
+        urls["leaderboard"] = f"{base}/a/{info.arenas[0]}/leaderboard"
+    if output == "json":
+        print_json(urls)
+    else:
+        console.print(f"[bold]prefkit serve[/bold] on {db}")
+        for k, v in urls.items():
+            console.print(f"  {k:<12} {v}", soft_wrap=True, highlight=False)
+        console.print("Press Ctrl-C to stop.")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, timeout_graceful_shutdown=5)

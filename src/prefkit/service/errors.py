@@ -1,0 +1,74 @@
+"""Error responses: a JSON object for the API, a plain page for browsers, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from prefkit.errors import InputError, MissingDependencyError, PrefkitError, StoreError, ValidationError
+from prefkit.service.repo import Conflict, NotFound
+
+log = logging.getLogger("prefkit.service")
+
+
+def status_of(exc: PrefkitError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    if isinstance(exc, Conflict):
+        return 409
+    if isinstance(exc, (ValidationError, InputError)):
+        return 400
+    if isinstance(exc, (StoreError, MissingDependencyError)):
+        return 503
+    return 400
+
+
+def wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def error_response(
+    request: Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    if wants_html(request):
+        templates = request.app.state.templates
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"status": status, "message": message, "principal": None},
+            status_code=status,
+            headers=headers,
+        )
+    return JSONResponse(
+        {"error": {"status": status, "message": message}}, status_code=status, headers=headers
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(request, exc.status_code, str(exc.detail), getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        parts = []
+        for e in exc.errors()[:5]:
+            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+        return error_response(request, 422, "invalid request: " + "; ".join(parts))
+
+    @app.exception_handler(PrefkitError)
+    async def _prefkit(request: Request, exc: PrefkitError) -> Response:
+        return error_response(request, status_of(exc), str(exc))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(
+            request, 500, "internal error: the request was not completed (see the server log)"
+        )
+

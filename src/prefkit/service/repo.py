@@ -1,0 +1,408 @@
+"""Every SQL statement of the service (all parametrised). Reads take any connection; writes are writer ops."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefkit.errors import PrefkitError, StoreError, ValidationError
+from prefkit.service.campaigns import CampaignConfig
+
+
+class Conflict(PrefkitError):
+    """The same annotator already gave a different answer to this task (answers are final)."""
+
+
+class NotFound(PrefkitError):
+    """No such campaign, task, arena or token (or the caller may not see it)."""
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's row and what it may see."""
+
+    token_id: int
+    role: str
+    annotator: str
+    kind: str
+    token_hash: str
+    campaigns: frozenset[int] = field(default_factory=frozenset)
+    arenas: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def may_campaign(self, campaign_id: int) -> bool:
+        return self.is_admin or campaign_id in self.campaigns
+
+    def may_arena(self, arena_id: int) -> bool:
+        return self.is_admin or arena_id in self.arenas
+
+
+# ---- meta and tokens -------------------------------------------------------------------------------
+
+
+def meta_get_or_create(conn: sqlite3.Connection, key: str, make: Any) -> str:
+    row = conn.execute("SELECT value FROM svc_meta WHERE key = ?", (key,)).fetchone()
+    if row:
+        return str(row[0])
+    conn.execute("INSERT OR IGNORE INTO svc_meta(key, value) VALUES (?, ?)", (key, make()))
+    return str(conn.execute("SELECT value FROM svc_meta WHERE key = ?", (key,)).fetchone()[0])
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def issue_token(
+    conn: sqlite3.Connection,
+    *,
+    role: str,
+    annotator: str,
+    kind: str = "human",
+    label: str = "",
+    campaigns: list[int] = (),  # type: ignore[assignment]
+    arenas: list[int] = (),  # type: ignore[assignment]
+    secret: str | None = None,
+) -> tuple[int, str]:
+    """Create a token (or reuse the row of ``secret``) with its grants; return ``(token_id, secret)``."""
+    if role not in ("admin", "annotator") or kind not in ("human", "model"):
+        raise ValidationError("role/kind: role is admin or annotator, kind is human or model")
+    if not annotator or len(annotator) > 80:
+        raise ValidationError("annotator: give a name of 1-80 characters")
+    secret = secret or new_secret()
+    th = token_hash(secret)
+    conn.execute(
+        "INSERT OR IGNORE INTO svc_tokens(token_hash, secret, role, annotator, kind, label, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (th, secret, role, annotator, kind, label, time.time()),
+    )
+    tid = int(conn.execute("SELECT id FROM svc_tokens WHERE token_hash = ?", (th,)).fetchone()[0])
+    for cid in campaigns:
+        conn.execute("INSERT OR IGNORE INTO svc_grants VALUES (?, 'campaign', ?)", (tid, int(cid)))
+    for aid in arenas:
+        conn.execute("INSERT OR IGNORE INTO svc_grants VALUES (?, 'arena', ?)", (tid, int(aid)))
+    return tid, secret
+
+
+def lookup_token(conn: sqlite3.Connection, th: str) -> Principal | None:
+    row = conn.execute(
+        "SELECT id, role, annotator, kind FROM svc_tokens WHERE token_hash = ? AND revoked = 0", (th,)
+    ).fetchone()
+    if row is None:
+        return None
+    grants = conn.execute(
+        "SELECT resource, resource_id FROM svc_grants WHERE token_id = ?", (row[0],)
+    ).fetchall()
+    return Principal(
+        token_id=int(row[0]),
+        role=str(row[1]),
+        annotator=str(row[2]),
+        kind=str(row[3]),
+        token_hash=th,
+        campaigns=frozenset(int(r) for k, r in grants if k == "campaign"),
+        arenas=frozenset(int(r) for k, r in grants if k == "arena"),
+    )
+
+
+def list_tokens(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT t.id, t.secret, t.role, t.annotator, t.kind, t.label, t.revoked, "
+        "(SELECT group_concat(resource || ':' || resource_id) FROM svc_grants g WHERE g.token_id = t.id) "
+        "FROM svc_tokens t WHERE t.role = 'annotator' ORDER BY t.id"
+    ).fetchall()
+    return [
+        {
+            "id": r[0],
+            "secret": r[1],
+            "role": r[2],
+            "annotator": r[3],
+            "kind": r[4],
+            "label": r[5],
+            "revoked": bool(r[6]),
+            "grants": r[7] or "",
+        }
+        for r in rows
+    ]
+
+
+def revoke_token(conn: sqlite3.Connection, token_id: int) -> None:
+    conn.execute("UPDATE svc_tokens SET revoked = 1 WHERE id = ? AND role = 'annotator'", (token_id,))
+
+
+# ---- campaigns and tasks ---------------------------------------------------------------------------
+
+
+def insert_campaign(
+    conn: sqlite3.Connection,
+    slug: str,
+    name: str,
+    cfg: CampaignConfig,
+    guidelines: str,
+    tasks: list[tuple[str, dict, list]],
+) -> int:
+    if conn.execute("SELECT 1 FROM svc_campaigns WHERE slug = ?", (slug,)).fetchone():
+        raise ValidationError(f"slug: a campaign called {slug!r} exists already; choose another slug")
+    cur = conn.execute(
+        "INSERT INTO svc_campaigns(slug, name, shape, config, guidelines, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (slug, name, cfg.shape, cfg.to_json(), guidelines, time.time()),
+    )
+    cid = int(cur.lastrowid or 0)
+    conn.executemany(
+        "INSERT INTO svc_tasks(campaign_id, seq, context_id, context, candidates) VALUES (?, ?, ?, ?, ?)",
+        [
+            (cid, i, ctx_id, json.dumps(ctx), json.dumps(cands))
+            for i, (ctx_id, ctx, cands) in enumerate(tasks)
+        ],
+    )
+    return cid
+
+
+def _campaign(row: Any) -> dict[str, Any]:
+    return {
+        "id": int(row[0]),
+        "slug": row[1],
+        "name": row[2],
+        "shape": row[3],
+        "config": CampaignConfig.from_json(row[4]),
+        "guidelines": row[5],
+    }
+
+
+def get_campaign(conn: sqlite3.Connection, slug: str) -> dict[str, Any]:
+    row = conn.execute(
+        "SELECT id, slug, name, shape, config, guidelines FROM svc_campaigns WHERE slug = ?", (slug,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no campaign {slug!r}")
+    return _campaign(row)
+
+
+def list_campaigns(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT id, slug, name, shape, config, guidelines FROM svc_campaigns ORDER BY id"
+    ).fetchall()
+    return [_campaign(r) for r in rows]
+
+
+def campaign_progress(
+    conn: sqlite3.Connection, cid: int, overlap: int, token_id: int | None = None
+) -> dict[str, int]:
+    n_tasks, full = conn.execute(
+        "SELECT count(*), coalesce(sum(min(n_done, ?)), 0) FROM svc_tasks WHERE campaign_id = ?",
+        (overlap, cid),
+    ).fetchone()
+    out = {"tasks": int(n_tasks), "needed": int(n_tasks) * overlap, "done": int(full)}
+    if token_id is not None:
+        mine = conn.execute(
+            "SELECT count(*) FROM svc_answers WHERE campaign_id = ? AND token_id = ?", (cid, token_id)
+        ).fetchone()[0]
+        left = conn.execute(
+            "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
+            "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
+            (cid, overlap, token_id),
+        ).fetchone()[0]
+        out.update(mine=int(mine), left=int(left))
+    return out
+
+
+def _task(row: Any) -> dict[str, Any]:
+    return {
+        "id": int(row[0]),
+        "campaign_id": int(row[1]),
+        "seq": int(row[2]),
+        "context_id": row[3],
+        "context": json.loads(row[4]),
+        "candidates": json.loads(row[5]),
+        "n_done": int(row[6]),
+    }
+
+
+_TASK_COLS = "id, campaign_id, seq, context_id, context, candidates, n_done"
+
+
+def next_task(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> dict[str, Any] | None:
+    row = conn.execute(
+        f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
+        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq LIMIT 1",
+        (cid, overlap, token_id),
+    ).fetchone()
+    return _task(row) if row else None
+
+
+def get_task(conn: sqlite3.Connection, task_id: int) -> dict[str, Any]:
+    row = conn.execute(f"SELECT {_TASK_COLS} FROM svc_tasks WHERE id = ?", (task_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no task {task_id}")
+    return _task(row)
+
+
+def save_answer(
+    conn: sqlite3.Connection,
+    *,
+    task_id: int,
+    campaign_id: int,
+    token_id: int,
+    status: str,
+    answer: dict[str, Any],
+    positions: list[int],
+    rationale: str | None,
+) -> tuple[int, bool]:
+    """Insert one answer; return ``(answer_id, duplicate)``. Same answer again is a no-op; a different one is a Conflict."""
+    body = json.dumps(answer, sort_keys=True)
+    row = conn.execute(
+        "SELECT id, status, answer, coalesce(rationale, '') FROM svc_answers WHERE task_id = ? AND token_id = ?",
+        (task_id, token_id),
+    ).fetchone()
+    if row is not None:
+        if row[1] == status and row[2] == body and row[3] == (rationale or ""):
+            return int(row[0]), True
+        raise Conflict(
+            f"task {task_id} already has a different answer from this annotator; answers are final"
+        )
+    cur = conn.execute(
+        "INSERT INTO svc_answers(task_id, campaign_id, token_id, status, answer, positions, rationale, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (task_id, campaign_id, token_id, status, body, json.dumps(positions), rationale, time.time()),
+    )
+    if status == "done":
+        conn.execute("UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ?", (task_id,))
+    return int(cur.lastrowid or 0), False
+
+
+def campaign_answers(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT a.id, a.task_id, a.token_id, tk.annotator, tk.kind, a.answer, a.positions, a.rationale, a.created_at "
+        "FROM svc_answers a JOIN svc_tokens tk ON tk.id = a.token_id "
+        "WHERE a.campaign_id = ? AND a.status = 'done' ORDER BY a.id",
+        (cid,),
+    ).fetchall()
+    return [
+        {
+            "id": r[0],
+            "task_id": r[1],
+            "token_id": r[2],
+            "annotator": r[3],
+            "kind": r[4],
+            "answer": json.loads(r[5]),
+            "positions": json.loads(r[6]),
+            "rationale": r[7],
+            "time": r[8],
+        }
+        for r in rows
+    ]
+
+
+def campaign_tasks(conn: sqlite3.Connection, cid: int) -> dict[int, dict[str, Any]]:
+    rows = conn.execute(f"SELECT {_TASK_COLS} FROM svc_tasks WHERE campaign_id = ?", (cid,)).fetchall()
+    return {int(r[0]): _task(r) for r in rows}
+
+
+# ---- arenas -----------------------------------------------------------------------------------------
+
+
+def insert_arena(
+    conn: sqlite3.Connection,
+    slug: str,
+    name: str,
+    k: int,
+    config: dict,
+    models: list[str],
+    prompts: list[dict],
+) -> int:
+    if conn.execute("SELECT 1 FROM svc_arenas WHERE slug = ?", (slug,)).fetchone():
+        raise ValidationError(f"slug: an arena called {slug!r} exists already; choose another slug")
+    cur = conn.execute(
+        "INSERT INTO svc_arenas(slug, name, k, config, models, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (slug, name, k, json.dumps(config), json.dumps(models), time.time()),
+    )
+    aid = int(cur.lastrowid or 0)
+    conn.executemany(
+        "INSERT INTO svc_arena_prompts(arena_id, seq, prompt_id, prompt, outputs) VALUES (?, ?, ?, ?, ?)",
+        [(aid, i, p["id"], p["prompt"], json.dumps(p["outputs"])) for i, p in enumerate(prompts)],
+    )
+    return aid
+
+
+def _arena(r: Any) -> dict[str, Any]:
+    return {
+        "id": int(r[0]),
+        "slug": r[1],
+        "name": r[2],
+        "k": int(r[3]),
+        "config": json.loads(r[4]),
+        "models": json.loads(r[5]),
+    }
+
+
+def get_arena(conn: sqlite3.Connection, slug: str) -> dict[str, Any]:
+    r = conn.execute(
+        "SELECT id, slug, name, k, config, models FROM svc_arenas WHERE slug = ?", (slug,)
+    ).fetchone()
+    if r is None:
+        raise NotFound(f"no arena {slug!r}")
+    return _arena(r)
+
+
+def list_arenas(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [
+        _arena(r)
+        for r in conn.execute("SELECT id, slug, name, k, config, models FROM svc_arenas ORDER BY id")
+    ]
+
+
+def arena_prompts(conn: sqlite3.Connection, aid: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT id, prompt_id, prompt, outputs FROM svc_arena_prompts WHERE arena_id = ? ORDER BY seq", (aid,)
+    )
+    return [{"pk": int(r[0]), "id": r[1], "prompt": r[2], "outputs": json.loads(r[3])} for r in rows]
+
+
+def arena_votes(conn: sqlite3.Connection, aid: int) -> list[tuple[list[int], list[int]]]:
+    rows = conn.execute("SELECT models, ranks FROM svc_arena_votes WHERE arena_id = ? ORDER BY id", (aid,))
+    return [(json.loads(m), json.loads(r)) for m, r in rows]
+
+
+def count_arena_votes(conn: sqlite3.Connection, aid: int) -> int:
+    return int(conn.execute("SELECT count(*) FROM svc_arena_votes WHERE arena_id = ?", (aid,)).fetchone()[0])
+
+
+def save_arena_vote(
+    conn: sqlite3.Connection,
+    *,
+    arena_id: int,
+    match_key: str,
+    token_id: int,
+    prompt_pk: int,
+    models: list[int],
+    ranks: list[int],
+) -> tuple[int, bool]:
+    m, r = json.dumps(models), json.dumps(ranks)
+    row = conn.execute("SELECT id, ranks FROM svc_arena_votes WHERE match_key = ?", (match_key,)).fetchone()
+    if row is not None:
+        if row[1] == r:
+            return int(row[0]), True
+        raise Conflict("this match already has a different vote; votes are final")
+    cur = conn.execute(
+        "INSERT INTO svc_arena_votes(arena_id, match_key, token_id, prompt_id, models, ranks, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (arena_id, match_key, token_id, prompt_pk, m, r, time.time()),
+    )
+    return int(cur.lastrowid or 0), False
+
+
+def check_writable(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("SELECT count(*) FROM svc_meta").fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"the service tables are not readable: {exc}") from exc

@@ -1,0 +1,268 @@
+"""Admin: campaigns, arenas, invite tokens, agreement and exports (every route needs the admin token)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from prefkit.errors import ValidationError
+from prefkit.service import ops, repo
+from prefkit.service.campaigns import CampaignConfig
+from prefkit.service.deps import get_admin, get_state
+from prefkit.service.repo import Principal
+from prefkit.service.routers._page import page
+
+router = APIRouter(tags=["admin"])
+UPLOAD_PATHS = ("/admin/campaigns", "/admin/arenas", "/api/v1/campaigns", "/api/v1/arenas")
+
+
+def _base_url(request: Request) -> str:
+    svc = get_state(request)
+    return svc.settings.base_url or str(request.base_url).rstrip("/")
+
+
+# ---- pages -------------------------------------------------------------------------------------------
+
+
+@router.get("/admin", include_in_schema=False)
+async def dashboard(request: Request, who: Principal = Depends(get_admin)) -> Response:
+    svc = get_state(request)
+    conn = svc.db()
+    campaigns = [
+        (c, repo.campaign_progress(conn, c["id"], c["config"].overlap)) for c in repo.list_campaigns(conn)
+    ]
+    arenas = [(a, repo.count_arena_votes(conn, a["id"])) for a in repo.list_arenas(conn)]
+    return page(
+        request,
+        "admin.html",
+        who,
+        campaigns=campaigns,
+        arenas=arenas,
+        tokens=repo.list_tokens(conn),
+        base=_base_url(request),
+        new_link=request.query_params.get("link"),
+    )
+
+
+def _field(form: Any, name: str, default: str = "") -> str:
+    v = form.get(name, default)
+    return v if isinstance(v, str) else default
+
+
+def _names(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
+@router.post("/admin/campaigns", include_in_schema=False)
+async def create_campaign_form(request: Request, who: Principal = Depends(get_admin)) -> Response:
+    svc = get_state(request)
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ValidationError("file: choose the JSONL file of contexts and candidates")
+    data = await upload.read()
+    try:
+        cfg = CampaignConfig(
+            shape=_field(form, "shape", "pairwise"),
+            criteria=_names(_field(form, "criteria", "overall")),
+            attributes=_names(_field(form, "attributes", "quality")),
+            allow_tie=bool(form.get("allow_tie")),
+            strength=bool(form.get("strength")),
+            overlap=int(_field(form, "overlap", "3")),
+            scale_min=int(_field(form, "scale_min", "1")),
+            scale_max=int(_field(form, "scale_max", "5")),
+            rationale_required=bool(form.get("rationale_required")),
+        )
+    except ValueError:
+        raise ValidationError("overlap and scale must be whole numbers") from None
+    slug = _field(form, "slug")
+    ops.create_campaign(
+        svc,
+        slug=slug,
+        name=_field(form, "name"),
+        cfg=cfg,
+        guidelines=_field(form, "guidelines"),
+        data=data,
+        source=upload.filename or "<upload>",
+    )
+    return RedirectResponse(f"/admin/campaigns/{slug}", status_code=303)
+
+
+@router.post("/admin/arenas", include_in_schema=False)
+async def create_arena_form(request: Request, who: Principal = Depends(get_admin)) -> Response:
+    svc = get_state(request)
+    form = await request.form()
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise ValidationError("file: choose the JSONL file of prompts and model outputs")
+    try:
+        k = int(_field(form, "k", "2"))
+    except ValueError:
+        raise ValidationError("k: a whole number of models per match") from None
+    slug = _field(form, "slug")
+    ops.create_arena(
+        svc,
+        slug=slug,
+        name=_field(form, "name"),
+        k=k,
+        policy=_field(form, "policy", "infogain"),
+        data=await upload.read(),
+        source=upload.filename or "<upload>",
+    )
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.post("/admin/tokens", include_in_schema=False)
+async def issue_token_form(request: Request, who: Principal = Depends(get_admin)) -> Response:
+    svc = get_state(request)
+    form = await request.form()
+    campaigns = [v for v in form.getlist("campaigns") if isinstance(v, str)]
+    arenas = [v for v in form.getlist("arenas") if isinstance(v, str)]
+    _, secret = ops.issue_invite(
+        svc,
+        annotator=_field(form, "annotator"),
+        kind=_field(form, "kind", "human"),
+        label=_field(form, "label"),
+        campaigns=campaigns,
+        arenas=arenas,
+    )
+    return RedirectResponse("/admin?link=" + secret, status_code=303)
+
+
+@router.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
+async def revoke_token_form(token_id: int, request: Request, who: Principal = Depends(get_admin)) -> Response:
+    svc = get_state(request)
+    await svc.writer.run(lambda conn: repo.revoke_token(conn, token_id))
+    svc.forget_tokens()
+    return RedirectResponse("/admin", status_code=303)
+
+
+@router.get("/admin/campaigns/{slug}", include_in_schema=False)
+async def campaign_detail(slug: str, request: Request, who: Principal = Depends(get_admin)) -> Response:
+    svc = get_state(request)
+    c = svc.campaign(slug)
+    progress = repo.campaign_progress(svc.db(), c["id"], c["config"].overlap)
+    return page(
+        request,
+        "admin_campaign.html",
+        who,
+        campaign=c,
+        cfg=c["config"],
+        progress=progress,
+        agreement=ops.agreement(svc, c),
+    )
+
+
+# ---- API ---------------------------------------------------------------------------------------------
+
+
+class CampaignIn(BaseModel):
+    slug: str = Field(max_length=63)
+    name: str = Field(default="", max_length=200)
+    shape: Literal["pairwise", "ranking", "rating"] = "pairwise"
+    criteria: list[str] = ["overall"]
+    attributes: list[str] = ["quality"]
+    allow_tie: bool = True
+    strength: bool = False
+    scale_min: int = 1
+    scale_max: int = 5
+    overlap: int = 3
+    rationale_required: bool = False
+    guidelines: str = Field(default="", max_length=100_000, description="Markdown")
+    rows: list[dict[str, Any]] = Field(
+        description='{"id", "context", "candidates": [{"id", "text"|"image"|"audio"|"video"}]}'
+    )
+
+
+class CreatedOut(BaseModel):
+    id: int
+    slug: str
+
+
+class ArenaIn(BaseModel):
+    slug: str = Field(max_length=63)
+    name: str = Field(default="", max_length=200)
+    k: int = 2
+    policy: str = "infogain"
+    rows: list[dict[str, Any]] = Field(description='{"id", "prompt", "outputs": {model: text}}')
+
+
+class TokenIn(BaseModel):
+    annotator: str = Field(max_length=80)
+    kind: Literal["human", "model"] = "human"
+    label: str = Field(default="", max_length=200)
+    campaigns: list[str] = []
+    arenas: list[str] = []
+
+
+class TokenOut(BaseModel):
+    id: int
+    token: str
+    invite_url: str
+
+
+@router.post("/api/v1/campaigns", response_model=CreatedOut, status_code=201)
+async def create_campaign_api(body: CampaignIn, request: Request, who: Principal = Depends(get_admin)) -> Any:
+    """Create a campaign from rows of contexts and candidates (admin)."""
+    svc = get_state(request)
+    cfg = CampaignConfig(**body.model_dump(exclude={"slug", "name", "guidelines", "rows"}))
+    data = "\n".join(json.dumps(r) for r in body.rows)
+    cid = ops.create_campaign(
+        svc, slug=body.slug, name=body.name, cfg=cfg, guidelines=body.guidelines, data=data, source="rows"
+    )
+    return CreatedOut(id=cid, slug=body.slug)
+
+
+@router.post("/api/v1/arenas", response_model=CreatedOut, status_code=201)
+async def create_arena_api(body: ArenaIn, request: Request, who: Principal = Depends(get_admin)) -> Any:
+    """Create an arena from prompts with each model's output (admin)."""
+    svc = get_state(request)
+    data = "\n".join(json.dumps(r) for r in body.rows)
+    aid = ops.create_arena(
+        svc, slug=body.slug, name=body.name, k=body.k, policy=body.policy, data=data, source="rows"
+    )
+    return CreatedOut(id=aid, slug=body.slug)
+
+
+@router.post("/api/v1/tokens", response_model=TokenOut, status_code=201)
+async def issue_token_api(body: TokenIn, request: Request, who: Principal = Depends(get_admin)) -> Any:
+    """Issue an annotator (or LLM judge) token granted the given campaigns and arenas (admin)."""
+    svc = get_state(request)
+    tid, secret = ops.issue_invite(
+        svc,
+        annotator=body.annotator,
+        kind=body.kind,
+        label=body.label,
+        campaigns=body.campaigns,
+        arenas=body.arenas,
+    )
+    return TokenOut(id=tid, token=secret, invite_url=f"{_base_url(request)}/join/{secret}")
+
+
+@router.get("/api/v1/campaigns/{slug}/agreement")
+async def agreement_api(slug: str, request: Request, who: Principal = Depends(get_admin)) -> Any:
+    """Krippendorff's alpha and Fleiss' kappa per criterion (admin)."""
+    svc = get_state(request)
+    return [asdict(r) for r in ops.agreement(svc, svc.campaign(slug))]
+
+
+@router.get("/api/v1/campaigns/{slug}/export")
+@router.get("/admin/campaigns/{slug}/export", include_in_schema=False)
+async def export_api(
+    slug: str, request: Request, format: str = "jsonl", who: Principal = Depends(get_admin)
+) -> Any:
+    """Export the answers as prefkit judgment rows (``format=jsonl``) or TRL rows (``format=trl``) (admin)."""
+    svc = get_state(request)
+    c = svc.campaign(slug)
+    lines = list(ops.iter_export(svc, c, format))
+    name = f"{slug}.{'trl.' if format == 'trl' else ''}jsonl"
+    return StreamingResponse(
+        iter(lines),
+        media_type="application/x-ndjson",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,192 @@
+"""Arena mode: the engine picks K models, the voter ranks their outputs, beliefs update at once; leaderboards."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from prefkit.errors import ValidationError
+from prefkit.service import ops, repo
+from prefkit.service.arenas import ArenaRuntime, ranks_from_choice
+from prefkit.service.deps import get_principal, get_state
+from prefkit.service.render import render_markdown
+from prefkit.service.repo import Principal
+from prefkit.service.routers._page import page
+from prefkit.service.state import ServiceState
+from prefkit.service.writer import AfterCommit
+
+router = APIRouter(tags=["arenas"])
+
+
+def _new_match(
+    svc: ServiceState, who: Principal, arena: dict[str, Any]
+) -> tuple[str, dict[str, Any], list[str]]:
+    rt = svc.arenas.runtime(arena)
+    p, models = rt.next_match()
+    prompt = rt.prompts[p]
+    token = svc.sign_match(
+        {"a": arena["id"], "p": p, "m": models, "t": who.token_id, "n": secrets.token_hex(8)}
+    )
+    return token, prompt, [prompt["outputs"][rt.models[m]] for m in models]
+
+
+async def _vote(
+    svc: ServiceState,
+    who: Principal,
+    arena: dict[str, Any],
+    match: str,
+    ranks: list[int] | None,
+    choice: str | None,
+) -> tuple[int, bool]:
+    m = svc.open_match(match)
+    if m is None or m.get("a") != arena["id"]:
+        raise ValidationError("match: not a match of this arena (or tampered with); fetch a new match")
+    if m.get("t") != who.token_id:
+        raise HTTPException(403, "this match was dealt to another token")
+    rt: ArenaRuntime = svc.arenas.runtime(arena)
+    models = [int(x) for x in m["m"]]
+    k = len(models)
+    if ranks is None:
+        ranks = ranks_from_choice(k, choice or "")
+    if len(ranks) != k or any(type(r) is not int or not 0 <= r < k for r in ranks):
+        raise ValidationError(f"ranks: one rank (0 = best, equal = tie) per shown model, {k} in all")
+    prompt_pk = rt.prompts[int(m["p"])]["pk"]
+
+    def op(conn: Any) -> Any:
+        vid, dup = repo.save_arena_vote(
+            conn,
+            arena_id=arena["id"],
+            match_key=m["n"],
+            token_id=who.token_id,
+            prompt_pk=prompt_pk,
+            models=models,
+            ranks=ranks,
+        )
+        if dup:
+            return (vid, dup)
+        return AfterCommit((vid, dup), lambda: rt.record(models, ranks))
+
+    return await svc.writer.run(op)  # type: ignore[no-any-return]
+
+
+# ---- pages -------------------------------------------------------------------------------------------
+
+
+@router.get("/a/{slug}", include_in_schema=False)
+async def arena_page(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
+    svc = get_state(request)
+    arena = ops.visible_arena(svc, who, slug)
+    token, prompt, outputs = _new_match(svc, who, arena)
+    return page(
+        request,
+        "arena.html",
+        who,
+        arena=arena,
+        match=token,
+        prompt=prompt,
+        outputs=outputs,
+        md=render_markdown,
+        voted=request.query_params.get("voted"),
+        n_votes=len(svc.arenas.runtime(arena).votes),
+    )
+
+
+@router.post("/a/{slug}/vote", include_in_schema=False)
+async def arena_vote_form(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
+    svc = get_state(request)
+    arena = ops.visible_arena(svc, who, slug)
+    form = await request.form()
+    match, choice = form.get("match"), form.get("choice")
+    if not isinstance(match, str) or not isinstance(choice, str):
+        raise ValidationError("the vote form is incomplete: reload the page")
+    await _vote(svc, who, arena, match, None, choice)
+    return RedirectResponse(f"/a/{slug}?voted=1", status_code=303)
+
+
+@router.get("/a/{slug}/leaderboard", include_in_schema=False)
+async def leaderboard_page(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
+    svc = get_state(request)
+    arena = ops.visible_arena(svc, who, slug)
+    rt = svc.arenas.runtime(arena)
+    boards = [b for b in (rt.online(), rt.bradley_terry()) if b is not None]
+    return page(request, "leaderboard.html", who, arena=arena, boards=boards)
+
+
+# ---- API ---------------------------------------------------------------------------------------------
+
+
+class MatchOut(BaseModel):
+    match: str = Field(description="opaque signed match token: send it back with the vote")
+    prompt: str
+    outputs: list[str] = Field(description="the K outputs, in the shown order (model names are hidden)")
+
+
+class VoteIn(BaseModel):
+    match: str = Field(max_length=2000)
+    ranks: list[int] = Field(
+        description="one rank per shown output, 0 = best, equal ranks = tie", max_length=8
+    )
+
+
+class VoteOut(BaseModel):
+    id: int
+    duplicate: bool
+
+
+class RatingOut(BaseModel):
+    rank: int
+    name: str
+    score: float
+    lo: float
+    hi: float
+    games: int
+
+
+class LeaderboardOut(BaseModel):
+    arena: str
+    method: str
+    scale: str
+    n_votes: int
+    rows: list[RatingOut]
+
+
+@router.get("/api/v1/arenas/{slug}/match", response_model=MatchOut)
+async def match_api(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Any:
+    """Deal a match: the engine picks which K models to compare on which prompt."""
+    svc = get_state(request)
+    arena = ops.visible_arena(svc, who, slug)
+    token, prompt, outputs = _new_match(svc, who, arena)
+    return MatchOut(match=token, prompt=prompt["prompt"], outputs=outputs)
+
+
+@router.post("/api/v1/arenas/{slug}/votes", response_model=VoteOut, status_code=201)
+async def vote_api(slug: str, body: VoteIn, request: Request, who: Principal = Depends(get_principal)) -> Any:
+    """Vote on a dealt match; committed before the reply, beliefs updated at once; idempotent per match."""
+    svc = get_state(request)
+    arena = ops.visible_arena(svc, who, slug)
+    vid, dup = await _vote(svc, who, arena, body.match, body.ranks, None)
+    return VoteOut(id=vid, duplicate=dup)
+
+
+@router.get("/api/v1/arenas/{slug}/leaderboard", response_model=list[LeaderboardOut])
+async def leaderboard_api(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Any:
+    """The online (engine) leaderboard and a batch Bradley-Terry fit with 95% intervals."""
+    svc = get_state(request)
+    arena = ops.visible_arena(svc, who, slug)
+    rt = svc.arenas.runtime(arena)
+    boards = [b for b in (rt.online(), rt.bradley_terry()) if b is not None]
+    return [
+        LeaderboardOut(
+            arena=slug,
+            method=b.method,
+            scale=b.scale,
+            n_votes=b.n_votes,
+            rows=[RatingOut(**asdict(r)) for r in b.rows],
+        )
+        for b in boards
+    ]

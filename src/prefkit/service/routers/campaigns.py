@@ -1,0 +1,185 @@
+"""Annotation: the annotator's task pages (keyboard-driven) and the JSON API for programs and LLM judges."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel, Field
+
+from prefkit.errors import ValidationError
+from prefkit.service import ops, repo
+from prefkit.service.campaigns import CampaignConfig
+from prefkit.service.deps import get_principal, get_state
+from prefkit.service.render import render_markdown
+from prefkit.service.repo import Principal
+from prefkit.service.routers._page import page
+
+router = APIRouter(tags=["campaigns"])
+
+
+# ---- pages -------------------------------------------------------------------------------------------
+
+
+@router.get("/c/{slug}", include_in_schema=False)
+async def annotate(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
+    svc = get_state(request)
+    c = ops.visible_campaign(svc, who, slug)
+    cfg: CampaignConfig = c["config"]
+    conn = svc.db()
+    progress = repo.campaign_progress(conn, c["id"], cfg.overlap, who.token_id)
+    task = repo.next_task(conn, c["id"], cfg.overlap, who.token_id)
+    if task is None:
+        return page(request, "done.html", who, campaign=c, progress=progress)
+    view = ops.task_view(svc, who, c, task)
+    return page(
+        request,
+        "annotate.html",
+        who,
+        campaign=c,
+        cfg=cfg,
+        progress=progress,
+        guidelines=render_markdown(c["guidelines"]),
+        md=render_markdown,
+        flash=request.query_params.get("saved"),
+        **view,
+    )
+
+
+@router.get("/c/{slug}/guidelines", include_in_schema=False)
+async def guidelines(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
+    svc = get_state(request)
+    c = ops.visible_campaign(svc, who, slug)
+    return page(request, "guidelines.html", who, campaign=c, guidelines=render_markdown(c["guidelines"]))
+
+
+def _form_answer(cfg: CampaignConfig, n: int, form: Any) -> dict[str, Any]:
+    """Read the task form (fields ``c{j}``, ``s{j}``, ``o{j}``, ``r{j}_{i}``) into the canonical raw answer."""
+    out: dict[str, Any] = {}
+    names = cfg.attributes if cfg.shape == "rating" else cfg.criteria
+    try:
+        for j, name in enumerate(names):
+            if cfg.shape == "pairwise":
+                w = form.get(f"c{j}")
+                if w is None:
+                    raise ValidationError(f"choose an answer for {name!r} (keys 1, 2, or 0 for a tie)")
+                s = form.get(f"s{j}") or None
+                out[name] = {"winner": "tie" if w == "tie" else int(w), "strength": int(s) if s else None}
+            elif cfg.shape == "ranking":
+                out[name] = {"order": [int(x) for x in str(form.get(f"o{j}", "")).split(",") if x != ""]}
+            else:
+                scores = []
+                for i in range(n):
+                    v = form.get(f"r{j}_{i}")
+                    if v in (None, ""):
+                        raise ValidationError(f"rate every response on {name!r}")
+                    scores.append(int(v))
+                out[name] = {"scores": scores}
+    except ValueError:
+        raise ValidationError("the form was not filled in correctly: reload the page and try again") from None
+    return out
+
+
+@router.post("/c/{slug}/tasks/{task_id}", include_in_schema=False)
+async def answer_form(
+    slug: str, task_id: int, request: Request, who: Principal = Depends(get_principal)
+) -> Response:
+    svc = get_state(request)
+    c = ops.visible_campaign(svc, who, slug)
+    form = await request.form()
+    if form.get("action") == "skip":
+        await ops.submit_answer(svc, who, c, task_id, None, None, skip=True)
+        return RedirectResponse(f"/c/{slug}?saved=skipped", status_code=303)
+    task = repo.get_task(svc.db(), task_id)
+    raw = _form_answer(c["config"], len(task["candidates"]), form)
+    rationale = form.get("rationale")
+    await ops.submit_answer(svc, who, c, task_id, raw, rationale if isinstance(rationale, str) else None)
+    return RedirectResponse(f"/c/{slug}?saved=1", status_code=303)
+
+
+# ---- API ---------------------------------------------------------------------------------------------
+
+
+class Candidate(BaseModel):
+    index: int = Field(description="the candidate's index in the task (use it in answers)")
+    id: str
+    text: str | None = None
+    image: str | None = None
+    audio: str | None = None
+    video: str | None = None
+
+
+class TaskOut(BaseModel):
+    campaign: str
+    task_id: int
+    shape: str
+    criteria: list[str] = Field(description="criteria (pairwise, ranking) or attributes (rating) to answer")
+    context: dict[str, str]
+    candidates: list[Candidate] = Field(
+        description="in the order shown to this annotator (randomised, recorded)"
+    )
+    allow_tie: bool
+    strength: bool
+    scale: list[int]
+    rationale_required: bool
+    progress: dict[str, int]
+
+
+class JudgmentIn(BaseModel):
+    campaign: str = Field(max_length=63)
+    task_id: int
+    answer: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description='per criterion: pairwise {"winner": 0|1|"tie", "strength": 1-3|null}; ranking {"order": [best..worst]};'
+        ' rating {"scores": [one per candidate]}; candidates by their task index',
+    )
+    rationale: str | None = Field(default=None, max_length=5000)
+    skip: bool = False
+
+
+class JudgmentOut(BaseModel):
+    id: int
+    duplicate: bool
+
+
+@router.get(
+    "/api/v1/campaigns/{slug}/tasks/next",
+    response_model=TaskOut,
+    responses={204: {"description": "no task left"}},
+)
+async def next_task_api(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Any:
+    """The next task for this token (204 when none is left)."""
+    svc = get_state(request)
+    c = ops.visible_campaign(svc, who, slug)
+    cfg: CampaignConfig = c["config"]
+    conn = svc.db()
+    task = repo.next_task(conn, c["id"], cfg.overlap, who.token_id)
+    if task is None:
+        return Response(status_code=204)
+    view = ops.task_view(svc, who, c, task)
+    return TaskOut(
+        campaign=slug,
+        task_id=task["id"],
+        shape=cfg.shape,
+        criteria=cfg.attributes if cfg.shape == "rating" else cfg.criteria,
+        context=task["context"],
+        candidates=[Candidate(index=i, **cand) for i, cand in view["shown"]],
+        allow_tie=cfg.allow_tie,
+        strength=cfg.strength,
+        scale=[cfg.scale_min, cfg.scale_max],
+        rationale_required=cfg.rationale_required,
+        progress=repo.campaign_progress(conn, c["id"], cfg.overlap, who.token_id),
+    )
+
+
+@router.post("/api/v1/judgments", response_model=JudgmentOut, status_code=201)
+async def submit_judgment(body: JudgmentIn, request: Request, who: Principal = Depends(get_principal)) -> Any:
+    """Submit (or skip) one task. Acknowledged = committed to disk. The same answer again returns
+    ``duplicate: true``; a different answer to an answered task is refused with 409."""
+    svc = get_state(request)
+    c = ops.visible_campaign(svc, who, body.campaign)
+    if not body.skip and body.answer is None:
+        raise HTTPException(422, "answer: required unless skip is true")
+    aid, dup = await ops.submit_answer(svc, who, c, body.task_id, body.answer, body.rationale, skip=body.skip)
+    return JudgmentOut(id=aid, duplicate=dup)
