@@ -24,18 +24,24 @@ def connect(path: str | Path, *, check_same_thread: bool = True, timeout: float 
             if fh.read(16) != b"SQLite format 3\x00":
                 raise StoreError(f"{p}: not a SQLite database; give a new path or an existing prefkit store")
     try:
-        conn = sqlite3.connect(str(p), timeout=timeout, isolation_level=None, check_same_thread=check_same_thread)
+        conn = sqlite3.connect(
+            str(p), timeout=timeout, isolation_level=None, check_same_thread=check_same_thread
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{p}: cannot open as SQLite ({exc}); give a new path or an existing prefkit store") from exc
+        raise StoreError(
+            f"{p}: cannot open as SQLite ({exc}); give a new path or an existing prefkit store"
+        ) from exc
     return conn
 
 
 def schema_version(conn: sqlite3.Connection, namespace: str) -> int:
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (namespace TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (namespace TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+    )
     row = conn.execute("SELECT version FROM schema_version WHERE namespace = ?", (namespace,)).fetchone()
     return int(row[0]) if row else 0
 
