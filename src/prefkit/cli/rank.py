@@ -1,9 +1,166 @@
-"""CLI commands of this group (being built; see the matching issue)."""
+"""``prefkit rank``: a leaderboard with intervals from a battle log or a rankings file."""
 
 from __future__ import annotations
 
+import csv
+import sys
+from pathlib import Path
+
 import typer
+
+from prefkit.errors import ValidationError
+
+
+def _load(file: Path, method: str, style: bool):
+    """Count table (streaming) when enough, else per-battle arrays; other formats via prefkit.data.io."""
+    from prefkit.errors import InputError
+    from prefkit.ranking import scan
+    from prefkit.ranking.leaderboard import Battles, Rankings
+
+    if not file.is_file():
+        raise InputError("no such file; check the path", path=file)
+    if scan.is_arena_log(file):
+        if method in ("bt", "davidson", "rao-kupper") and not style:
+            return scan.scan_counts(file)
+        return scan.read_battles(file, style=style)
+    try:
+        from prefkit.data import io  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - depends on the data module being present
+        raise ValidationError(
+            f"{file}: not an arena log (model_a, model_b, winner as Parquet/CSV/JSONL) and prefkit.data.io "
+            "is not available to read other formats"
+        ) from None
+    ds = io.read(file)
+    names = tuple(ds.items.names)
+    if method == "pl" and len(ds.rankings):
+        rk = ds.rankings
+        return Rankings(rk.offsets, rk.members, rk.level, names)
+    pw = ds.pairwise
+    if style:
+        raise ValidationError(
+            f"{file}: style control needs an arena log with style_* or conv_metadata columns"
+        )
+    return Battles(pw.a, pw.b, pw.outcome, names, weight=pw.weight)
+
+
+def rank(
+    file: Path = typer.Argument(
+        ..., help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read."
+    ),
+    method: str = typer.Option("bt", "--method", "-m", help="bt | elo | davidson | rao-kupper | pl"),
+    ties: str = typer.Option("half", "--ties", help="half (a tie is half a win each) | drop"),
+    ci: str = typer.Option(
+        None, "--ci", help="sandwich | bootstrap | none (default: sandwich; elo: bootstrap)"
+    ),
+    rounds: int = typer.Option(1000, "--rounds", help="Bootstrap rounds."),
+    level: float = typer.Option(0.95, "--level", help="Interval coverage."),
+    prior: float = typer.Option(
+        0.0, "--prior", help="Gaussian prior precision on the logits (0 = plain MLE)."
+    ),
+    style_control: bool = typer.Option(False, "--style-control", help="Bradley-Terry with style covariates."),
+    anchor: str = typer.Option(None, "--anchor", help="Pin one item's rating: NAME=RATING."),
+    raw: bool = typer.Option(
+        False, "--raw", help="Report natural-log strengths instead of Elo-scale ratings."
+    ),
+    k: float = typer.Option(4.0, "--k", help="Online Elo K factor."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
+    plot: Path = typer.Option(None, "--plot", help="Also write a plot: OUT.png or OUT.html."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Rank items from pairwise battles (or K-wise rankings) with confidence intervals.
+
+    Example: prefkit rank battles.parquet --method bt --ci bootstrap --rounds 1000 --format json
+    """
+    from prefkit.cli._common import print_json, progress_bar
+    from prefkit.ranking.leaderboard import METHODS, build_leaderboard
+    from prefkit.ranking.scale import EloScale, parse_anchor
+
+    if method not in METHODS:
+        raise ValidationError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
+    if fmt not in ("table", "json", "csv"):
+        raise ValidationError(f"--format must be table, json or csv, got {fmt!r}")
+    if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
+        raise ValidationError(f"--plot must end in .png or .html, got {plot.name!r}")
+    anchor_t = parse_anchor(anchor) if anchor else None
+    data = _load(file, method, style_control)
+    effective_ci = ci or ("bootstrap" if method == "elo" else "sandwich")
+    total = rounds
+    if method == "elo" and effective_ci == "bootstrap":
+        total = len(getattr(data, "a", ()))
+    show = effective_ci == "bootstrap" and not quiet and fmt == "table"
+    with progress_bar(f"{method} bootstrap", total=total, quiet=not show) as advance:
+        lb = build_leaderboard(
+            data,
+            method=method,
+            ties=ties,
+            ci=ci,
+            rounds=rounds,
+            level=level,
+            prior=prior,
+            style=style_control,
+            scale=EloScale(raw=raw),
+            anchor=anchor_t,
+            elo_k=k,
+            seed=seed,
+            progress=advance,
+        )
+    if plot is not None:
+        from prefkit.ranking.plot import plot_leaderboard
+
+        plot_leaderboard(lb, plot)
+    if fmt == "json":
+        print_json(lb.to_dict())
+    elif fmt == "csv":
+        w = csv.writer(sys.stdout)
+        w.writerow(["rank", "name", "rating", "lower", "upper", "battles", "wins", "losses", "ties"])
+        for r in lb.rows():
+            w.writerow(
+                [
+                    r.rank,
+                    r.name,
+                    f"{r.rating:.4f}",
+                    f"{r.lower:.4f}",
+                    f"{r.upper:.4f}",
+                    f"{r.battles:g}",
+                    f"{r.wins:g}",
+                    f"{r.losses:g}",
+                    f"{r.ties:g}",
+                ]
+            )
+    else:
+        _print_table(lb)
+
+
+def _print_table(lb) -> None:
+    from rich.table import Table
+
+    from prefkit.cli._common import console
+
+    t = Table(title=f"{lb.method} leaderboard ({int(lb.level * 100)}% {lb.ci} intervals)")
+    for col in ("rank", "name", "rating", "lower", "upper", "ranks", "battles", "W-L-T"):
+        t.add_column(col, justify="left" if col == "name" else "right", no_wrap=col != "name")
+    for r in lb.rows():
+        t.add_row(
+            str(r.rank),
+            r.name,
+            f"{r.rating:.1f}",
+            f"{r.lower:.1f}",
+            f"{r.upper:.1f}",
+            f"{r.rank_lower}-{r.rank_upper}",
+            f"{r.battles:g}",
+            f"{r.wins:g}-{r.losses:g}-{r.ties:g}",
+        )
+    console.print(t)
+    if lb.tie_parameter is not None:
+        tp = lb.tie_parameter
+        console.print(f"tie parameter {tp.name} = {tp.value:.4f} (se {tp.se:.4f})")
+    for c in lb.coefficients:
+        console.print(f"style coefficient {c.name} = {c.value:+.4f} (se {c.se:.4f})")
+    for note in lb.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the main app."""
+    """Add ``prefkit rank`` to the main app."""
+    app.command("rank")(rank)
