@@ -15,7 +15,7 @@ step "validate and summarise the example arena log ($EX/battles.jsonl)"
 "$PREFKIT" validate "$EX/battles.jsonl"
 "$PREFKIT" info "$EX/battles.jsonl"
 
-step "convert it to Parquet and to TRL-style pairs"
+step "convert it to Parquet"
 "$PREFKIT" convert "$EX/battles.jsonl" "$OUT/battles.parquet" --to parquet
 "$PREFKIT" info "$OUT/battles.parquet" --format json > "$OUT/info.json"
 echo "wrote $OUT/battles.parquet and $OUT/info.json"
