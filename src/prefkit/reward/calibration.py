@@ -1,0 +1,103 @@
+"""Calibration of pairwise probabilities ``P(chosen > rejected) = sigmoid(margin / T)``.
+
+Temperature scaling (Guo et al. 2017) fits one ``T`` by minimising the NLL; the calibration errors use the
+confidence ``max(p, 1 - p)`` against whether the predicted side was right: ECE (equal-width bins, weighted
+by bin size), ACE (equal-mass bins) and MCE (the worst equal-width bin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit
+
+from prefkit.errors import ValidationError
+
+
+def pair_nll(margins: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean ``-log sigmoid(margin / T)`` (margins are ``r_chosen - r_rejected``)."""
+    m = np.asarray(margins, dtype=np.float64) / temperature
+    return float(np.logaddexp(0.0, -m).mean())
+
+
+def fit_temperature(margins: np.ndarray, *, bounds: tuple[float, float] = (1e-2, 1e2)) -> float:
+    """The ``T`` that minimises :func:`pair_nll` (searched on log T within ``bounds``)."""
+    m = np.asarray(margins, dtype=np.float64)
+    if len(m) == 0:
+        raise ValidationError("temperature scaling needs at least one pair")
+    res = minimize_scalar(lambda lt: pair_nll(m, float(np.exp(lt))), bounds=np.log(bounds), method="bounded")
+    return float(np.exp(res.x))
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Per-bin confidence, accuracy and count, with ECE / ACE / MCE."""
+
+    bin_confidence: np.ndarray
+    bin_accuracy: np.ndarray
+    bin_count: np.ndarray
+    ece: float
+    ace: float
+    mce: float
+
+
+def _bins(
+    conf: np.ndarray, correct: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    idx = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, len(edges) - 2)
+    cnt = np.bincount(idx, minlength=len(edges) - 1).astype(np.float64)
+    safe = np.where(cnt > 0, cnt, 1.0)
+    c = np.bincount(idx, weights=conf, minlength=len(edges) - 1) / safe
+    a = np.bincount(idx, weights=correct, minlength=len(edges) - 1) / safe
+    return c, a, cnt
+
+
+def reliability(margins: np.ndarray, temperature: float = 1.0, n_bins: int = 10) -> Reliability:
+    """Calibration errors of the pairwise probabilities (ties of the margin count as wrong)."""
+    m = np.asarray(margins, dtype=np.float64)
+    if len(m) == 0:
+        raise ValidationError("calibration needs at least one pair")
+    if n_bins < 1:
+        raise ValidationError(f"n_bins must be >= 1; got {n_bins}")
+    p = expit(m / temperature)
+    conf = np.maximum(p, 1 - p)
+    correct = (m > 0).astype(np.float64)
+    edges = np.linspace(0.5, 1.0, n_bins + 1)
+    c, a, cnt = _bins(conf, correct, edges)
+    gaps = np.abs(c - a)
+    ece = float((gaps * cnt).sum() / cnt.sum())
+    mce = float(gaps[cnt > 0].max())
+    q = np.quantile(conf, np.linspace(0, 1, n_bins + 1))
+    q[0], q[-1] = -np.inf, np.inf
+    ca, aa, cnta = _bins(conf, correct, q)
+    ace = float((np.abs(ca - aa) * (cnta > 0)).sum() / max(int((cnta > 0).sum()), 1))
+    return Reliability(c, a, cnt, ece, ace, mce)
+
+
+def reliability_diagram(rel: Reliability, path: str | Path, title: str = "Reliability") -> Path:
+    """Write a reliability diagram (accuracy vs confidence per bin, with the diagonal) as a PNG."""
+    from prefkit._optional import require
+
+    mpl = require("matplotlib")
+    mpl.use("Agg")
+    plt = require("matplotlib.pyplot")
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    used = rel.bin_count > 0
+    width = 0.5 / len(rel.bin_count)
+    centres = np.linspace(0.5 + width / 2, 1 - width / 2, len(rel.bin_count))
+    ax.bar(centres[used], rel.bin_accuracy[used], width=width * 0.9, color="#4477aa", label="accuracy")
+    ax.plot([0.5, 1], [0.5, 1], "k--", lw=1, label="perfect calibration")
+    ax.set_xlim(0.5, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence")
+    ax.set_ylabel("accuracy")
+    ax.set_title(f"{title} (ECE {rel.ece:.3f})")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
