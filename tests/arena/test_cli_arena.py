@@ -35,8 +35,8 @@ def test_simulate_table_and_plot(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     png = tmp_path / "c.png"
     code, out, _ = _run(
-        ["arena", "simulate", "--items", "6", "--k", "3", "--truth", "pl", "--seeds", "2", "--horizon", "1500",
-         "--plot", str(png)],
+        ["arena", "simulate", "--items", "6", "--k", "3", "--truth", "exact", "--seeds", "2", "--horizon", "1500",
+         "--policy", "infogain", "--plot", str(png)],
         capsys,
     )  # fmt: skip
     assert code == 0 and "random-elo" in out and "ksort" in out and png.exists()

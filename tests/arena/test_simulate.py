@@ -126,6 +126,19 @@ def test_policies_pick_distinct_items_and_ksort_rule():
         make_policy("nope")
 
 
+def test_min_votes_replays_the_same_run_further():
+    """A run is deterministic per seed: continuing it to ``min_votes`` repeats it vote for vote."""
+    truth = make_truth(8, "pl", rng=np.random.default_rng(3))
+    short = run_policy("infogain", truth, k=3, seed=4, horizon=3000)
+    long = run_policy("infogain", truth, k=3, seed=4, horizon=3000, min_votes=short.tau.size + 500)
+    assert long.tau.size == short.tau.size + 500
+    np.testing.assert_array_equal(long.tau[: short.tau.size], short.tau)
+    assert (long.votes_to_tau90, long.votes_to_top1) == (short.votes_to_tau90, short.votes_to_top1)
+    assert run_policy("infogain", truth, k=3, seed=4, horizon=100, min_votes=10**6).tau.size == 100
+    with pytest.raises(ValidationError, match="min_votes"):
+        run_policy("infogain", truth, min_votes=-1)
+
+
 def test_compare_policies_small(tmp_path):
     res = compare_policies(["infogain"], items=10, k=3, truth="exact", seeds=3, horizon=3000)
     names = [p.policy for p in res.policies]
@@ -133,9 +146,35 @@ def test_compare_policies_small(tmp_path):
     d = res.to_dict()
     assert d["baseline"] == "random-elo" and d["items"] == 10 and d["best_ratio_vs_baseline"] > 1
     assert all(p["votes_to_exact"] is not None for p in d["policies"])
+    # without curves=True the curves stop where the first run stopped (no value is held past a run's end)
+    first_stop = min(p.votes_to_tau90 for p in res.policies)
+    assert not res.curves_extended and first_stop <= res.curve_horizon
+    assert all(p.curve_votes[-1] == res.curve_horizon for p in res.policies)
+    steps: list[int] = []
+    ext = compare_policies(["infogain"], items=10, k=3, truth="exact", seeds=3, horizon=3000, curves=True,
+                           progress=steps.append)  # fmt: skip
+    assert sum(steps) == 2 * 3 * 3  # two passes over 3 policies x 3 seeds
+    slowest = max(p.votes_to_tau90 for p in ext.policies)
+    assert ext.curves_extended and ext.curve_horizon == min(3000, np.ceil(1.5 * slowest))
+    for p, q in zip(res.policies, ext.policies, strict=True):
+        assert p.votes_to_tau90 == q.votes_to_tau90 and p.votes_to_top1 == q.votes_to_top1
+        assert p.tau90_band == q.tau90_band
+        assert q.curve_votes[-1] == ext.curve_horizon
+        assert np.all(q.curve_band[0] <= q.curve_tau) and np.all(q.curve_tau <= q.curve_band[1])
+    # the fast policy keeps improving after its runs would have stopped: its curve is not frozen at 0.9
+    assert ext.policies[-1].curve_tau[-1] == 1.0
     pytest.importorskip("matplotlib")
     out = tmp_path / "curves.png"
-    plot_convergence(res, str(out))
+    plot_convergence(ext, str(out))
     assert out.stat().st_size > 1000
     with pytest.raises(ValidationError, match="seeds"):
         compare_policies(["infogain"], seeds=0)
+
+
+def test_compare_policies_when_no_run_converges(tmp_path):
+    """Censored runs: medians and bands are +inf (no nan, no warning) and the plot still draws."""
+    res = compare_policies(["infogain"], items=4, k=2, truth="exact", seeds=2, horizon=1, curves=True)
+    assert all(p.votes_to_tau90 == np.inf and p.tau90_band == (np.inf, np.inf) for p in res.policies)
+    assert res.curve_horizon == 1 and res.to_dict()["policies"][0]["tau90_band"] == [None, None]
+    pytest.importorskip("matplotlib")
+    plot_convergence(res, str(tmp_path / "c.png"))

@@ -16,24 +16,45 @@ from prefkit.ranking.scale import EloScale, parse_anchor
 
 
 def test_sandwich_and_bootstrap_coverage_close_to_nominal(sim):
-    """Over 150 simulated logs the 90% intervals of every item cover the truth about 90% of the time."""
+    """Over 300 simulated logs the 90% intervals of every item cover the truth 90% of the time.
+
+    1,500 item-intervals; across simulation seeds the coverage estimates vary by about 0.005 (the 5 items of a
+    log are correlated), so +-0.025 is a 5-sigma band (measured over 8 seeds: 0.887-0.904 sandwich,
+    0.885-0.902 bootstrap). Both interval kinds are computed on the same logs, so their difference and their
+    width ratio are much more precise than either coverage (measured: difference within 0.005, bootstrap
+    intervals 1.5% wider).
+    """
     rng = np.random.default_rng(21)
     theta = np.array([0.8, 0.3, 0.0, -0.4, -0.7])
     theta -= theta.mean()
     truth = EloScale().to_rating(theta)
-    hits_s, hits_b = [], []
-    for rep in range(150):
+    hits_s, hits_b, width_s, width_b = [], [], [], []
+    for rep in range(300):
         a, b, out = sim(theta, 600, rng)
         table = count_pairwise(a, b, out, n_items=5)
         lb = build_leaderboard(table, ci="sandwich", level=0.9)
+        lbb = build_leaderboard(table, ci="bootstrap", rounds=200, level=0.9, seed=rep)
         hits_s.append((lb.lower <= truth) & (truth <= lb.upper))
-        if rep < 60:
-            lbb = build_leaderboard(table, ci="bootstrap", rounds=200, level=0.9, seed=rep)
-            hits_b.append((lbb.lower <= truth) & (truth <= lbb.upper))
-    cov_s = np.mean(hits_s)
-    cov_b = np.mean(hits_b)
-    assert 0.86 <= cov_s <= 0.94, cov_s
-    assert 0.80 <= cov_b <= 0.96, cov_b
+        hits_b.append((lbb.lower <= truth) & (truth <= lbb.upper))
+        width_s.append(lb.upper - lb.lower)
+        width_b.append(lbb.upper - lbb.lower)
+    cov_s, cov_b = np.mean(hits_s), np.mean(hits_b)
+    assert 0.875 <= cov_s <= 0.925, cov_s
+    assert 0.875 <= cov_b <= 0.925, cov_b
+    assert abs(cov_b - cov_s) <= 0.015, (cov_b, cov_s)
+    assert 0.98 <= np.mean(width_b) / np.mean(width_s) <= 1.05
+
+
+def test_percentile_endpoints_are_median_unbiased_with_few_rounds():
+    """With 200 rounds the 5% / 95% endpoints fall on either side of the true normal quantiles equally often
+    (numpy's default linear interpolation lands inside them 58% of the time, narrowing the interval)."""
+    from scipy.stats import norm
+
+    samples = np.random.default_rng(0).standard_normal((200, 4000))
+    lo, hi = iv.percentile_intervals(samples, 0.9)
+    q = norm.ppf(0.95)
+    assert 0.46 <= np.mean(lo <= -q) <= 0.54
+    assert 0.46 <= np.mean(hi >= q) <= 0.54
 
 
 def test_displayed_rank_and_rank_intervals():

@@ -36,7 +36,11 @@ def simulate(
     ties: float = typer.Option(0.0, "--ties", help="Performances closer than this are a tie (rank mode)."),
     workers: int = typer.Option(1, "--workers", help="Processes to use."),
     fmt: str = typer.Option("table", "--format", help="table | json"),
-    plot: str | None = typer.Option(None, "--plot", help="Write convergence curves to this PNG."),
+    plot: str | None = typer.Option(
+        None,
+        "--plot",
+        help="Write convergence curves to this PNG (runs continue to a common number of votes: slower).",
+    ),
 ) -> None:
     """Compare matchmaking policies: median votes to Kendall tau >= 0.9, to the top item, to the exact order.
 
@@ -48,10 +52,12 @@ def simulate(
     if fmt not in ("table", "json"):
         raise ValidationError(f"--format must be table or json, got {fmt!r}")
     n_pol = len(dict.fromkeys(["random-elo", "ksort", *policy]))
-    with progress_bar("simulating", total=n_pol * seeds, quiet=fmt == "json") as advance:
+    passes = 2 if plot else 1  # the curves continue every run to a common number of votes
+    with progress_bar("simulating", total=passes * n_pol * seeds, quiet=fmt == "json") as advance:
         result = compare_policies(
             policy, items=items, k=k, truth=truth, sd=sd, noise=noise, mode=mode, seeds=seeds,
-            horizon=horizon, position_bias=position_bias, tie_margin=ties, progress=advance, workers=workers,
+            horizon=horizon, position_bias=position_bias, tie_margin=ties, curves=bool(plot), progress=advance,
+            workers=workers,
         )  # fmt: skip
     if plot:
         plot_convergence(result, plot)

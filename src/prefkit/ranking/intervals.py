@@ -23,9 +23,22 @@ def normal_intervals(
 
 
 def percentile_intervals(samples: np.ndarray, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Per-column percentile interval of ``samples`` ``(rounds, n)``."""
+    """Per-column percentile interval of ``samples`` ``(rounds, n)``.
+
+    The tail quantiles are the approximately median-unbiased ones (Hyndman and Fan's type 8): numpy's default
+    linear interpolation pulls the 5% / 95% points of a few hundred rounds towards the middle, which cost about
+    one point of coverage at 200 rounds (0.89 for a nominal 0.90 in the 5-item simulation of
+    ``tests/ranking/test_leaderboard.py``; 0.90 with type 8, as with 1,000 rounds). With thousands of rounds
+    the two agree.
+
+    What remains is a genuine small-sample property of the percentile method: the maximum-likelihood strengths
+    are biased away from zero by O(1 / battles per pair) and the percentile interval, centred on the bootstrap
+    distribution, carries that bias twice: with 15 battles per pair (5 items) the 90% interval covers 0.889 where
+    the sandwich covers 0.898; at 60 battles per pair the two agree (0.90). Use the sandwich interval when
+    pairs have few battles.
+    """
     a = (1.0 - check_level(level)) / 2.0
-    lo, hi = np.quantile(samples, [a, 1.0 - a], axis=0)
+    lo, hi = np.quantile(samples, [a, 1.0 - a], axis=0, method="median_unbiased")
     return lo, hi
 
 

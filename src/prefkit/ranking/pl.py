@@ -236,13 +236,15 @@ def bootstrap_pl(
     rounds: int = 200,
     rng: np.random.Generator,
     weight: np.ndarray | None = None,
+    resampling: str = "poisson",
     progress: object | None = None,
 ) -> np.ndarray:
-    """``(rounds, n_items)`` centred strengths refitted on rankings resampled with Poisson weights."""
+    """``(rounds, n_items)`` centred strengths refitted on rankings resampled with Poisson weights
+    (``resampling="multinomial"``: the rankings drawn with replacement, integer weights only)."""
     offsets = np.asarray(offsets, dtype=np.int64)
     w = _validate(offsets, np.asarray(members), n_items, weight)
     st = _Stages(offsets, np.asarray(members), np.asarray(level), n_items)
-    W = resample_counts(w, rounds, rng)
+    W = resample_counts(w, rounds, rng, resampling)
     out = np.empty((rounds, n_items))
     for r in range(rounds):
         theta, _, _, _ = _newton(st, W[r][st.stage_rank], fit.theta, fit.prior, 1e-8, 50)

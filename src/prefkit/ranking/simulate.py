@@ -9,8 +9,10 @@ item shown first, positions shuffled as an arena does) and ties (performances cl
 For each run we record, after every vote, Kendall's tau between the rule's scores and the truth (ties in the
 scores count as discordant-free zeros), whether the true top item is the unique leader, and whether the ranking
 is exactly right. ``votes to X`` is the first vote from which X held for ``confirm`` consecutive votes (default:
-the number of items), so a lucky single vote does not count; a run stops once every criterion is confirmed, or at
-``horizon`` (then the unreached criteria are censored at +inf).
+the number of items), so a lucky single vote does not count; a run stops once every criterion is confirmed (but
+not before ``min_votes``, so that runs can be compared over a common number of votes), or at ``horizon`` (then
+the unreached criteria are censored at +inf). A run is a deterministic function of its truth and ``seed``: a
+longer run of the same seed repeats the shorter one vote for vote.
 """
 
 from __future__ import annotations
@@ -131,11 +133,15 @@ def run_policy(
     seed: int = 0,
     tau_target: float = 0.9,
     confirm: int | None = None,
+    min_votes: int = 0,
 ) -> RunResult:
-    """Simulate one arena run of ``preset`` against ``truth`` until convergence (see module doc)."""
+    """Simulate one arena run of ``preset`` against ``truth`` until convergence, at least ``min_votes`` votes
+    (capped at ``horizon``) and at most ``horizon`` (see module doc)."""
     preset = get_preset(preset) if isinstance(preset, str) else preset
     if mode not in MODES:
         raise ValidationError(f"unknown vote mode {mode!r}: use one of {', '.join(MODES)}")
+    if horizon < 1 or min_votes < 0:
+        raise ValidationError(f"need horizon >= 1 and min_votes >= 0, got {horizon} and {min_votes}")
     n = truth.theta.size
     k = 2 if preset.pairwise_only else k
     if not 2 <= k <= n:
@@ -183,7 +189,7 @@ def run_policy(
             start = since[key] = since[key] or t
             if t - start + 1 >= window:
                 reached[key] = float(start)
-        if all(reached[key] < np.inf for key in keys):
+        if t >= min_votes and all(reached[key] < np.inf for key in keys):
             break
 
     return RunResult(

@@ -1,0 +1,122 @@
+"""What a leaderboard is fitted on: pairwise battles or K-wise rankings as integer arrays, and the conversions.
+
+A :class:`Battles` log (in order: online Elo needs it), a :class:`prefkit.ranking.counts.CountTable` (its
+sufficient statistics) or :class:`Rankings` (CSR form). Rankings imply pairs (every pair of a ranking, equal
+levels tie); pairs are rankings of two (for Plackett-Luce).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from prefkit.ranking.counts import CountTable, ItemTotals, count_pairwise
+
+__all__ = [
+    "Battles",
+    "Rankings",
+    "as_count_table",
+    "pairs_to_rankings",
+    "ranking_totals",
+    "rankings_to_pairs",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Battles:
+    """Pairwise battles as integer arrays (``outcome`` codes of :mod:`prefkit.data.model`), in log order."""
+
+    a: np.ndarray
+    b: np.ndarray
+    outcome: np.ndarray
+    names: tuple[str, ...]
+    weight: np.ndarray | None = None
+    features: np.ndarray | None = None
+    feature_names: tuple[str, ...] = ()
+
+    @property
+    def n_items(self) -> int:
+        return len(self.names)
+
+    def counts(self) -> CountTable:
+        return count_pairwise(
+            self.a, self.b, self.outcome, n_items=self.n_items, weight=self.weight, names=self.names
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Rankings:
+    """K-wise rankings in CSR form (see :class:`prefkit.data.model.RankingTable`)."""
+
+    offsets: np.ndarray
+    members: np.ndarray
+    level: np.ndarray
+    names: tuple[str, ...]
+    weight: np.ndarray | None = None
+
+
+def rankings_to_pairs(rk: Rankings) -> Battles:
+    """The pairwise battles implied by K-wise rankings (every pair in a ranking; equal levels tie)."""
+    sizes = np.diff(rk.offsets)
+    a_list, b_list, o_list, w_list = [], [], [], []
+    weight = np.ones(len(sizes)) if rk.weight is None else np.asarray(rk.weight, dtype=np.float64)
+    for k in np.unique(sizes):
+        if k < 2:
+            continue
+        rows = np.flatnonzero(sizes == k)
+        iu, ju = np.triu_indices(int(k), 1)
+        pos = rk.offsets[rows][:, None]
+        a_list.append(rk.members[pos + iu].ravel())
+        b_list.append(rk.members[pos + ju].ravel())
+        la, lb = rk.level[pos + iu].ravel(), rk.level[pos + ju].ravel()
+        o_list.append(np.where(la == lb, 2, np.where(la < lb, 0, 1)))
+        w_list.append(np.repeat(weight[rows], len(iu)))
+    if not a_list:
+        z = np.zeros(0, dtype=np.int64)
+        return Battles(z, z, z, rk.names)
+    return Battles(
+        np.concatenate(a_list),
+        np.concatenate(b_list),
+        np.concatenate(o_list),
+        rk.names,
+        weight=np.concatenate(w_list),
+    )
+
+
+def pairs_to_rankings(data: Battles) -> Rankings:
+    """Each battle as a ranking of two (winner first; a tie or both-bad is one tie group)."""
+    n = len(data.a)
+    win_first = data.outcome != 1
+    first = np.where(win_first, data.a, data.b)
+    second = np.where(win_first, data.b, data.a)
+    level2 = np.where(data.outcome >= 2, 0, 1)
+    members = np.stack([first, second], axis=1).ravel()
+    level = np.stack([np.zeros(n, dtype=np.int64), level2], axis=1).ravel()
+    return Rankings(np.arange(n + 1) * 2, members, level, data.names, data.weight)
+
+
+def as_count_table(data: Battles | CountTable | Rankings) -> CountTable:
+    """The pair-count table of any input (rankings through their implied pairs)."""
+    if isinstance(data, CountTable):
+        return data
+    if isinstance(data, Rankings):
+        data = rankings_to_pairs(data)
+    return data.counts()
+
+
+def ranking_totals(rk: Rankings) -> ItemTotals:
+    """Implied pairwise wins / losses / ties of each item over all rankings."""
+    n = len(rk.names)
+    sizes = np.diff(rk.offsets)
+    rid = np.repeat(np.arange(len(sizes)), sizes)
+    lv = np.asarray(rk.level)
+    battles = np.bincount(rk.members, minlength=n).astype(float)
+    wins, losses, ties = np.zeros(n), np.zeros(n), np.zeros(n)
+    for k in range(len(rk.members)):  # rankings are short; this is O(sum K^2)
+        same = slice(rk.offsets[rid[k]], rk.offsets[rid[k] + 1])
+        others = lv[same]
+        wins[rk.members[k]] += float((others > lv[k]).sum())
+        losses[rk.members[k]] += float((others < lv[k]).sum())
+        ties[rk.members[k]] += float((others == lv[k]).sum() - 1)
+    return ItemTotals(battles=battles, wins=wins, losses=losses, ties=ties)
