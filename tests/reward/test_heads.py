@@ -126,6 +126,38 @@ def test_plackett_luce_recovers_reward_from_kwise_rankings() -> None:
     assert cosine(head.coef_, w) > 0.97
 
 
+def test_plackett_luce_pair_weight_two_equals_the_pair_given_twice() -> None:
+    pairs, _ = planted_pairs(n=200, d=4, seed=5)
+    w = np.ones(len(pairs))
+    w[:30] = 2.0
+    weighted = PairFeatures(pairs.xc, pairs.xr, weight=w)
+    twice = pairs.take(np.r_[np.arange(len(pairs)), np.arange(30)])
+    a = PlackettLuceHead().fit(weighted).coef_
+    b = PlackettLuceHead().fit(twice).coef_
+    np.testing.assert_allclose(a, b, atol=1e-4)
+    # and the weights matter: the unweighted fit differs
+    assert np.abs(PlackettLuceHead().fit(pairs).coef_ - a).max() > 1e-3
+
+
+def test_weighted_plackett_luce_matches_choix_on_one_hot_items() -> None:
+    """With one-hot embeddings the linear PL head estimates item strengths: choix's MAP with each ranking
+    repeated ``weight`` times is the same problem (penalty alpha = sum of weights * l2)."""
+    choix = pytest.importorskip("choix")
+    rng = np.random.default_rng(6)
+    n, l2 = 6, 1e-2
+    rankings = [list(rng.permutation(n)[: rng.integers(2, 5)]) for _ in range(80)]
+    weights = rng.integers(1, 4, len(rankings)).astype(float)
+    offsets = np.r_[0, np.cumsum([len(r) for r in rankings])]
+    members = np.concatenate(rankings)
+    levels = np.concatenate([np.arange(len(r)) for r in rankings])
+    head = PlackettLuceHead(l2=l2).fit_rankings(np.eye(n), offsets, members, levels, weight=weights)
+    repeated = [tuple(r) for r, k in zip(rankings, weights, strict=True) for _ in range(int(k))]
+    ref = choix.opt_rankings(n, repeated, alpha=weights.sum() * l2, method="BFGS", tol=1e-9)
+    np.testing.assert_allclose(head.coef_, ref, atol=2e-4)
+    with pytest.raises(ValidationError, match="one per ranking"):
+        PlackettLuceHead().fit_rankings(np.eye(n), offsets, members, levels, weight=weights[:3])
+
+
 def test_armo_gating_follows_the_prompt_and_decorrelates_verbosity() -> None:
     rng = np.random.default_rng(3)
     n, d = 1500, 6

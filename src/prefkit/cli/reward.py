@@ -22,6 +22,9 @@ ENCODER_HELP = (
 TEXT_HELP = "What is embedded: 'response' (the response alone) or 'prompt+response'."
 CACHE_HELP = "Embedding cache directory (default: $PREFKIT_CACHE or ~/.cache/prefkit/embeddings)."
 FORMAT_HELP = "Output: table or json (one JSON object on stdout)."
+DATA_HELP = (
+    "Preference data: pairs (TRL rows, hh-rlhf transcripts, ...), or prefkit JSONL rankings / ratings."
+)
 
 reward_app = typer.Typer(
     name="reward",
@@ -65,14 +68,6 @@ def _embedder(spec: Any, cache_dir: Path | None, no_cache: bool) -> Any:
     return Embedder(spec, cache_dir=cache_dir, use_cache=not no_cache, progress=_progress)
 
 
-def _left_out(prep: Any) -> None:
-    if prep.n_identical:
-        _note(
-            f"left out {prep.n_identical} pair(s) whose two responses embed identically (they differ only in "
-            "whitespace or beyond the encoder's --max-seq-length)"
-        )
-
-
 def _head_params(
     head: str,
     l2: float | None,
@@ -111,7 +106,7 @@ def _fmt(format: str) -> str:
 
 @reward_app.command()
 def train(
-    file: Path = typer.Argument(..., help="Pairwise preference data (TRL rows, hh-rlhf transcripts, ...)."),
+    file: Path = typer.Argument(..., help=DATA_HELP),
     head: str = typer.Option("bt", "--head", help=HEAD_HELP),
     out: Path = typer.Option(
         ..., "--out", help="Model directory to write (weights.safetensors + config.json)."
@@ -137,15 +132,17 @@ def train(
 ) -> None:
     """Train a reward head on frozen embeddings (cached, so a second run does not re-embed) and save it.
 
-    The calibration temperature is fitted on a held-out 10% before the final fit on all pairs.
+    The head uses what the file holds: regression (and armo's attribute rewards) train on ratings per attribute,
+    pl on K-wise rankings (ties allowed); other heads on pairs, the file's own plus those its rankings and
+    ratings imply. The calibration temperature is fitted on a held-out 10% (of the prompts, for ratings and
+    rankings) before the final fit on everything.
 
     Example: prefkit reward train pairs.jsonl --head bt --out rm/
     """
     from prefkit.reward.encoders import parse_encoder
-    from prefkit.reward.evaluate import accuracy_strict
     from prefkit.reward.heads import check_head
     from prefkit.reward.persist import RewardModel, save_model
-    from prefkit.reward.pipeline import fit_calibrated, prepare
+    from prefkit.reward.workflow import train as train_on
 
     _fmt(format)
     check_head(head)
@@ -154,25 +151,26 @@ def train(
     _threads()
     ds = _read(file, from_, skip_bad)
     emb = _embedder(spec, cache_dir, no_cache)
-    from prefkit.reward.heads import make_head
-
-    prep = prepare(ds, emb, need_ctx=make_head(head, **params).needs_ctx)
-    _left_out(prep)
     t0 = time.perf_counter()
-    fitted, temperature = fit_calibrated(head, prep.pairs, params, seed=seed)
-    secs = time.perf_counter() - t0
-    model = RewardModel(
-        fitted, head, spec, temperature, meta={"trained_on": str(file), "n_pairs": len(prep.pairs)}
-    )
+    tr = train_on(head, params, ds, emb, seed=seed)
+    secs = time.perf_counter() - t0 - emb.seconds
+    src = tr.source
+    _source_note(head, src)
+    meta = {"trained_on": str(file), "judgments": src.kind, "n_pairs": tr.n}
+    model = RewardModel(tr.head, head, spec, tr.temperature, meta=meta)
     save_model(model, out)
     result = {
         "out": str(out),
         "head": head,
-        "n": len(prep.pairs),
-        "ties_left_out": prep.n_ties,
-        "identical_left_out": prep.n_identical,
-        "train_accuracy": accuracy_strict(fitted.margins(prep.pairs)),
-        "temperature": temperature,
+        "trained_on": src.kind,
+        "n": tr.n,
+        "n_ratings": src.n_ratings,
+        "n_rankings": src.n_rankings,
+        "implied_pairs": {"rankings": src.implied_from_rankings, "ratings": src.implied_from_ratings},
+        "ties_left_out": src.ties_left_out,
+        "identical_left_out": src.identical_left_out,
+        "train_accuracy": tr.train_accuracy,
+        "temperature": tr.temperature,
         "embedded_texts": emb.n_encoded,
         "embed_seconds": emb.seconds,
         "train_seconds": secs,
@@ -180,17 +178,49 @@ def train(
     if format == "json":
         print_json(result)
         return
+    n_what = {"pairs": tr.n, "ratings": src.n_ratings, "rankings": src.n_rankings}[src.kind]
+    ties = f" ({src.ties_left_out} tied pairs left out)" if src.ties_left_out else ""
     console.print(
-        f"trained [bold]{head}[/] on {result['n']} pairs ({prep.n_ties} ties left out): train accuracy "
-        f"{result['train_accuracy']:.3f}, temperature {temperature:.3f}, {secs:.1f} s training; embedded "
-        f"{emb.n_encoded} new texts in {emb.seconds:.1f} s\nsaved to {out}"
+        f"trained [bold]{head}[/] on {n_what} {src.kind}{ties}: train accuracy {tr.train_accuracy:.3f} on "
+        f"{tr.n} pairs, temperature {tr.temperature:.3f}, {secs:.1f} s training; embedded {emb.n_encoded} new "
+        f"texts in {emb.seconds:.1f} s\nsaved to {out}"
     )
+
+
+def _source_note(head: str, src: Any) -> None:
+    """Say on stderr what the head trains on when it is not simply the file's pairs."""
+    if src.kind == "ratings":
+        gate = ", the gate on the pairs they imply" if head == "armo" else ""
+        _note(f"{head}: training on {src.n_ratings} ratings (one ridge model per attribute{gate})")
+    elif src.kind == "rankings":
+        extra = f" and {src.n_pairs} pairs" if src.n_pairs else ""
+        _note(f"{head}: training on {src.n_rankings} K-wise rankings{extra} (Plackett-Luce)")
+    if src.implied_from_rankings or src.implied_from_ratings:
+        hints = [
+            h
+            for h, n in (
+                ("--head regression on ratings", src.implied_from_ratings),
+                ("--head pl on rankings", src.implied_from_rankings),
+            )
+            if n
+        ]
+        _note(
+            f"{head}: training on pairs implied by the file: {src.implied_from_rankings} from rankings, "
+            f"{src.implied_from_ratings} from ratings (to train on them directly: {', '.join(hints)})"
+        )
+    if src.identical_left_out:
+        _note(
+            f"left out {src.identical_left_out} pair(s) whose two responses embed identically (they differ only "
+            "in whitespace or beyond the encoder's --max-seq-length)"
+        )
 
 
 @reward_app.command("eval")
 def eval_(
     model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
-    file: Path = typer.Argument(..., help="Held-out pairwise data."),
+    file: Path = typer.Argument(
+        ..., help="Held-out data: pairs, or rankings / ratings (scored on the pairs they imply)."
+    ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
@@ -202,17 +232,20 @@ def eval_(
 ) -> None:
     """Evaluate a reward model: strict accuracy (ties count as wrong), NLL, ECE / ACE / MCE, per subset.
 
+    Scored on the file's pairs and on the pairs its rankings and ratings imply (ties left out).
+
     Example: prefkit reward eval rm/ test.jsonl --format json
     """
     from prefkit.reward.calibration import reliability as rel_of
     from prefkit.reward.calibration import reliability_diagram
     from prefkit.reward.persist import load_model
     from prefkit.reward.pipeline import evaluate_model
+    from prefkit.reward.workflow import pairs_dataset
 
     _fmt(format)
     model = load_model(model_dir)
     _threads()
-    ds = _read(file, from_, skip_bad)
+    ds, _ = pairs_dataset(_read(file, from_, skip_bad))
     ev, margins = evaluate_model(model, ds, _embedder(model.encoder, cache_dir, no_cache))
     if reliability is not None:
         reliability_diagram(
@@ -242,7 +275,7 @@ def eval_(
 
 @reward_app.command()
 def cv(
-    file: Path = typer.Argument(..., help="Pairwise preference data."),
+    file: Path = typer.Argument(..., help=DATA_HELP),
     head: str = typer.Option("bt", "--head", help=HEAD_HELP),
     folds: int = typer.Option(5, "--folds", help="Number of folds (pairs sharing a prompt share a fold)."),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
@@ -262,14 +295,13 @@ def cv(
 ) -> None:
     """k-fold cross-validation of a head: mean strict accuracy, ECE and NLL over the held-out folds.
 
+    Judgments on the same prompt share a fold; each fold is scored on the pairs its held-out judgments imply.
+
     Example: prefkit reward cv harmless-base-test.jsonl.gz --head bt --folds 5 --format json
     """
-    import numpy as np
-
     from prefkit.reward.encoders import parse_encoder
-    from prefkit.reward.evaluate import cross_validate
-    from prefkit.reward.heads import check_head, make_head
-    from prefkit.reward.pipeline import fit_head, prepare
+    from prefkit.reward.heads import check_head
+    from prefkit.reward.workflow import cv as cv_on
 
     _fmt(format)
     check_head(head)
@@ -278,18 +310,14 @@ def cv(
     _threads()
     ds = _read(file, from_, skip_bad)
     emb = _embedder(spec, cache_dir, no_cache)
-    prep = prepare(ds, emb, need_ctx=make_head(head, **params).needs_ctx)
-    _left_out(prep)
-    ctx = ds.pairwise.context[prep.rows]
-    groups = np.where(ctx >= 0, ctx, -1 - np.arange(len(ctx)))
-    res = cross_validate(
-        lambda tr: fit_head(head, tr, params).margins, prep.pairs, folds, groups=groups, seed=seed
-    )
+    res, n, src = cv_on(head, params, ds, emb, folds, seed=seed)
+    _source_note(head, src)
     if format == "json":
         print_json(
             {
                 "head": head,
-                "n": len(prep.pairs),
+                "trained_on": src.kind,
+                "n": n,
                 "accuracy": res.accuracy,
                 "accuracy_std": res.accuracy_std,
                 "ece": res.ece,
@@ -301,14 +329,14 @@ def cv(
         return
     console.print(
         f"{head}: {folds}-fold accuracy [bold]{res.accuracy:.4f}[/] +- {res.accuracy_std:.4f}, ECE {res.ece:.4f}, "
-        f"NLL {res.nll:.4f} on {len(prep.pairs)} pairs ({res.train_seconds:.2f} s training per fold)"
+        f"NLL {res.nll:.4f} on {n} pairs ({res.train_seconds:.2f} s training per fold)"
     )
 
 
 @reward_app.command()
 def score(
     model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
-    file: Path = typer.Argument(..., help="Pairwise data to score."),
+    file: Path = typer.Argument(..., help="Data to score: pairs, rankings or ratings."),
     out: Path | None = typer.Option(None, "--out", help="JSONL file to write (default: stdout)."),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
@@ -318,50 +346,91 @@ def score(
     """Write every pairwise row with the rewards of both responses and P(first preferred), as JSONL.
 
     Rows of TRL / hh-rlhf files keep their names: prompt, chosen, rejected, reward_chosen, reward_rejected,
-    p_chosen. The armo head adds its attribute rewards and per-prompt attribute weights.
+    p_chosen. The armo head adds its attribute rewards and per-prompt attribute weights. Ranked or rated
+    responses (prefkit JSONL) come after, one row each: item, context, prompt, response, reward (and the
+    attribute rewards of regression / armo heads).
 
     Example: prefkit reward score rm/ pairs.jsonl --out scored.jsonl
     """
-    from prefkit.data.model import OUTCOME_A, OUTCOME_NAMES
+    from prefkit.errors import DataProblemError
     from prefkit.reward.persist import load_model
-    from prefkit.reward.pipeline import score_dataset
-    from prefkit.reward.trl_export import _content
 
     model = load_model(model_dir)
     _threads()
     ds = _read(file, from_, skip_bad)
-    s = score_dataset(model, ds, _embedder(model.encoder, cache_dir, no_cache))
-    pw = ds.pairwise
-    conv = bool(ds.meta.get("conversational"))
-    chosen_rejected = bool((pw.outcome == OUTCOME_A).all())
-    a_key, b_key = ("chosen", "rejected") if chosen_rejected else ("a", "b")
-    names = getattr(model.head, "attribute_names_", None)
+    if not (len(ds.pairwise) or len(ds.rankings) or len(ds.ratings)):
+        raise DataProblemError(f"{file} has no pairs, rankings or ratings to score")
+    emb = _embedder(model.encoder, cache_dir, no_cache)
+    n = 0
     stream = open(out, "w", encoding="utf-8") if out is not None else sys.stdout  # noqa: SIM115
     try:
-        for i in range(len(pw)):
-            row: dict[str, Any] = {"line": int(pw.line[i])}
-            c = int(pw.context[i])
-            if c >= 0:
-                row["prompt"] = _content(ds.context_text.get(ds.contexts.name(c), ""), conv)
-            row[a_key] = _content(ds.item_text[ds.items.name(int(pw.a[i]))], conv)
-            row[b_key] = _content(ds.item_text[ds.items.name(int(pw.b[i]))], conv)
-            if not chosen_rejected:
-                row["outcome"] = OUTCOME_NAMES[int(pw.outcome[i])]
-            row[f"reward_{a_key}"] = float(s.reward_a[i])
-            row[f"reward_{b_key}"] = float(s.reward_b[i])
-            row[f"p_{a_key}"] = float(s.p_a[i])
-            if s.attribute_weights is not None and s.attributes_a is not None and s.attributes_b is not None:
-                row[f"attributes_{a_key}"] = dict(zip(names or [], s.attributes_a[i].tolist(), strict=False))
-                row[f"attributes_{b_key}"] = dict(zip(names or [], s.attributes_b[i].tolist(), strict=False))
-                row["attribute_weights"] = dict(
-                    zip(names or [], s.attribute_weights[i].tolist(), strict=False)
-                )
+        rows = [*_pair_rows(model, ds, emb), *_response_rows(model, ds, emb)]
+        for row in rows:
             stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
     finally:
         if out is not None:
             stream.close()
     if out is not None:
-        _note(f"scored {len(pw)} rows -> {out}")
+        _note(f"scored {n} rows -> {out}")
+
+
+def _pair_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
+    from prefkit.data.model import OUTCOME_A, OUTCOME_NAMES
+    from prefkit.reward.pipeline import score_dataset
+    from prefkit.reward.trl_export import _content
+
+    pw = ds.pairwise
+    if len(pw) == 0:
+        return []
+    s = score_dataset(model, ds, emb)
+    conv = bool(ds.meta.get("conversational"))
+    chosen_rejected = bool((pw.outcome == OUTCOME_A).all())
+    a_key, b_key = ("chosen", "rejected") if chosen_rejected else ("a", "b")
+    names = getattr(model.head, "attribute_names_", None)
+    rows = []
+    for i in range(len(pw)):
+        row: dict[str, Any] = {"line": int(pw.line[i])}
+        c = int(pw.context[i])
+        if c >= 0:
+            row["prompt"] = _content(ds.context_text.get(ds.contexts.name(c), ""), conv)
+        row[a_key] = _content(ds.item_text[ds.items.name(int(pw.a[i]))], conv)
+        row[b_key] = _content(ds.item_text[ds.items.name(int(pw.b[i]))], conv)
+        if not chosen_rejected:
+            row["outcome"] = OUTCOME_NAMES[int(pw.outcome[i])]
+        row[f"reward_{a_key}"] = float(s.reward_a[i])
+        row[f"reward_{b_key}"] = float(s.reward_b[i])
+        row[f"p_{a_key}"] = float(s.p_a[i])
+        if s.attribute_weights is not None and s.attributes_a is not None and s.attributes_b is not None:
+            row[f"attributes_{a_key}"] = dict(zip(names or [], s.attributes_a[i].tolist(), strict=False))
+            row[f"attributes_{b_key}"] = dict(zip(names or [], s.attributes_b[i].tolist(), strict=False))
+            row["attribute_weights"] = dict(zip(names or [], s.attribute_weights[i].tolist(), strict=False))
+        rows.append(row)
+    return rows
+
+
+def _response_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
+    from prefkit.reward.judgments import score_responses
+    from prefkit.reward.trl_export import _content
+
+    if not (len(ds.rankings) or len(ds.ratings)):
+        return []
+    s = score_responses(model, ds, emb)
+    conv = bool(ds.meta.get("conversational"))
+    names = getattr(model.head, "attribute_names_", None)
+    rows = []
+    for i, (c, it) in enumerate(zip(s.context.tolist(), s.item.tolist(), strict=True)):
+        name = ds.items.name(it)
+        row: dict[str, Any] = {"item": name}
+        if c >= 0:
+            row["context"] = ds.contexts.name(c)
+            row["prompt"] = _content(ds.context_text.get(row["context"], ""), conv)
+        row["response"] = _content(ds.item_text[name], conv)
+        row["reward"] = float(s.reward[i])
+        if s.attributes is not None and names:
+            row["attributes"] = dict(zip(names, s.attributes[i].tolist(), strict=False))
+        rows.append(row)
+    return rows
 
 
 @reward_app.command("export-trl")

@@ -61,8 +61,8 @@ def scaled_bt_loss(
     return loss
 
 
-def pl_loss(scores: Tensor, level: Tensor, mask: Tensor) -> Tensor:
-    """Plackett-Luce negative log-likelihood per ranking, averaged.
+def pl_loss(scores: Tensor, level: Tensor, mask: Tensor, *, weight: Tensor | None = None) -> Tensor:
+    """Plackett-Luce negative log-likelihood per ranking, averaged (weighted by ``weight`` per ranking).
 
     ``scores[r, j]`` is the reward of the j-th listed member of ranking r (best first), ``level[r, j]`` its
     tie group (0 = best), ``mask[r, j]`` whether the slot is used (rankings are padded to the longest).
@@ -78,7 +78,7 @@ def pl_loss(scores: Tensor, level: Tensor, mask: Tensor) -> Tensor:
     )
     lse = torch.logsumexp(expanded, dim=2)
     terms = torch.where(mask, lse - s, torch.zeros_like(s))
-    return terms.sum(dim=1).mean()
+    return _weighted_mean(terms.sum(dim=1), weight)
 
 
 def mixture_bt_nll(d: Tensor, log_mix: Tensor, *, weight: Tensor | None = None) -> Tensor:

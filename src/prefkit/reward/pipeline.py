@@ -115,7 +115,10 @@ def prepare(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Prepa
     """Embed the decisive pairs of ``ds`` (ties and both-bad are left out), oriented chosen-first."""
     pw = ds.pairwise
     if len(pw) == 0:
-        raise DataProblemError(f"{ds.source or 'the input'} has no pairwise preferences to learn from")
+        raise DataProblemError(
+            f"{ds.source or 'the input'} has no pairwise preferences to learn from (nor rankings or ratings "
+            "that imply some)"
+        )
     rows = np.flatnonzero((pw.outcome == OUTCOME_A) | (pw.outcome == OUTCOME_B))
     n_ties = len(pw) - len(rows)
     if len(rows) == 0:
