@@ -62,8 +62,8 @@ def test_pairwise_flow_positions_idempotency_export(env: Env) -> None:
     assert r.status_code == 201 and r.json()["duplicate"] is True
     body["answer"] = {"overall": {"winner": 1}}
     assert env.client.post("/api/v1/judgments", json=body, headers=env.h(tok)).status_code == 409
-    # export: prefkit rows record the shown positions; TRL rows put the chosen text first
-    r = env.client.get("/api/v1/campaigns/c1/export?format=jsonl", headers=env.h(env.admin))
+    # export: the answer log records the shown positions; TRL rows put the chosen text first
+    r = env.client.get("/api/v1/campaigns/c1/export?format=answers", headers=env.h(env.admin))
     rows = [json.loads(line) for line in r.text.splitlines()]
     assert len(rows) == len(ROWS) and {r["outcome"] for r in rows} == {"a"}
     assert all(sorted(r["positions"]) == sorted([r["a"], r["b"]]) for r in rows)
@@ -170,6 +170,7 @@ def test_ranking_and_rating_answers_are_validated(env: Env) -> None:
         json.loads(x)
         for x in env.client.get("/api/v1/campaigns/rt/export", headers=env.h(env.admin)).text.splitlines()
     ]
+    rows = [r for r in rows if r["type"] == "rating"]
     assert sorted((r["attribute"], r["score"]) for r in rows) == [
         ("helpful", 2),
         ("helpful", 7),

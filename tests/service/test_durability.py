@@ -94,6 +94,15 @@ def test_sigkill_loses_no_acknowledged_vote(tmp_path: Path, server_factory: Any)
     assert not missing, f"{len(missing)} acknowledged votes lost, e.g. {missing[:5]}"
     assert all(f'"winner": {w}' in stored[(tok, tid)] for tok, tid, w in acked)
     _check_consistent(db)
+    # every stored answer is also a core judgment, exactly once (copied before the kill or at the restart)
+    with sqlite3.connect(db) as conn:
+        token_id = dict(conn.execute("SELECT secret, id FROM svc_tokens"))
+        core = conn.execute("SELECT id, outcome FROM pairwise").fetchall()
+    ids = [i for i, _ in core]
+    assert len(ids) == len(set(ids)) == len(stored)
+    outcome = dict(core)
+    for tok, tid, w in acked:
+        assert outcome[f"campaign/load/{tid}/{token_id[tok]}/overall"] == w  # winner 0 -> a, 1 -> b
     # the restarted server answers; a re-submission of an acknowledged vote is a duplicate, not a second row
     tok, tid, w = acked[0]
     r = httpx.post(

@@ -17,17 +17,19 @@ def create_app(settings: Settings) -> Any:
     """Build the FastAPI app on the SQLite file ``settings.db_path`` (created and migrated if needed)."""
     require("fastapi", "serve")
     require("jinja2", "serve")
-    from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
     from fastapi.templating import Jinja2Templates
 
     from prefkit import __version__
     from prefkit.service import errors
+    from prefkit.service.fastlane import FastLane
     from prefkit.service.plot import svg_plot
     from prefkit.service.render import render_markdown
     from prefkit.service.routers import admin, arenas, campaigns, docs, sessions
     from prefkit.service.security import LimitsMiddleware
     from prefkit.service.state import ServiceState
+
+    ServiceAPI = _service_api()
 
     svc = ServiceState(settings)
 
@@ -36,7 +38,7 @@ def create_app(settings: Settings) -> Any:
         yield
         svc.close()
 
-    app = FastAPI(
+    app = ServiceAPI(
         title="prefkit service",
         version=__version__,
         description="Human annotation, a live K-wise arena, leaderboards, and an API for judges. "
@@ -60,14 +62,34 @@ def create_app(settings: Settings) -> Any:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.add_middleware(
-        LimitsMiddleware,
-        max_body=settings.max_body_bytes,
-        max_upload=settings.max_upload_bytes,
-        upload_paths=admin.UPLOAD_PATHS,
-        csp=settings.csp,
-    )
+    limits: dict[str, Any] = {
+        "max_body": settings.max_body_bytes,
+        "max_upload": settings.max_upload_bytes,
+        "upload_paths": admin.UPLOAD_PATHS,
+        "csp": settings.csp,
+    }
+    app.add_middleware(LimitsMiddleware, **limits)
+    app.fast_lane = LimitsMiddleware(FastLane(svc), **limits)
     return app
+
+
+def _service_api() -> Any:
+    from fastapi import FastAPI
+
+    from prefkit.service.fastlane import route
+
+    class ServiceAPI(FastAPI):
+        """FastAPI, with the fast lane in front (see :mod:`prefkit.service.fastlane`)."""
+
+        fast_lane: Any = None
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            if self.fast_lane is not None and not self.dependency_overrides and route(scope) is not None:
+                await self.fast_lane(scope, receive, send)
+                return
+            await super().__call__(scope, receive, send)
+
+    return ServiceAPI
 
 
 def api_reference(spec: dict[str, Any]) -> list[dict[str, Any]]:

@@ -278,27 +278,3 @@ def export_rows(
                     }
                 )
     return rows
-
-
-def trl_rows(
-    cfg: CampaignConfig, task: dict[str, Any], answer: dict[str, Any], criterion: str
-) -> list[dict[str, str]]:
-    """TRL ``{prompt, chosen, rejected}`` rows implied by one answer on ``criterion`` (text candidates only)."""
-    cands = task["candidates"]
-    prompt = task["context"].get("text", "")
-    v = answer.get(criterion)
-    if v is None or any("text" not in c for c in cands):
-        return []
-    if cfg.shape == "pairwise":
-        if v["winner"] == "tie":
-            return []
-        w = int(v["winner"])
-        return [{"prompt": prompt, "chosen": cands[w]["text"], "rejected": cands[1 - w]["text"]}]
-    if cfg.shape == "ranking":
-        order = v["order"]
-        return [
-            {"prompt": prompt, "chosen": cands[order[i]]["text"], "rejected": cands[order[j]]["text"]}
-            for i in range(len(order))
-            for j in range(i + 1, len(order))
-        ]
-    return []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -48,6 +50,15 @@ def error_response(
     )
 
 
+def validation_message(errors: Sequence[Any]) -> str:
+    """One line naming the first (up to 5) invalid fields of a request body."""
+    parts = []
+    for e in list(errors)[:5]:
+        loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
+        parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(parts)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -55,11 +66,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        parts = []
-        for e in exc.errors()[:5]:
-            loc = ".".join(str(x) for x in e.get("loc", ()) if x != "body")
-            parts.append(f"{loc or 'body'}: {e.get('msg', 'invalid')}")
-        return error_response(request, 422, "invalid request: " + "; ".join(parts))
+        return error_response(request, 422, validation_message(exc.errors()))
 
     @app.exception_handler(PrefkitError)
     async def _prefkit(request: Request, exc: PrefkitError) -> Response:
@@ -71,4 +78,3 @@ def install(app: FastAPI) -> None:
         return error_response(
             request, 500, "internal error: the request was not completed (see the server log)"
         )
-

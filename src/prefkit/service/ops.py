@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prefkit.errors import DataProblemError, ValidationError
-from prefkit.service import repo
+from prefkit.service import core, repo
 from prefkit.service.campaigns import (
     CampaignConfig,
     build_tasks,
@@ -18,8 +18,8 @@ from prefkit.service.campaigns import (
     check_slug,
     export_rows,
     parse_rows,
-    trl_rows,
 )
+from prefkit.service.writer import AfterCommit
 
 if TYPE_CHECKING:
     from prefkit.service.repo import Principal
@@ -39,7 +39,7 @@ def visible_campaign(svc: ServiceState, who: Principal, slug: str) -> dict[str, 
 def visible_arena(svc: ServiceState, who: Principal, slug: str) -> dict[str, Any]:
     from fastapi import HTTPException
 
-    a = repo.get_arena(svc.db(), slug)
+    a = svc.arena(slug)
     if not who.may_arena(a["id"]):
         raise HTTPException(403, "this token has no access to that arena")
     return a
@@ -61,9 +61,13 @@ def create_campaign(
     tasks = build_tasks(rows, cfg.shape)
     if len(tasks) > 200_000:
         raise ValidationError("too many tasks (over 200,000): split the file into several campaigns")
-    return int(
-        svc.writer.call(lambda conn: repo.insert_campaign(conn, slug, name or slug, cfg, guidelines, tasks))
-    )
+
+    def op(conn: Any) -> int:
+        cid = repo.insert_campaign(conn, slug, name or slug, cfg, guidelines, tasks)
+        svc.core.register_campaign(conn, slug, cfg, tasks)
+        return cid
+
+    return int(svc.writer.call(op))
 
 
 def create_arena(
@@ -78,9 +82,15 @@ def create_arena(
             f"k: show between 2 and {min(8, len(models))} models per match (the file has {len(models)})"
         )
     cfg = {"policy": policy}
-    return int(
-        svc.writer.call(lambda conn: repo.insert_arena(conn, slug, name or slug, k, cfg, models, prompts))
-    )
+
+    def op(conn: Any) -> int:
+        aid = repo.insert_arena(conn, slug, name or slug, k, cfg, models, prompts)
+        svc.core.register_arena(conn, slug, models, prompts)
+        return aid
+
+    aid = int(svc.writer.call(op))
+    svc.arenas.runtime(svc.arena(slug))  # its engine, built now rather than on the first match
+    return aid
 
 
 def issue_invite(
@@ -89,11 +99,15 @@ def issue_invite(
     conn = svc.db()
     cids = [repo.get_campaign(conn, s)["id"] for s in campaigns]
     aids = [repo.get_arena(conn, s)["id"] for s in arenas]
-    out = svc.writer.call(
-        lambda c: repo.issue_token(
+
+    def op(c: Any) -> tuple[int, str]:
+        out = repo.issue_token(
             c, role="annotator", annotator=annotator, kind=kind, label=label, campaigns=cids, arenas=aids
         )
-    )
+        svc.core.register_annotator(c, annotator, kind)  # a name used with another kind is refused here
+        return out
+
+    out = svc.writer.call(op)
     svc.forget_tokens()
     return int(out[0]), str(out[1])
 
@@ -116,9 +130,10 @@ async def submit_answer(
     *,
     skip: bool = False,
 ) -> tuple[int, bool]:
-    n = svc.task_size(campaign["id"], task_id)
-    if n is None:
+    info = svc.task_info(campaign["id"], task_id)
+    if info is None:
         raise repo.NotFound(f"no task {task_id} in campaign {campaign['slug']!r}")
+    n = len(info[1])
     cfg: CampaignConfig = campaign["config"]
     if skip:
         answer: dict[str, Any] = {}
@@ -127,9 +142,11 @@ async def submit_answer(
     else:
         answer = canonical_answer(cfg, n, raw or {}, rationale)
         status = "done"
+    rationale = rationale or None
     pos = svc.positions(task_id, who.token_id, n)
-    return await svc.writer.run(
-        lambda conn: repo.save_answer(
+
+    def op(conn: Any) -> Any:
+        aid, dup = repo.save_answer(
             conn,
             task_id=task_id,
             campaign_id=campaign["id"],
@@ -137,36 +154,68 @@ async def submit_answer(
             status=status,
             answer=answer,
             positions=pos,
-            rationale=(rationale or None),
+            rationale=rationale,
         )
-    )  # type: ignore[no-any-return]
+        if dup or status != "done":
+            return aid, dup
+        return AfterCommit((aid, dup), follow_up=True)  # copied into the core tables by the writer
+
+    return await svc.writer.run(op)  # type: ignore[no-any-return]
 
 
-def iter_export(svc: ServiceState, campaign: dict[str, Any], fmt: str) -> Iterator[str]:
-    """JSONL lines of a campaign's answers: ``fmt="jsonl"`` prefkit judgment rows, ``"trl"`` {prompt, chosen, rejected}."""
-    if fmt not in ("jsonl", "trl"):
+EXPORT_FORMATS = ("jsonl", "trl", "answers")
+
+
+def export_campaign(svc: ServiceState, campaign: dict[str, Any], fmt: str) -> bytes:
+    """A campaign's judgments as a file: ``jsonl`` prefkit JSONL and ``trl`` TRL rows, both written by
+    :func:`prefkit.data.io.write` from the core tables (call after ``svc.core.sync_all`` in the writer) (rankings and ratings become the pairs they imply
+    for TRL; ties are dropped there); ``answers`` the raw answer log with the shown positions and times."""
+    if fmt not in EXPORT_FORMATS:
         raise ValidationError(
-            "format: jsonl (prefkit judgment rows) or trl ({prompt, chosen, rejected} rows)"
+            "format: jsonl (prefkit JSONL), trl ({prompt, chosen, rejected} rows) or answers (raw answer log)"
         )
+    if fmt == "answers":
+        return "".join(iter_answers(svc, campaign)).encode("utf-8")
+    import tempfile
+    from dataclasses import replace
+    from pathlib import Path
+
+    from prefkit.data import io
+    from prefkit.data.convert import to_pairwise
+    from prefkit.data.model import Dataset
+    from prefkit.storage.store import ProjectStore
+
+    source = core.campaign_source(campaign["slug"])
+    with ProjectStore(svc.settings.db_path, create=False) as store:
+        known = store.conn.execute("SELECT 1 FROM imports WHERE source = ?", (source,)).fetchone()
+        ds = store.to_dataset(source=source) if known else Dataset(source=source)
+    ds = replace(ds, meta={})  # (the store merges every import's format details; ours has none)
+    if fmt == "trl":
+        ds = to_pairwise(ds).dataset
+    with tempfile.TemporaryDirectory(prefix="prefkit-export-") as tmp:
+        path = Path(tmp) / "export.jsonl"
+        io.write(ds, path, format="prefkit" if fmt == "jsonl" else "trl")
+        return path.read_bytes()
+
+
+def iter_answers(svc: ServiceState, campaign: dict[str, Any]) -> Iterator[str]:
+    """JSONL lines of a campaign's raw answers (one per criterion / attribute / rated candidate), with the
+    positions the candidates were shown in and the time."""
     conn = svc.db()
     tasks = repo.campaign_tasks(conn, campaign["id"])
     cfg: CampaignConfig = campaign["config"]
     for ans in repo.campaign_answers(conn, campaign["id"]):
-        task = tasks[ans["task_id"]]
-        if fmt == "jsonl":
-            rows: list[dict[str, Any]] = export_rows(
-                cfg,
-                campaign["slug"],
-                task,
-                ans["annotator"],
-                ans["kind"],
-                ans["answer"],
-                ans["rationale"],
-                ans["positions"],
-                ans["time"],
-            )
-        else:
-            rows = [r for crit in ans["answer"] for r in trl_rows(cfg, task, ans["answer"], crit)]
+        rows = export_rows(
+            cfg,
+            campaign["slug"],
+            tasks[ans["task_id"]],
+            ans["annotator"],
+            ans["kind"],
+            ans["answer"],
+            ans["rationale"],
+            ans["positions"],
+            ans["time"],
+        )
         for r in rows:
             yield json.dumps(r, ensure_ascii=False) + "\n"
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
-import random
 import secrets
 import sqlite3
 import threading
@@ -13,11 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from prefkit.service import repo
+from prefkit.service.core import CoreSink, catch_up, task_info
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
 from prefkit.service.settings import Settings
 from prefkit.service.writer import Writer
 from prefkit.storage.db import connect, migrate
+from prefkit.storage.schema import MIGRATIONS as CORE_MIGRATIONS
+from prefkit.storage.schema import NAMESPACE as CORE_NAMESPACE
 
 
 class ServiceState:
@@ -27,31 +30,44 @@ class ServiceState:
         self.settings = settings
         path = Path(settings.db_path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.core = CoreSink()
         conn = connect(path)
         try:
+            conn.execute("PRAGMA temp_store=MEMORY")
+            migrate(conn, CORE_NAMESPACE, CORE_MIGRATIONS)
             migrate(conn, NAMESPACE, MIGRATIONS)
             conn.execute("BEGIN IMMEDIATE")
-            self.secret = repo.meta_get_or_create(conn, "secret", lambda: secrets.token_hex(32))
-            self.admin_token = settings.admin_token or repo.meta_get_or_create(
-                conn, "admin_token", repo.new_secret
-            )
-            self.admin_id, _ = repo.issue_token(
-                conn, role="admin", annotator="admin", label="admin", secret=self.admin_token
-            )
-            conn.execute("COMMIT")
+            try:
+                self.secret = repo.meta_get_or_create(conn, "secret", lambda: secrets.token_hex(32))
+                self.admin_token = settings.admin_token or repo.meta_get_or_create(
+                    conn, "admin_token", repo.new_secret
+                )
+                self.admin_id, _ = repo.issue_token(
+                    conn, role="admin", annotator="admin", label="admin", secret=self.admin_token
+                )
+                catch_up(conn, self.core)  # answers and votes acknowledged but not yet in the core tables
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         finally:
             conn.close()
-        self.writer = Writer(path, synchronous=settings.synchronous, max_batch=settings.max_batch)
+        self._position_key = hashlib.sha256(b"positions:" + self.secret.encode()).digest()
+        self.writer = Writer(
+            path, synchronous=settings.synchronous, max_batch=settings.max_batch, follow_up=self.core.sync
+        )
         self.writer.start()
         self._local = threading.local()
         self._cache: dict[str, repo.Principal | None] = {}
         self._cache_lock = threading.Lock()
+        self._generation = 0
         self.limiter = RateLimiter(settings.rate_per_s, settings.rate_burst)
         from prefkit.service.arenas import ArenaHub
 
         self.arenas = ArenaHub(self)
         self._campaigns: dict[str, dict[str, Any]] = {}
-        self._task_sizes: dict[int, dict[int, int]] = {}
+        self._arenas: dict[str, dict[str, Any]] = {}
+        self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
 
     # -- reads -----------------------------------------------------------------------------------------
     def db(self) -> sqlite3.Connection:
@@ -64,19 +80,24 @@ class ServiceState:
         return conn
 
     def principal(self, token: str) -> repo.Principal | None:
-        th = repo.token_hash(token)
-        with self._cache_lock:
-            if th in self._cache:
-                return self._cache[th]
-        p = repo.lookup_token(self.db(), th)
+        """The caller of ``token`` (None if unknown or revoked), from memory after the first lookup; the cache
+        is cleared whenever a token is issued or revoked."""
+        try:
+            return self._cache[token]  # (a dict read is atomic)
+        except KeyError:
+            pass
+        generation = self._generation
+        p = repo.lookup_token(self.db(), repo.token_hash(token))
         with self._cache_lock:
             if len(self._cache) > 100_000:
                 self._cache.clear()
-            self._cache[th] = p
+            if generation == self._generation:  # not if a token was revoked meanwhile (the read may be stale)
+                self._cache[token] = p
         return p
 
     def forget_tokens(self) -> None:
         with self._cache_lock:
+            self._generation += 1
             self._cache.clear()
 
     def campaign(self, slug: str) -> dict[str, Any]:
@@ -86,32 +107,36 @@ class ServiceState:
             self._campaigns[slug] = c
         return c
 
-    def task_size(self, campaign_id: int, task_id: int) -> int | None:
-        """Number of candidates of a task of this campaign (None if it is not one): tasks never change, so the
-        vote path reads them from memory, not from the database."""
-        sizes = self._task_sizes.get(campaign_id)
-        if sizes is None or task_id not in sizes:
-            rows = (
-                self.db()
-                .execute(
-                    "SELECT id, json_array_length(candidates) FROM svc_tasks WHERE campaign_id = ?",
-                    (campaign_id,),
-                )
-                .fetchall()
-            )
-            sizes = {int(t): int(n) for t, n in rows}
-            self._task_sizes[campaign_id] = sizes
-        return sizes.get(task_id)
+    def arena(self, slug: str) -> dict[str, Any]:
+        """An arena's row (arenas never change once created, so it is read once)."""
+        a = self._arenas.get(slug)
+        if a is None:
+            a = repo.get_arena(self.db(), slug)
+            self._arenas[slug] = a
+        return a
+
+    def task_info(self, campaign_id: int, task_id: int) -> tuple[str, list[str]] | None:
+        """(context id, candidate ids) of a task of this campaign (None if it is not one): tasks never change,
+        so the vote path reads them from memory, not from the database."""
+        infos = self._task_info.get(campaign_id)
+        if infos is None or task_id not in infos:
+            infos = task_info(self.db(), campaign_id)
+            self._task_info[campaign_id] = infos
+        return infos.get(task_id)
 
     # -- signed values ---------------------------------------------------------------------------------
     def csrf(self, token_hash: str) -> str:
         return csrf_token(self.secret, token_hash)
 
     def positions(self, task_id: int, token_id: int, n: int) -> list[int]:
-        """The shown order of a task's candidates for one annotator (stable across reloads, recorded)."""
-        seed = int(sign(self.secret, f"pos:{task_id}:{token_id}", 16), 16)
+        """The shown order of a task's candidates for one annotator (stable across reloads, recorded): a
+        Fisher-Yates shuffle driven by a keyed hash of (task, annotator), unpredictable without the secret."""
+        mac = hashlib.blake2b(f"pos:{task_id}:{token_id}".encode(), key=self._position_key).digest()
+        x = int.from_bytes(mac, "big")
         order = list(range(n))
-        random.Random(seed).shuffle(order)
+        for i in range(n - 1, 0, -1):
+            x, j = divmod(x, i + 1)
+            order[i], order[j] = order[j], order[i]
         return order
 
     def sign_match(self, payload: dict[str, Any]) -> str:

@@ -311,6 +311,216 @@ class ProjectStore:
         return report
 
 
+def new_import(conn: sqlite3.Connection, *, source: str, format: str | None = None) -> int:
+    """Create an (empty) import record on ``conn`` inside the caller's transaction; return its pk.
+
+    For producers that add judgments over time (the web service appends each committed batch of votes
+    with :func:`append_dataset`); the caller commits or rolls back.
+    """
+    cur = conn.execute(
+        "INSERT INTO imports(source, sha256, format, time, counts, meta) VALUES (?, NULL, ?, ?, ?, NULL)",
+        (source, format, datetime.now(UTC).isoformat(timespec="seconds"), json.dumps(_EMPTY_COUNTS)),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def append_dataset(conn: sqlite3.Connection, ds: Dataset, *, import_id: int, seq0: int = 0) -> ShapeCount:
+    """Add ``ds`` to the store on ``conn`` inside the caller's transaction (no BEGIN / COMMIT here).
+
+    The judgments are attached to the existing import record ``import_id`` (see :func:`new_import`) at
+    positions ``seq0, seq0 + 1, ...`` of each table; entities are upserted as in
+    :meth:`ProjectStore.import_dataset`, judgments already present are skipped, a known id with different
+    content raises InputError. The record's counts are increased. Returns the judgments added and skipped.
+    On an exception the caller must roll back (to a savepoint) what this call wrote.
+    """
+    source = conn.execute("SELECT source FROM imports WHERE pk = ?", (import_id,)).fetchone()
+    if source is None:
+        raise StoreError(f"no import record {import_id}; create one with new_import first")
+    src = source[0]
+    _validate(ds)
+    lanes: K.Lanes = {}
+    pw = K.pairwise_keys(ds, ds.pairwise, lanes)
+    rk = K.ranking_keys(ds, ds.rankings, lanes)
+    rt = K.rating_keys(ds, ds.ratings, lanes)
+    K.check_unique_ids(pw, ds.pairwise.line, source=src, shape="pairwise")
+    K.check_unique_ids(rk, ds.rankings.line, source=src, shape="ranking")
+    K.check_unique_ids(rt, ds.ratings.line, source=src, shape="rating")
+    small = ds.n_judgments <= _SMALL and max(len(ds.items), len(ds.contexts), len(ds.annotators)) <= _SMALL
+    maps = _upsert_all_small(conn, ds, src) if small else upsert_all(conn, ds, source=src)
+    for table, jk, lines in (
+        ("pairwise", pw, ds.pairwise.line),
+        ("rankings", rk, ds.rankings.line),
+        ("ratings", rt, ds.ratings.line),
+    ):
+        if small:
+            _check_known_ids_small(conn, table, jk, lines, src)
+        else:
+            W.check_known_ids(conn, table, jk, lines, source=src)
+    added: dict[str, tuple[int, int]] = {}
+    for name, n_rows, jk, insert in (
+        ("pairwise", len(ds.pairwise), pw, W.insert_pairwise),
+        ("rankings", len(ds.rankings), rk, W.insert_rankings),
+        ("ratings", len(ds.ratings), rt, W.insert_ratings),
+    ):
+        n = insert(conn, ds, jk, maps, import_id, seq0, lambda n: None)
+        added[name] = (n, n_rows - n)
+    row = conn.execute("SELECT counts FROM imports WHERE pk = ?", (import_id,)).fetchone()
+    counts = {**_EMPTY_COUNTS, **json.loads(row[0] or "{}")}
+    for name, (n, dup) in added.items():
+        shape = dict(counts.get(name) or {"added": 0, "duplicates": 0})
+        shape["added"] = int(shape.get("added", 0)) + n
+        shape["duplicates"] = int(shape.get("duplicates", 0)) + dup
+        counts[name] = shape
+    counts["new_items"] = int(counts.get("new_items", 0)) + maps.new_items
+    counts["new_contexts"] = int(counts.get("new_contexts", 0)) + maps.new_contexts
+    counts["new_annotators"] = int(counts.get("new_annotators", 0)) + maps.new_annotators
+    counts["added"] = sum(v[0] for v in added.values()) + int(counts.get("added", 0))
+    counts["duplicates"] = sum(v[1] for v in added.values()) + int(counts.get("duplicates", 0))
+    conn.execute("UPDATE imports SET counts = ? WHERE pk = ?", (json.dumps(counts), import_id))
+    total_added = sum(v[0] for v in added.values())
+    return ShapeCount(total_added, ds.n_judgments - total_added)
+
+
+# Small appends (a batch of live votes) look names and ids up with IN (...) queries instead of the TEMP
+# staging tables of bulk imports (whose CREATE / DROP cost milliseconds); same checks, same messages.
+_SMALL = 2000
+_IN_CHUNK = 500
+
+
+def _in_query(
+    conn: sqlite3.Connection, sql: str, keys: Sequence[Any], extra: Sequence[Any] = ()
+) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``keys``, in chunks."""
+    out: list[tuple[Any, ...]] = []
+    for i in range(0, len(keys), _IN_CHUNK):
+        part = list(keys[i : i + _IN_CHUNK])
+        out.extend(conn.execute(sql.format(marks=", ".join("?" * len(part))), [*extra, *part]).fetchall())
+    return out
+
+
+def _upsert_small(
+    conn: sqlite3.Connection,
+    table: str,
+    key: str,
+    names: Sequence[str],
+    values: dict[str, Sequence[str | None]],
+    source: str | None,
+) -> tuple[np.ndarray, int]:
+    """What :func:`prefkit.storage._entities.upsert` does, for a few names."""
+    from prefkit.storage._entities import _short
+
+    cols = list(values)
+    col_list = "".join(f", {c}" for c in cols)
+    stored = {
+        r[0]: r[1:]
+        for r in _in_query(conn, f"SELECT {key}, pk{col_list} FROM {table} WHERE {key} IN ({{marks}})", names)
+    }
+    pks = np.zeros(len(names), dtype=np.int64)
+    added = 0
+    for pos, name in enumerate(names):
+        new = [values[c][pos] for c in cols]
+        row = stored.get(name)
+        if row is None:
+            marks = ", ".join("?" * (len(cols) + 1))
+            cur = conn.execute(f"INSERT INTO {table}({key}{col_list}) VALUES ({marks})", (name, *new))
+            pks[pos] = int(cur.lastrowid or 0)
+            added += 1
+            continue
+        pks[pos] = row[0]
+        for c, old, value in zip(cols, row[1:], new, strict=True):
+            if value is None:
+                continue
+            if old is None:
+                conn.execute(f"UPDATE {table} SET {c} = ? WHERE pk = ?", (value, row[0]))
+            elif old != value:
+                raise InputError(
+                    f"{table[:-1] if table != 'criteria' else 'criterion'} {name!r} is already in the store "
+                    f"with {c} {_short(old)}, this source says {_short(value)}; use a new id "
+                    f"for the new one or make the two agree",
+                    path=source,
+                )
+    return pks, added
+
+
+def _upsert_all_small(conn: sqlite3.Connection, ds: Dataset, source: str | None) -> Any:
+    from prefkit.data.model import ANNOTATOR_KINDS
+    from prefkit.storage._entities import EntityMaps
+
+    bad_kind = {a: k for a, k in ds.annotator_kind.items() if k not in ANNOTATOR_KINDS}
+    if bad_kind:
+        a, k = next(iter(bad_kind.items()))
+        raise ValidationError(f"annotator {a!r} has kind {k!r}; use one of {', '.join(ANNOTATOR_KINDS)}")
+    items, contexts, annotators = ds.items.names, ds.contexts.names, ds.annotators.names
+    groups = [ds.annotator_groups.get(a) for a in annotators]
+    item_pk, new_items = _upsert_small(
+        conn, "items", "id", items, {"text": [ds.item_text.get(i) for i in items]}, source
+    )
+    ctx_pk, new_ctx = _upsert_small(
+        conn, "contexts", "id", contexts, {"text": [ds.context_text.get(c) for c in contexts]}, source
+    )
+    ann_pk, new_ann = _upsert_small(
+        conn,
+        "annotators",
+        "id",
+        annotators,
+        {
+            "kind": [ds.annotator_kind.get(a) for a in annotators],
+            "groups": [None if g is None else json.dumps(g, sort_keys=True) for g in groups],
+        },
+        source,
+    )
+    crit_pk, _ = _upsert_small(conn, "criteria", "name", ds.criteria.names, {}, source)
+    attr_pk, _ = _upsert_small(conn, "attributes", "name", ds.attributes.names, {}, source)
+    return EntityMaps(item_pk, ctx_pk, ann_pk, crit_pk, attr_pk, new_items, new_ctx, new_ann)
+
+
+def _check_known_ids_small(
+    conn: sqlite3.Connection, table: str, jk: K.JudgmentKeys, lines: np.ndarray, source: str | None
+) -> None:
+    """What :func:`prefkit.storage._insert.check_known_ids` does, for a few ids."""
+    named = np.flatnonzero(jk.occurrence < 0)
+    if not len(named):
+        return
+    ids = jk.ids.take(named).to_pylist()
+    stored = {
+        r[0]: r[1:]
+        for r in _in_query(
+            conn,
+            f"SELECT t.id, t.d1, t.d2, t.line, i.source FROM {table} t LEFT JOIN imports i "
+            "ON i.pk = t.import_id WHERE t.id IN ({marks})",
+            ids,
+        )
+    }
+    if not stored:
+        return
+    for j in sorted(range(len(named)), key=lambda j: int(lines[named[j]])):
+        row = stored.get(ids[j])
+        i = int(named[j])
+        if row is not None and (row[0] != int(jk.d1[i]) or row[1] != int(jk.d2[i])):
+            old_line, old_source = row[2], row[3]
+            where = f" (from {old_source or 'an earlier import'}" + (
+                f" line {old_line})" if old_line else ")"
+            )
+            raise InputError(
+                f"judgment id {ids[j]!r} is already in the store with different content{where}; "
+                f"give the new judgment its own id, or fix the row",
+                path=source,
+                line=int(lines[i]) or None,
+            )
+
+
+_EMPTY_COUNTS: dict[str, Any] = {
+    "pairwise": {"added": 0, "duplicates": 0},
+    "rankings": {"added": 0, "duplicates": 0},
+    "ratings": {"added": 0, "duplicates": 0},
+    "new_items": 0,
+    "new_contexts": 0,
+    "new_annotators": 0,
+    "added": 0,
+    "duplicates": 0,
+}
+
+
 def _scalar_meta(meta: dict[str, Any]) -> dict[str, Any]:
     """The format details worth keeping (``conversational`` ...): scalars only, not per-row arrays."""
     skip = {"format", "skipped", "tstamp"}
@@ -364,5 +574,7 @@ __all__ = [
     "ProjectStore",
     "ShapeCount",
     "StoreCounts",
+    "append_dataset",
     "file_sha256",
+    "new_import",
 ]

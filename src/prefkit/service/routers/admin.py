@@ -7,7 +7,7 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
 from prefkit.errors import ValidationError
@@ -256,13 +256,15 @@ async def agreement_api(slug: str, request: Request, who: Principal = Depends(ge
 async def export_api(
     slug: str, request: Request, format: str = "jsonl", who: Principal = Depends(get_admin)
 ) -> Any:
-    """Export the answers as prefkit judgment rows (``format=jsonl``) or TRL rows (``format=trl``) (admin)."""
+    """Export the judgments: ``format=jsonl`` prefkit JSONL, ``trl`` TRL ``{prompt, chosen, rejected}`` rows
+    (both readable by ``prefkit.data.io.read``), ``answers`` the raw answer log with shown positions (admin)."""
     svc = get_state(request)
     c = svc.campaign(slug)
-    lines = list(ops.iter_export(svc, c, format))
-    name = f"{slug}.{'trl.' if format == 'trl' else ''}jsonl"
-    return StreamingResponse(
-        iter(lines),
+    await svc.writer.run(svc.core.sync_all)  # every acknowledged answer is in the core tables
+    body = ops.export_campaign(svc, c, format)
+    name = {"jsonl": f"{slug}.jsonl", "trl": f"{slug}.trl.jsonl"}.get(format, f"{slug}.answers.jsonl")
+    return Response(
+        body,
         media_type="application/x-ndjson",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )

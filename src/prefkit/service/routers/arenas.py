@@ -23,9 +23,11 @@ from prefkit.service.writer import AfterCommit
 router = APIRouter(tags=["arenas"])
 
 
-def _new_match(
+def deal_match(
     svc: ServiceState, who: Principal, arena: dict[str, Any]
 ) -> tuple[str, dict[str, Any], list[str]]:
+    """(signed match token, prompt, outputs in shown order): the engine picks the models (shared with the
+    fast lane)."""
     rt = svc.arenas.runtime(arena)
     p, models = rt.next_match()
     prompt = rt.prompts[p]
@@ -69,7 +71,7 @@ async def _vote(
         )
         if dup:
             return (vid, dup)
-        return AfterCommit((vid, dup), lambda: rt.record(models, ranks))
+        return AfterCommit((vid, dup), lambda: rt.record(models, ranks), follow_up=True)
 
     return await svc.writer.run(op)  # type: ignore[no-any-return]
 
@@ -81,7 +83,7 @@ async def _vote(
 async def arena_page(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
     svc = get_state(request)
     arena = ops.visible_arena(svc, who, slug)
-    token, prompt, outputs = _new_match(svc, who, arena)
+    token, prompt, outputs = deal_match(svc, who, arena)
     return page(
         request,
         "arena.html",
@@ -160,17 +162,21 @@ async def match_api(slug: str, request: Request, who: Principal = Depends(get_pr
     """Deal a match: the engine picks which K models to compare on which prompt."""
     svc = get_state(request)
     arena = ops.visible_arena(svc, who, slug)
-    token, prompt, outputs = _new_match(svc, who, arena)
+    token, prompt, outputs = deal_match(svc, who, arena)
     return MatchOut(match=token, prompt=prompt["prompt"], outputs=outputs)
 
 
 @router.post("/api/v1/arenas/{slug}/votes", response_model=VoteOut, status_code=201)
 async def vote_api(slug: str, body: VoteIn, request: Request, who: Principal = Depends(get_principal)) -> Any:
     """Vote on a dealt match; committed before the reply, beliefs updated at once; idempotent per match."""
-    svc = get_state(request)
-    arena = ops.visible_arena(svc, who, slug)
-    vid, dup = await _vote(svc, who, arena, body.match, body.ranks, None)
+    vid, dup = await cast_vote(get_state(request), who, slug, body)
     return VoteOut(id=vid, duplicate=dup)
+
+
+async def cast_vote(svc: ServiceState, who: Principal, slug: str, body: VoteIn) -> tuple[int, bool]:
+    """What ``POST /api/v1/arenas/{slug}/votes`` does (shared with the fast lane)."""
+    arena = ops.visible_arena(svc, who, slug)
+    return await _vote(svc, who, arena, body.match, body.ranks, None)
 
 
 @router.get("/api/v1/arenas/{slug}/leaderboard", response_model=list[LeaderboardOut])

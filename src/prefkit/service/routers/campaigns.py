@@ -15,6 +15,7 @@ from prefkit.service.deps import get_principal, get_state
 from prefkit.service.render import render_markdown
 from prefkit.service.repo import Principal
 from prefkit.service.routers._page import page
+from prefkit.service.state import ServiceState
 
 router = APIRouter(tags=["campaigns"])
 
@@ -177,9 +178,13 @@ async def next_task_api(slug: str, request: Request, who: Principal = Depends(ge
 async def submit_judgment(body: JudgmentIn, request: Request, who: Principal = Depends(get_principal)) -> Any:
     """Submit (or skip) one task. Acknowledged = committed to disk. The same answer again returns
     ``duplicate: true``; a different answer to an answered task is refused with 409."""
-    svc = get_state(request)
+    aid, dup = await judge(get_state(request), who, body)
+    return JudgmentOut(id=aid, duplicate=dup)
+
+
+async def judge(svc: ServiceState, who: Principal, body: JudgmentIn) -> tuple[int, bool]:
+    """What ``POST /api/v1/judgments`` does (shared with the fast lane, :mod:`prefkit.service.fastlane`)."""
     c = ops.visible_campaign(svc, who, body.campaign)
     if not body.skip and body.answer is None:
         raise HTTPException(422, "answer: required unless skip is true")
-    aid, dup = await ops.submit_answer(svc, who, c, body.task_id, body.answer, body.rationale, skip=body.skip)
-    return JudgmentOut(id=aid, duplicate=dup)
+    return await ops.submit_answer(svc, who, c, body.task_id, body.answer, body.rationale, skip=body.skip)

@@ -1,0 +1,417 @@
+"""The web service as a producer of core prefkit data: every acknowledged answer and arena vote also becomes a
+judgment in the project store's tables (``prefkit.storage``), in the same SQLite file.
+
+Names (stable, so that writing the same vote twice stores it once):
+
+* source (one import record each): ``service:campaign/SLUG``, ``service:arena/SLUG``;
+* contexts: ``SLUG/CONTEXT_ID`` (campaign rows, arena prompts) with their text (or media URL);
+* items: ``SLUG/CONTEXT_ID/CANDIDATE_ID`` for campaign candidates (with their text or media URL); the
+  model names for arenas;
+* annotators: the token's annotator name, kind ``human`` or ``model`` (an LLM judge's token);
+* judgment ids: ``campaign/SLUG/TASK/TOKEN/CRITERION`` (ratings: ``.../ATTRIBUTE/CANDIDATE_ID``),
+  ``arena/SLUG/MATCH``.
+
+Entities are registered when their campaign, arena or token is created (same transaction), so a clash with
+data already in the store (the same id with another text or kind) is refused there, with a message.
+
+Judgments follow the acknowledged votes (an outbox): a vote is acknowledged once its row in the service's
+tables is committed; the writer thread then copies every answer / vote past a watermark into the core
+tables, in batches, at most ``follow_every`` (0.25 s) later, and the watermark (``svc_meta``) advances in
+the same transaction as the copied judgments. So nothing is lost (the service row is durable before the
+acknowledgement, and a crash before the copy is caught up at the next start) and nothing is doubled (the
+watermark, and the judgment ids, which make a repeated copy a no-op). An export syncs first, so it is
+always complete; ``prefkit export`` on the file of a running server lags by at most that interval.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from prefkit.data._build import Builder, Context
+from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE, Dataset
+from prefkit.service.campaigns import CampaignConfig
+from prefkit.storage.store import append_dataset, new_import
+
+FORMAT = "service"
+TOKENS_SOURCE = "service:tokens"
+SYNC_KEY = "core_entities_v1"
+ANSWERS_KEY = "core_answers_through"
+VOTES_KEY = "core_votes_through"
+
+
+def campaign_source(slug: str) -> str:
+    return f"service:campaign/{slug}"
+
+
+def arena_source(slug: str) -> str:
+    return f"service:arena/{slug}"
+
+
+def _content(obj: dict[str, Any]) -> str | None:
+    """The text of a context / candidate, or its media URL."""
+    for k in ("text", "image", "audio", "video"):
+        v = obj.get(k)
+        if isinstance(v, str):
+            return v
+    return None
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The core judgments of one write, by source: ``(kind, fields)`` rows for :func:`_build`."""
+
+    source: str
+    rows: tuple[tuple[str, dict[str, Any]], ...]
+
+
+# ---- what one answer / vote becomes ------------------------------------------------------------------
+
+
+def answer_rows(
+    cfg: CampaignConfig,
+    slug: str,
+    task_id: int,
+    context_id: str,
+    cand_ids: list[str],
+    token_id: int,
+    annotator: str,
+    kind: str,
+    answer: dict[str, Any],
+    rationale: str | None,
+) -> Staged:
+    """The judgments of one (done) campaign answer; candidate indices are in the task's own order."""
+    ctx = f"{slug}/{context_id}"
+    items = [f"{ctx}/{c}" for c in cand_ids]
+    base = f"campaign/{slug}/{task_id}/{token_id}"
+    who = {"context": ctx, "annotator": annotator, "kind": kind}
+    rows: list[tuple[str, dict[str, Any]]] = []
+    for name, v in answer.items():
+        if cfg.shape == "pairwise":
+            w = v["winner"]
+            s = v.get("strength")
+            strength = math.nan if s is None else float(s if w == 0 else -s)
+            outcome = OUTCOME_TIE if w == "tie" else (OUTCOME_A if w == 0 else OUTCOME_B)
+            rows.append(
+                (
+                    "pair",
+                    {
+                        **who,
+                        "a": items[0],
+                        "b": items[1],
+                        "outcome": outcome,
+                        "strength": strength,
+                        "criterion": name,
+                        "ident": f"{base}/{name}",
+                        "rationale": rationale or None,
+                    },
+                )
+            )
+        elif cfg.shape == "ranking":
+            groups = [[items[i]] for i in v["order"]]
+            rows.append(("ranking", {**who, "groups": groups, "criterion": name, "ident": f"{base}/{name}"}))
+        else:
+            for c, item, score in zip(cand_ids, items, v["scores"], strict=True):
+                rows.append(
+                    (
+                        "rating",
+                        {
+                            **who,
+                            "item": item,
+                            "score": float(score),
+                            "lo": float(cfg.scale_min),
+                            "hi": float(cfg.scale_max),
+                            "attribute": name,
+                            "ident": f"{base}/{name}/{c}",
+                        },
+                    )
+                )
+    return Staged(campaign_source(slug), tuple(rows))
+
+
+def vote_rows(
+    slug: str, prompt_id: str, names: list[str], ranks: list[int], annotator: str, kind: str, match_key: str
+) -> Staged:
+    """An arena vote: a pairwise judgment for two models (first shown = ``a``), else a ranking with ties."""
+    who = {"context": f"{slug}/{prompt_id}", "annotator": annotator, "kind": kind}
+    ident = f"arena/{slug}/{match_key}"
+    if len(names) == 2:
+        r0, r1 = ranks
+        outcome = OUTCOME_TIE if r0 == r1 else (OUTCOME_A if r0 < r1 else OUTCOME_B)
+        row: dict[str, Any] = {
+            **who,
+            "a": names[0],
+            "b": names[1],
+            "outcome": outcome,
+            "strength": math.nan,
+            "criterion": None,
+            "ident": ident,
+            "rationale": None,
+        }
+        return Staged(arena_source(slug), (("pair", row),))
+    groups = [[n for n, r in zip(names, ranks, strict=True) if r == lv] for lv in sorted(set(ranks))]
+    return Staged(
+        arena_source(slug),
+        (("ranking", {**who, "groups": groups, "criterion": None, "ident": ident}),),
+    )
+
+
+def _build(source: str, rows: list[tuple[str, dict[str, Any]]]) -> Dataset:
+    b = Builder(Dataset(source=source), Context(path=source, strict=True))
+    t = b.t
+    for kind, f in rows:
+        annotator = f["annotator"]
+        t.annotator_kind[annotator] = f["kind"]
+        if kind == "pair":
+            b.pair(
+                f["a"],
+                f["b"],
+                f["outcome"],
+                line=0,
+                strength=f["strength"],
+                context=f["context"],
+                annotator=annotator,
+                criterion=f["criterion"],
+                ident=f["ident"],
+                rationale=f["rationale"],
+            )
+        elif kind == "ranking":
+            b.ranking(
+                f["groups"],
+                line=0,
+                context=f["context"],
+                annotator=annotator,
+                criterion=f["criterion"],
+                ident=f["ident"],
+            )
+        else:
+            b.rating(
+                f["item"],
+                f["score"],
+                f["lo"],
+                f["hi"],
+                line=0,
+                attribute=f["attribute"],
+                context=f["context"],
+                annotator=annotator,
+                ident=f["ident"],
+            )
+    return b.flush()
+
+
+# ---- writing -----------------------------------------------------------------------------------------
+
+
+class CoreSink:
+    """Writes judgments into the core tables (used only from the writer thread)."""
+
+    def __init__(self, chunk: int = 256, catch_up_chunk: int = 50_000) -> None:
+        self.chunk = chunk
+        self.catch_up_chunk = catch_up_chunk
+        self._campaigns: dict[int, tuple[str, CampaignConfig, dict[int, tuple[str, list[str]]]]] = {}
+        self._arenas: dict[int, tuple[str, list[str], dict[int, str]]] = {}
+
+    def _import_id(self, conn: sqlite3.Connection, source: str) -> int:
+        row = conn.execute(
+            "SELECT pk FROM imports WHERE source = ? AND format = ? ORDER BY pk LIMIT 1", (source, FORMAT)
+        ).fetchone()
+        return int(row[0]) if row else new_import(conn, source=source, format=FORMAT)
+
+    def _next_seq(self, conn: sqlite3.Connection, imp: int, n: int) -> int:
+        """Positions ``seq0..seq0+n-1`` of the next judgments of import ``imp`` (order of arrival); the counter
+        lives in ``svc_meta``, written in the same transaction (no scan of the judgment tables)."""
+        key = f"core_seq/{imp}"
+        seq = _watermark(conn, key)
+        _set_watermark(conn, key, seq + n)
+        return seq
+
+    def write(self, conn: sqlite3.Connection, source: str, ds: Dataset) -> None:
+        imp = self._import_id(conn, source)
+        seq0 = self._next_seq(conn, imp, ds.n_judgments) if ds.n_judgments else 0
+        append_dataset(conn, ds, import_id=imp, seq0=seq0)
+
+    def flush(self, conn: sqlite3.Connection, staged: list[Staged]) -> None:
+        """Write staged judgments, one append per source."""
+        by_source: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        for part in staged:
+            by_source.setdefault(part.source, []).extend(part.rows)
+        for source, rows in by_source.items():
+            self.write(conn, source, _build(source, rows))
+
+    # -- following the acknowledged writes ---------------------------------------------------------------
+
+    def _campaign(
+        self, conn: sqlite3.Connection, cid: int
+    ) -> tuple[str, CampaignConfig, dict[int, tuple[str, list[str]]]]:
+        c = self._campaigns.get(cid)
+        if c is None:
+            slug, config = conn.execute(
+                "SELECT slug, config FROM svc_campaigns WHERE id = ?", (cid,)
+            ).fetchone()
+            c = (slug, CampaignConfig.from_json(config), task_info(conn, cid))
+            self._campaigns[cid] = c
+        return c
+
+    def _arena(self, conn: sqlite3.Connection, aid: int) -> tuple[str, list[str], dict[int, str]]:
+        a = self._arenas.get(aid)
+        if a is None:
+            slug, models = conn.execute("SELECT slug, models FROM svc_arenas WHERE id = ?", (aid,)).fetchone()
+            prompts = conn.execute("SELECT id, prompt_id FROM svc_arena_prompts WHERE arena_id = ?", (aid,))
+            a = (slug, json.loads(models), {int(pk): str(p) for pk, p in prompts})
+            self._arenas[aid] = a
+        return a
+
+    def sync(self, conn: sqlite3.Connection, limit: int | None = None) -> bool:
+        """Copy the answers and votes past the watermarks (at most ``limit``, default ``chunk``, of each: a
+        short hold of the write lock between vote batches) into the core tables and advance the watermarks,
+        inside the caller's transaction. True when more are left."""
+        limit = limit or self.chunk
+        more = False
+        through = _watermark(conn, ANSWERS_KEY)
+        rows = conn.execute(
+            "SELECT a.id, a.task_id, a.campaign_id, a.token_id, a.status, a.answer, a.rationale, k.annotator, "
+            "k.kind FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id WHERE a.id > ? "
+            "ORDER BY a.id LIMIT ?",
+            (through, limit),
+        ).fetchall()
+        staged = []
+        for _aid, tid, cid, tok, status, answer, rationale, annotator, kind in rows:
+            if status != "done":
+                continue
+            slug, cfg, tasks = self._campaign(conn, cid)
+            context_id, cand_ids = tasks[tid]
+            staged.append(
+                answer_rows(
+                    cfg, slug, tid, context_id, cand_ids, tok, annotator, kind, json.loads(answer), rationale
+                )
+            )
+        if rows:
+            self.flush(conn, staged)
+            _set_watermark(conn, ANSWERS_KEY, rows[-1][0])
+            more = len(rows) == limit
+        through = _watermark(conn, VOTES_KEY)
+        votes = conn.execute(
+            "SELECT v.id, v.arena_id, v.match_key, v.prompt_id, v.models, v.ranks, k.annotator, k.kind "
+            "FROM svc_arena_votes v JOIN svc_tokens k ON k.id = v.token_id WHERE v.id > ? ORDER BY v.id LIMIT ?",
+            (through, limit),
+        ).fetchall()
+        staged = []
+        for _vid, aid, match_key, prompt_pk, models, ranks, annotator, kind in votes:
+            slug, names, prompt_ids = self._arena(conn, aid)
+            staged.append(
+                vote_rows(
+                    slug,
+                    prompt_ids[prompt_pk],
+                    [names[m] for m in json.loads(models)],
+                    json.loads(ranks),
+                    annotator,
+                    kind,
+                    match_key,
+                )
+            )
+        if votes:
+            self.flush(conn, staged)
+            _set_watermark(conn, VOTES_KEY, votes[-1][0])
+            more = more or len(votes) == limit
+        return more
+
+    def sync_all(self, conn: sqlite3.Connection) -> None:
+        """Copy everything past the watermarks (at start-up, before an export)."""
+        while self.sync(conn, self.catch_up_chunk):
+            pass
+
+    # -- entities, registered when a campaign / arena / token is created --------------------------------
+
+    def register_campaign(
+        self, conn: sqlite3.Connection, slug: str, cfg: CampaignConfig, tasks: list[tuple[str, dict, list]]
+    ) -> None:
+        ds = Dataset(source=campaign_source(slug))
+        for ctx_id, ctx, cands in tasks:
+            cname = f"{slug}/{ctx_id}"
+            ds.contexts.add(cname)
+            text = _content(ctx)
+            if text is not None:
+                ds.context_text[cname] = text
+            for c in cands:
+                iname = f"{cname}/{c['id']}"
+                ds.items.add(iname)
+                text = _content(c)
+                if text is not None:
+                    ds.item_text[iname] = text
+        if cfg.shape == "rating":
+            for a in cfg.attributes:
+                ds.attributes.add(a)
+        else:
+            for c in cfg.criteria:
+                ds.criteria.add(c)
+        self.write(conn, campaign_source(slug), ds)
+
+    def register_arena(
+        self, conn: sqlite3.Connection, slug: str, models: list[str], prompts: list[dict[str, Any]]
+    ) -> None:
+        ds = Dataset(source=arena_source(slug))
+        for m in models:
+            ds.items.add(m)
+        for p in prompts:
+            name = f"{slug}/{p['id']}"
+            ds.contexts.add(name)
+            if isinstance(p.get("prompt"), str):
+                ds.context_text[name] = p["prompt"]
+        self.write(conn, arena_source(slug), ds)
+
+    def register_annotator(self, conn: sqlite3.Connection, annotator: str, kind: str) -> None:
+        ds = Dataset(source=TOKENS_SOURCE)
+        ds.annotators.add(annotator)
+        ds.annotator_kind[annotator] = kind
+        self.write(conn, TOKENS_SOURCE, ds)
+
+
+def _watermark(conn: sqlite3.Connection, key: str) -> int:
+    row = conn.execute("SELECT value FROM svc_meta WHERE key = ?", (key,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_watermark(conn: sqlite3.Connection, key: str, value: int) -> None:
+    conn.execute(
+        "INSERT INTO svc_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, str(int(value))),
+    )
+
+
+# ---- catching up files written before the service fed the core tables ---------------------------------
+
+
+def task_info(conn: sqlite3.Connection, campaign_id: int) -> dict[int, tuple[str, list[str]]]:
+    """task id -> (context id, candidate ids in task order), read without the candidates' texts."""
+    rows = conn.execute(
+        "SELECT t.id, t.context_id, (SELECT json_group_array(json_extract(j.value, '$.id')) "
+        "FROM json_each(t.candidates) j) FROM svc_tasks t WHERE t.campaign_id = ?",
+        (campaign_id,),
+    ).fetchall()
+    return {int(t): (str(c), [str(x) for x in json.loads(ids)]) for t, c, ids in rows}
+
+
+def catch_up(conn: sqlite3.Connection, sink: CoreSink) -> None:
+    """At start-up (inside the caller's transaction): register, once per file, the campaigns, arenas and
+    tokens of a file written before the service fed the core tables; then copy every answer and vote past
+    the watermarks (those acknowledged before a crash, or by an older prefkit)."""
+    from prefkit.service import repo
+
+    if not conn.execute("SELECT 1 FROM svc_meta WHERE key = ?", (SYNC_KEY,)).fetchone():
+        for annotator, kind in conn.execute("SELECT DISTINCT annotator, kind FROM svc_tokens").fetchall():
+            sink.register_annotator(conn, annotator, kind)
+        for c in repo.list_campaigns(conn):
+            tasks = repo.campaign_tasks(conn, c["id"]).values()
+            sink.register_campaign(
+                conn,
+                c["slug"],
+                c["config"],
+                [(t["context_id"], t["context"], t["candidates"]) for t in tasks],
+            )
+        for a in repo.list_arenas(conn):
+            sink.register_arena(conn, a["slug"], a["models"], repo.arena_prompts(conn, a["id"]))
+        conn.execute("INSERT INTO svc_meta(key, value) VALUES (?, '1')", (SYNC_KEY,))
+    sink.sync_all(conn)
