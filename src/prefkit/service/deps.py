@@ -17,20 +17,8 @@ def get_state(request: Request) -> ServiceState:
     return request.app.state.svc  # type: ignore[no-any-return]
 
 
-async def get_principal(request: Request) -> Principal:
-    """The caller, from ``Authorization: Bearer <token>`` or the session cookie set by an invite link.
-
-    Missing or unknown token: 401. Over the per-token rate: 429. A cookie-authenticated form post must carry
-    the CSRF token (field ``csrf`` or header ``X-CSRF-Token``) and, when the browser sends one, a same-site Origin.
-    """
-    svc = get_state(request)
-    auth = request.headers.get("authorization", "")
-    via_cookie = False
-    if auth.lower().startswith("bearer "):
-        token = auth[7:].strip()
-    else:
-        token = request.cookies.get(COOKIE, "")
-        via_cookie = True
+def authenticate(svc: ServiceState, token: str) -> Principal:
+    """The principal of ``token`` (401 when missing, unknown or revoked), charged to its rate limit (429)."""
     if not token or len(token) > 200:
         raise HTTPException(
             401, "missing token: open your invite link, or send 'Authorization: Bearer <token>'"
@@ -45,6 +33,24 @@ async def get_principal(request: Request) -> Principal:
             f"too many requests: slow down (retry in {wait:.1f} s)",
             headers={"Retry-After": str(int(wait) + 1)},
         )
+    return principal
+
+
+async def get_principal(request: Request) -> Principal:
+    """The caller, from ``Authorization: Bearer <token>`` or the session cookie set by an invite link.
+
+    Missing or unknown token: 401. Over the per-token rate: 429. A cookie-authenticated form post must carry
+    the CSRF token (field ``csrf`` or header ``X-CSRF-Token``) and, when the browser sends one, a same-site Origin.
+    """
+    svc = get_state(request)
+    auth = request.headers.get("authorization", "")
+    via_cookie = False
+    if auth.lower().startswith("bearer "):
+        token = auth[7:].strip()
+    else:
+        token = request.cookies.get(COOKIE, "")
+        via_cookie = True
+    principal = authenticate(svc, token)
     if via_cookie and request.method in UNSAFE:
         if not same_origin(request.headers.get("origin"), request.headers.get("host")):
             raise HTTPException(403, "cross-site request refused")

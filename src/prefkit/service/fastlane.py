@@ -80,9 +80,9 @@ class FastLane:
         await send({"type": "http.response.body", "body": body})
 
     async def _handle(self, scope: Scope, receive: Callable[[], Awaitable[dict]]) -> tuple[int, Any, dict]:
-        from fastapi import HTTPException
 
         from prefkit.service import ops
+        from prefkit.service.deps import authenticate
         from prefkit.service.routers.arenas import cast_vote, deal_match
         from prefkit.service.routers.campaigns import judge
 
@@ -90,20 +90,7 @@ class FastLane:
         kind, slug = route(scope) or ("", "")
         auth = next(v for k, v in scope["headers"] if k == b"authorization")
         token = auth[7:].strip().decode("latin-1")
-        if not token or len(token) > 200:
-            raise HTTPException(
-                401, "missing token: open your invite link, or send 'Authorization: Bearer <token>'"
-            )
-        who = svc.principal(token)
-        if who is None:
-            raise HTTPException(401, "unknown or revoked token")
-        wait = svc.limiter.allow(who.token_id)
-        if wait > 0:
-            raise HTTPException(
-                429,
-                f"too many requests: slow down (retry in {wait:.1f} s)",
-                headers={"Retry-After": str(int(wait) + 1)},
-            )
+        who = authenticate(svc, token)
         if kind == "match":
             arena = ops.visible_arena(svc, who, slug)
             token, prompt, outputs = deal_match(svc, who, arena)
