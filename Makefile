@@ -6,7 +6,7 @@ PY      := $(VENV)/bin/python
 PREFKIT := $(VENV)/bin/prefkit
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -23,9 +23,6 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest -q
-
-bench: $(STAMP)
-	$(PY) benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache .ruff_cache .mypy_cache
