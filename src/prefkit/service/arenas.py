@@ -94,7 +94,7 @@ class ArenaRuntime:
         self.lock = threading.Lock()
         self._vote = Vote
         self.engine = Arena(
-            self.models, k=self.k, policy=arena["config"].get("policy", "infogain"), seed=seed
+            self.models, k=self.k, policy=arena["config"].get("policy", "infogain-pl"), seed=seed
         )
         self.votes: list[tuple[list[int], list[int]]] = []
         self._bt_cache: tuple[int, Leaderboard] | None = None

@@ -60,7 +60,7 @@ def ensure_demo(svc: ServiceState) -> DemoInfo:
             slug="demo-arena",
             name="Demo arena (pairwise)",
             k=2,
-            policy="infogain",
+            policy="infogain-pl",
             data=arena_data,
             source="arena.jsonl",
         )
@@ -70,7 +70,7 @@ def ensure_demo(svc: ServiceState) -> DemoInfo:
             slug="demo-kwise",
             name="Demo arena (4-wise)",
             k=4,
-            policy="infogain",
+            policy="infogain-pl",
             data=arena_data,
             source="arena.jsonl",
         )

@@ -110,7 +110,7 @@ async def create_arena_form(request: Request, who: Principal = Depends(get_admin
         slug=slug,
         name=_field(form, "name"),
         k=k,
-        policy=_field(form, "policy", "infogain"),
+        policy=_field(form, "policy", "infogain-pl"),
         data=await upload.read(),
         source=upload.filename or "<upload>",
     )
@@ -188,7 +188,7 @@ class ArenaIn(BaseModel):
     slug: str = Field(max_length=63)
     name: str = Field(default="", max_length=200)
     k: int = 2
-    policy: str = "infogain"
+    policy: str = "infogain-pl"
     rows: list[dict[str, Any]] = Field(description='{"id", "prompt", "outputs": {model: text}}')
 
 
