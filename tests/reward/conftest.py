@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from prefkit.cli.main import main
 from prefkit.reward.pairs import PairFeatures
 
 
@@ -128,3 +129,20 @@ def rankings_file(
 
 def _write(path: Path, recs: list[dict]) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    """Run the CLI in-process; return (exit status, stdout, stderr)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture()
+def cache(tmp_path) -> list[str]:
+    """A private embedding cache directory for one test."""
+    return ["--cache-dir", str(tmp_path / "cache")]

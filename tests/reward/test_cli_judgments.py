@@ -16,26 +16,10 @@ from scipy.stats import spearmanr
 
 pytest.importorskip("torch")
 
-from prefkit.cli.main import main  # noqa: E402
 
-from .conftest import rankings_file, ratings_file  # noqa: E402
+from .conftest import rankings_file, ratings_file, run  # noqa: E402
 
 ENC = ["--encoder", "hashing"]
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-@pytest.fixture()
-def cache(tmp_path) -> list[str]:
-    return ["--cache-dir", str(tmp_path / "cache")]
 
 
 def _score_rho(model: Path, test: Path, planted: dict[str, float], capsys, cache) -> tuple[float, list]:

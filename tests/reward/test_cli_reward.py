@@ -10,24 +10,9 @@ import pytest
 
 pytest.importorskip("torch")
 
-from prefkit.cli.main import main  # noqa: E402
+from .conftest import run  # noqa: E402
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "prefkit" / "examples" / "reward-pairs.jsonl"
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-@pytest.fixture()
-def cache(tmp_path) -> list[str]:
-    return ["--cache-dir", str(tmp_path / "cache")]
 
 
 def test_train_eval_cv_score_on_the_example(tmp_path, capsys, cache) -> None:
