@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from prefkit.ranking.arena import Arena, Vote
-from prefkit.ranking.arena_compare import compare_policies
+from prefkit.ranking.arena.compare import compare_policies
+from prefkit.ranking.arena.engine import Arena, Vote
 
 POLICIES = ("random-elo", "random", "ksort", "ksort-pl", "infogain", "infogain-pl")
 SCENARIOS = (

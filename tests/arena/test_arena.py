@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from prefkit.errors import DataProblemError, ValidationError
-from prefkit.ranking.arena import Arena, Leaderboard, Match, Vote
-from prefkit.ranking.relative import rank_with_judge
-from prefkit.ranking.skills import SkillParams, weng_lin_tm
+from prefkit.ranking.arena.engine import Arena, Leaderboard, Match, Vote
+from prefkit.ranking.arena.relative import rank_with_judge
+from prefkit.ranking.arena.skills import SkillParams, weng_lin_tm
 
 NAMES = [f"model{i}" for i in range(8)]
 TRUE_ORDER = {name: i for i, name in enumerate(NAMES)}  # model0 is best

@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 
 from prefkit.errors import ValidationError
-from prefkit.ranking.arena_compare import compare_policies, plot_convergence
-from prefkit.ranking.matchmaking import InfoGainPolicy, KSortPolicy, RandomPolicy, SkillState, make_policy
-from prefkit.ranking.simulate import Truth, draw_vote, kendall_tau, make_truth, run_policy
+from prefkit.ranking.arena.compare import compare_policies, plot_convergence
+from prefkit.ranking.arena.matchmaking import (
+    InfoGainPolicy,
+    KSortPolicy,
+    RandomPolicy,
+    SkillState,
+    make_policy,
+)
+from prefkit.ranking.arena.simulate import Truth, draw_vote, kendall_tau, make_truth, run_policy
 
 
 def test_pl_votes_follow_plackett_luce_probabilities():

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from openskill.models import BradleyTerryFull, PlackettLuce, ThurstoneMostellerFull
 
 from prefkit.errors import ValidationError
-from prefkit.ranking.skills import (
+from prefkit.ranking.arena.skills import (
     SkillParams,
     elo_pairwise,
     ranks_from_best,

@@ -47,7 +47,7 @@ def simulate(
     Example: prefkit arena simulate --items 50 --k 4 --truth pl --sd 1.0 --seeds 20 --format table
     """
     from prefkit.errors import ValidationError
-    from prefkit.ranking.arena_compare import compare_policies, plot_convergence
+    from prefkit.ranking.arena.compare import compare_policies, plot_convergence
 
     if fmt not in ("table", "json"):
         raise ValidationError(f"--format must be table or json, got {fmt!r}")

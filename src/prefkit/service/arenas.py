@@ -82,7 +82,7 @@ class ArenaRuntime:
     """One arena's engine, prompts and a lock (the engine is touched from the loop and the writer thread)."""
 
     def __init__(self, arena: dict[str, Any], prompts: list[dict[str, Any]], seed: int) -> None:
-        from prefkit.ranking.arena import Arena, Vote
+        from prefkit.ranking.arena.engine import Arena, Vote
 
         self.arena = arena
         self.models: list[str] = arena["models"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from prefkit.errors import ValidationError
-from prefkit.ranking.arena import Arena, Leaderboard, Vote
+from prefkit.ranking.arena.engine import Arena, Leaderboard, Vote
 
 JudgeAnswer = str | Sequence[str] | Sequence[Sequence[str]]
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefkit.errors import ValidationError
-from prefkit.ranking.arena_presets import PRESETS
-from prefkit.ranking.simulate import RunResult, make_truth, run_policy
+from prefkit.ranking.arena.presets import PRESETS
+from prefkit.ranking.arena.simulate import RunResult, make_truth, run_policy
 
 __all__ = ["BASELINE", "Comparison", "PolicySummary", "compare_policies", "curve_horizon", "plot_convergence"]
 

@@ -25,9 +25,9 @@ import numpy as np
 
 from prefkit.data.index import ItemIndex
 from prefkit.errors import DataProblemError, ValidationError
-from prefkit.ranking.arena_presets import ArenaPreset, get_preset
-from prefkit.ranking.matchmaking import SkillState
-from prefkit.ranking.skills import MODELS, SkillParams, weng_lin_update
+from prefkit.ranking.arena.matchmaking import SkillState
+from prefkit.ranking.arena.presets import ArenaPreset, get_preset
+from prefkit.ranking.arena.skills import MODELS, SkillParams, weng_lin_update
 
 __all__ = ["Arena", "Leaderboard", "LeaderboardRow", "Match", "Vote"]
 
@@ -256,7 +256,7 @@ class Arena:
 
     def published_table(self, **kwargs: Any) -> Any:
         """Batch Plackett-Luce / Bradley-Terry refit of all votes with intervals, for the published table."""
-        from prefkit.ranking.arena_refit import batch_refit
+        from prefkit.ranking.arena.refit import batch_refit
 
         return batch_refit(self.votes(), self.items, **kwargs)
 

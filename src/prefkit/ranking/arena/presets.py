@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from prefkit.errors import ValidationError
-from prefkit.ranking.matchmaking import InfoGainPolicy, KSortPolicy, Policy, RandomPolicy
-from prefkit.ranking.skills import SkillParams
+from prefkit.ranking.arena.matchmaking import InfoGainPolicy, KSortPolicy, Policy, RandomPolicy
+from prefkit.ranking.arena.skills import SkillParams
 
 __all__ = ["PRESETS", "ArenaPreset", "get_preset"]
 

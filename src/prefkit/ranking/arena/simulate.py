@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefkit.errors import ValidationError
-from prefkit.ranking.arena_presets import ArenaPreset, get_preset
-from prefkit.ranking.matchmaking import SkillState
-from prefkit.ranking.skills import weng_lin_update
+from prefkit.ranking.arena.matchmaking import SkillState
+from prefkit.ranking.arena.presets import ArenaPreset, get_preset
+from prefkit.ranking.arena.skills import weng_lin_update
 
 __all__ = ["RunResult", "Truth", "draw_vote", "kendall_tau", "make_truth", "run_policy"]
 

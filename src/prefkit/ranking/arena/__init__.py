@@ -1,0 +1,10 @@
+"""The online arena: Bayesian K-wise skills, matchmaking, the ``Arena`` engine, simulators.
+
+The batch leaderboards (Bradley-Terry, Davidson, Plackett-Luce, Elo, style control) live one level up in
+:mod:`prefkit.ranking`; this package is the online family that decides the next match and updates beliefs vote by
+vote.
+"""
+
+from prefkit.ranking.arena.engine import Arena, Match, Vote
+
+__all__ = ["Arena", "Match", "Vote"]
