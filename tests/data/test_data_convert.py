@@ -59,7 +59,9 @@ def test_ranking_to_pairs_matches_brute_force(spec: list) -> None:
 
 
 csr_st = st.lists(
-    st.lists(st.tuples(st.integers(0, 9), st.integers(0, 3)), min_size=0, max_size=6, unique_by=lambda t: t[0]),
+    st.lists(
+        st.tuples(st.integers(0, 9), st.integers(0, 3)), min_size=0, max_size=6, unique_by=lambda t: t[0]
+    ),
     min_size=0,
     max_size=6,
 )
