@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from prefkit.errors import DataProblemError, ValidationError
-from prefkit.ranking.arena.engine import Arena, Leaderboard, Match, Vote
+from prefkit.ranking.arena.engine import Arena, Match, SkillTable, Vote
 from prefkit.ranking.arena.relative import rank_with_judge
 from prefkit.ranking.arena.skills import SkillParams, weng_lin_tm
 
@@ -35,7 +35,7 @@ def test_match_and_vote_update_beliefs_like_the_update_rule():
         Vote(m.items, ranking=[[m.items[2]], [m.items[0], m.items[3]], [m.items[1]]], match_id=m.match_id)
     )
     mu, sigma = weng_lin_tm([25.0] * 4, [25 / 3] * 4, [1, 2, 0, 1])  # the default policy's update
-    board = {r.item: r for r in arena.leaderboard().rows}
+    board = {r.item: r for r in arena.skill_table().rows}
     for item, exp_mu, exp_sigma in zip(m.items, mu, sigma, strict=True):
         assert board[item].mu == pytest.approx(exp_mu) and board[item].sigma == pytest.approx(exp_sigma)
         assert board[item].score == pytest.approx(exp_mu - 3 * exp_sigma)
@@ -44,8 +44,8 @@ def test_match_and_vote_update_beliefs_like_the_update_rule():
 def test_noise_free_votes_recover_the_order():
     arena = Arena(NAMES, k=4, seed=0)
     _drive(arena, 60)
-    board = arena.leaderboard()
-    assert isinstance(board, Leaderboard) and board.n_votes == 60
+    board = arena.skill_table()
+    assert isinstance(board, SkillTable) and board.n_votes == 60
     from scipy.stats import kendalltau
 
     by_mu = [r.item for r in sorted(board.rows, key=lambda r: -r.mu)]
@@ -58,7 +58,7 @@ def test_best_vote_and_pairs():
     for _ in range(40):
         m = arena.next_match()
         arena.record(Vote(m.items, winner=_rank(m.items)[0]))
-    assert arena.leaderboard().rows[0].item == "model0"
+    assert arena.skill_table().rows[0].item == "model0"
 
 
 def test_deterministic_under_seed():
@@ -75,7 +75,7 @@ def test_state_round_trip_is_exact():
     pending = a.next_match()
     b = Arena.from_json(a.to_json())
     assert b.state_dict() == json.loads(a.to_json())
-    assert b.leaderboard() == a.leaderboard()
+    assert b.skill_table() == a.skill_table()
     b.record(
         Vote(pending.items, winner=pending.items[0], match_id=pending.match_id)
     )  # pending match survives
@@ -145,7 +145,7 @@ def test_new_item_catches_up():
     for _ in range(15):  # about 5 votes suffice (seeds 0-4)
         m = arena.next_match()
         arena.record(Vote(m.items, ranking=_rank(m.items), match_id=m.match_id))
-    by_mu = sorted(arena.leaderboard().rows, key=lambda r: -r.mu)
+    by_mu = sorted(arena.skill_table().rows, key=lambda r: -r.mu)
     assert by_mu[0].item == "model0"
 
 
@@ -167,7 +167,7 @@ def test_concurrent_requests():
     for t in threads:
         t.join()
     assert not errors
-    board = arena.leaderboard()
+    board = arena.skill_table()
     assert board.n_votes == 200 and sum(r.games for r in board.rows) == 800
 
 

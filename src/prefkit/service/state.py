@@ -14,6 +14,7 @@ from typing import Any
 
 from prefkit.service import repo
 from prefkit.service.core import CoreSink, catch_up, task_info
+from prefkit.service.records import Arena, Campaign
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
 from prefkit.service.settings import Settings
@@ -65,8 +66,8 @@ class ServiceState:
         from prefkit.service.arenas import ArenaHub
 
         self.arenas = ArenaHub(self)
-        self._campaigns: dict[str, dict[str, Any]] = {}
-        self._arenas: dict[str, dict[str, Any]] = {}
+        self._campaigns: dict[str, Campaign] = {}
+        self._arenas: dict[str, Arena] = {}
         self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
 
     # -- reads -----------------------------------------------------------------------------------------
@@ -100,14 +101,14 @@ class ServiceState:
             self._generation += 1
             self._cache.clear()
 
-    def campaign(self, slug: str) -> dict[str, Any]:
+    def campaign(self, slug: str) -> Campaign:
         c = self._campaigns.get(slug)
         if c is None:
             c = repo.get_campaign(self.db(), slug)
             self._campaigns[slug] = c
         return c
 
-    def arena(self, slug: str) -> dict[str, Any]:
+    def arena(self, slug: str) -> Arena:
         """An arena's row (arenas never change once created, so it is read once)."""
         a = self._arenas.get(slug)
         if a is None:
