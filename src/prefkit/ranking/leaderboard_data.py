@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prefkit.data.convert import implied_pairs
+from prefkit.data.model import OUTCOME_TIE
 from prefkit.ranking.counts import CountTable, ItemTotals, count_pairwise
 
 __all__ = [
@@ -87,17 +88,15 @@ def as_count_table(data: Battles | CountTable | Rankings) -> CountTable:
 
 
 def ranking_totals(rk: Rankings) -> ItemTotals:
-    """Implied pairwise wins / losses / ties of each item over all rankings."""
+    """Implied pairwise wins / losses / ties of each item over all rankings (``battles``: rankings it is in)."""
     n = len(rk.names)
-    sizes = np.diff(rk.offsets)
-    rid = np.repeat(np.arange(len(sizes)), sizes)
-    lv = np.asarray(rk.level)
-    battles = np.bincount(rk.members, minlength=n).astype(float)
-    wins, losses, ties = np.zeros(n), np.zeros(n), np.zeros(n)
-    for k in range(len(rk.members)):  # rankings are short; this is O(sum K^2)
-        same = slice(rk.offsets[rid[k]], rk.offsets[rid[k] + 1])
-        others = lv[same]
-        wins[rk.members[k]] += float((others > lv[k]).sum())
-        losses[rk.members[k]] += float((others < lv[k]).sum())
-        ties[rk.members[k]] += float((others == lv[k]).sum() - 1)
-    return ItemTotals(battles=battles, wins=wins, losses=losses, ties=ties)
+    p = implied_pairs(rk.offsets, rk.members, rk.level)
+    tie = p.outcome == OUTCOME_TIE
+    win = (~tie).astype(float)
+    ties = np.bincount(p.a, tie, minlength=n) + np.bincount(p.b, tie, minlength=n)
+    return ItemTotals(
+        battles=np.bincount(rk.members, minlength=n).astype(float),
+        wins=np.bincount(p.a, win, minlength=n),
+        losses=np.bincount(p.b, win, minlength=n),
+        ties=ties.astype(float),
+    )
