@@ -8,7 +8,7 @@ a time), each returning long-format :class:`Codings`; :func:`agreement_of` then 
   lower item code (a, b, tie, both bad: nominal). Fleiss: the same units and values.
 * rankings: a unit is an item in a context; the value is its rank (tie group, 0 = best: ordinal). Fleiss: one
   subject per context; the category is which of the context's items was put first (the items of a context
-  numbered in code order).
+  numbered in code order; with a tie for first, the one listed first).
 * ratings: a unit is an item in a context (per attribute); the value is its score (interval). Fleiss: the same
   units, each distinct score a category.
 
@@ -146,7 +146,7 @@ def ranking_codings(rk: RankingTable) -> Codings:
     np.minimum.at(ctx_first_unit, subject[row], unit)
     local = unit - ctx_first_unit[subject[row]]
     best = np.lexsort((np.arange(len(row)), level, row))  # per ranking, best level first, then member order
-    top = best[np.r_[0, np.cumsum(sizes)[:-1]]]
+    top = best[np.cumsum(sizes) - sizes]
     label = local[top]
     n_categories = int(local.max()) + 1 if local.size else 1
     return Codings(
