@@ -201,3 +201,16 @@ def test_rank_with_judge_pairwise_and_kwise():
         assert top[0].item == "q9" and board.n_votes == 60
     with pytest.raises(ValidationError, match="budget"):
         rank_with_judge(list(truth), pair_judge, budget=0)
+
+
+def test_skill_rows_give_the_normal_credible_interval() -> None:
+    arena = Arena(["a", "b", "c"], k=2, seed=0)
+    for _ in range(10):
+        m = arena.next_match()
+        arena.record(Vote(m.items, winner=m.items[0], match_id=m.match_id))
+    for row in arena.skill_table().rows:
+        lo, hi = row.interval(0.95)
+        assert lo == pytest.approx(row.mu - 1.959963984540054 * row.sigma)  # the 97.5% normal quantile
+        assert hi == pytest.approx(row.mu + 1.959963984540054 * row.sigma)
+    with pytest.raises(ValidationError):
+        arena.skill_table().rows[0].interval(1.5)
