@@ -17,6 +17,7 @@ __all__ = [
     "ArenaPrompt",
     "ArenaVote",
     "Campaign",
+    "MatchTicket",
     "Progress",
     "Task",
     "TokenRow",
@@ -101,6 +102,35 @@ class ArenaVote:
 
     models: list[int]
     ranks: list[int]
+
+
+@dataclass(frozen=True)
+class MatchTicket:
+    """What a signed match token carries: the arena, the prompt (index), the models in shown order, the token
+    it was dealt to and a nonce (the vote's idempotency key)."""
+
+    arena: int
+    prompt: int
+    models: list[int]
+    token: int
+    nonce: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"a": self.arena, "p": self.prompt, "m": self.models, "t": self.token, "n": self.nonce}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> MatchTicket | None:
+        """The ticket of a decoded token body (None when it is not one)."""
+        try:
+            return cls(
+                arena=int(obj["a"]),
+                prompt=int(obj["p"]),
+                models=[int(m) for m in obj["m"]],
+                token=int(obj["t"]),
+                nonce=str(obj["n"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,10 @@ import secrets
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 from prefkit.service import repo
 from prefkit.service.core import CoreSink, catch_up, task_info
-from prefkit.service.records import Arena, Campaign
+from prefkit.service.records import Arena, Campaign, MatchTicket
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
 from prefkit.service.settings import Settings
@@ -140,18 +139,17 @@ class ServiceState:
             order[i], order[j] = order[j], order[i]
         return order
 
-    def sign_match(self, payload: dict[str, Any]) -> str:
-        body = (
-            base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-        )
+    def sign_match(self, ticket: MatchTicket) -> str:
+        payload = json.dumps(ticket.to_wire(), separators=(",", ":")).encode()
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return body + "." + sign(self.secret, "match:" + body)
 
-    def open_match(self, token: str) -> dict[str, Any] | None:
+    def open_match(self, token: str) -> MatchTicket | None:
         body, _, mac = token.partition(".")
         if not body or not hmac.compare_digest(mac, sign(self.secret, "match:" + body)):
             return None
         try:
-            return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+            return MatchTicket.from_wire(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
         except (ValueError, TypeError):
             return None
 

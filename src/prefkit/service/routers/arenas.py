@@ -14,7 +14,7 @@ from prefkit.errors import PermissionDeniedError, ValidationError
 from prefkit.service import ops, repo
 from prefkit.service.arenas import ArenaRuntime, ranks_from_choice
 from prefkit.service.deps import get_principal, get_state
-from prefkit.service.records import Arena, ArenaPrompt
+from prefkit.service.records import Arena, ArenaPrompt, MatchTicket
 from prefkit.service.render import render_markdown
 from prefkit.service.repo import Principal
 from prefkit.service.routers._page import page
@@ -30,7 +30,7 @@ def deal_match(svc: ServiceState, who: Principal, arena: Arena) -> tuple[str, Ar
     rt = svc.arenas.runtime(arena)
     p, models = rt.next_match()
     prompt = rt.prompts[p]
-    token = svc.sign_match({"a": arena.id, "p": p, "m": models, "t": who.token_id, "n": secrets.token_hex(8)})
+    token = svc.sign_match(MatchTicket(arena.id, p, models, who.token_id, secrets.token_hex(8)))
     return token, prompt, [prompt.outputs[rt.models[m]] for m in models]
 
 
@@ -43,24 +43,24 @@ async def _vote(
     choice: str | None,
 ) -> tuple[int, bool]:
     m = svc.open_match(match)
-    if m is None or m.get("a") != arena.id:
+    if m is None or m.arena != arena.id or not 0 <= m.prompt < len(svc.arenas.runtime(arena).prompts):
         raise ValidationError("match: not a match of this arena (or tampered with); fetch a new match")
-    if m.get("t") != who.token_id:
+    if m.token != who.token_id:
         raise PermissionDeniedError("this match was dealt to another token")
     rt: ArenaRuntime = svc.arenas.runtime(arena)
-    models = [int(x) for x in m["m"]]
+    models = m.models
     k = len(models)
     if ranks is None:
         ranks = ranks_from_choice(k, choice or "")
     if len(ranks) != k or any(type(r) is not int or not 0 <= r < k for r in ranks):
         raise ValidationError(f"ranks: one rank (0 = best, equal = tie) per shown model, {k} in all")
-    prompt_pk = rt.prompts[int(m["p"])].pk
+    prompt_pk = rt.prompts[m.prompt].pk
 
     def op(conn: Any) -> Any:
         vid, dup = repo.save_arena_vote(
             conn,
             arena_id=arena.id,
-            match_key=m["n"],
+            match_key=m.nonce,
             token_id=who.token_id,
             prompt_pk=prompt_pk,
             models=models,
