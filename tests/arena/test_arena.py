@@ -7,6 +7,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prefkit.errors import DataProblemError, ValidationError
 from prefkit.ranking.arena.engine import Arena, Match, SkillTable, Vote
@@ -214,3 +216,39 @@ def test_skill_rows_give_the_normal_credible_interval() -> None:
         assert hi == pytest.approx(row.mu + 1.959963984540054 * row.sigma)
     with pytest.raises(ValidationError):
         arena.skill_table().rows[0].interval(1.5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    votes=st.lists(
+        st.integers(1, 5).flatmap(
+            lambda k: st.tuples(
+                st.permutations(range(6)).map(lambda p: list(p[:k])),
+                st.lists(st.integers(0, k - 1), min_size=k, max_size=k),
+            )
+        ),
+        max_size=6,
+    )
+)
+def test_coded_votes_become_sorted_rankings_with_dense_levels(votes: list) -> None:
+    from prefkit.ranking.arena.refit import coded_votes_to_rankings
+
+    rk = coded_votes_to_rankings([v[0] for v in votes], [v[1] for v in votes], tuple("abcdef"))
+    assert rk.offsets.tolist() == [0, *np.cumsum([len(v[0]) for v in votes]).tolist()]
+    for r, (items, ranks) in enumerate(votes):
+        lo, hi = rk.offsets[r], rk.offsets[r + 1]
+        by_rank = sorted(range(len(items)), key=lambda i: (ranks[i], i))  # best first, shown order among ties
+        distinct = sorted(set(ranks))
+        assert rk.members[lo:hi].tolist() == [items[i] for i in by_rank]
+        assert rk.level[lo:hi].tolist() == [distinct.index(ranks[i]) for i in by_rank]
+
+
+def test_coded_votes_refuse_bad_input() -> None:
+    from prefkit.ranking.arena.refit import coded_votes_to_rankings
+
+    with pytest.raises(ValidationError, match="one rank list per vote"):
+        coded_votes_to_rankings([[0, 1]], [], ("a", "b"))
+    with pytest.raises(ValidationError, match="one rank per item"):
+        coded_votes_to_rankings([[0, 1]], [[0]], ("a", "b"))
+    with pytest.raises(ValidationError, match="codes must lie in 0..1"):
+        coded_votes_to_rankings([[0, 2]], [[0, 1]], ("a", "b"))

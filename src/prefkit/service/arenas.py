@@ -129,9 +129,9 @@ def parse_arena_rows(data: bytes | str, source: str = "<upload>") -> tuple[list[
 
 def votes_rankings(votes: list[ArenaVote], models: list[str]) -> Rankings:
     """The committed votes as the CSR rankings :mod:`prefkit.ranking` fits (model codes, ranks as levels)."""
-    from prefkit.ranking.arena.refit import votes_to_rankings
+    from prefkit.ranking.arena.refit import coded_votes_to_rankings
 
-    return votes_to_rankings([([models[m] for m in v.models], v.ranks) for v in votes], models)
+    return coded_votes_to_rankings([v.models for v in votes], [v.ranks for v in votes], models)
 
 
 def batch_leaderboard(rankings: Rankings) -> Leaderboard:
