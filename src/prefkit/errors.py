@@ -7,9 +7,14 @@
     ├── DataProblemError       data that is well-formed but cannot support the request (e.g. a disconnected
     │                          comparison graph for an unpenalised MLE)
     ├── StoreError             the project store (SQLite) refused an operation; nothing was changed
+    ├── NotFoundError          no such campaign, task, arena or token (web service: 404)
+    ├── ConflictError          the request clashes with what is stored, e.g. a second, different answer to a
+    │                          task (answers and votes are final; web service: 409)
+    ├── PermissionDeniedError  the caller may not see or do this (web service: 403)
     └── MissingDependencyError an optional extra is not installed (message carries the pip command)
 
-The CLI turns every PrefkitError into one line on stderr and exit status 2.
+The CLI turns every PrefkitError into one line on stderr and exit status 2; the web service maps each class to
+an HTTP status (:mod:`prefkit.service.errors`).
 """
 
 from __future__ import annotations
@@ -63,6 +68,18 @@ class DataProblemError(PrefkitError, ValueError):
 
 class StoreError(PrefkitError):
     """The project store refused an operation; the store is unchanged."""
+
+
+class NotFoundError(PrefkitError, LookupError):
+    """No such campaign, task, arena or token (or the caller may not see it)."""
+
+
+class ConflictError(PrefkitError):
+    """The request clashes with what is stored (e.g. a different answer to an answered task); nothing changed."""
+
+
+class PermissionDeniedError(PrefkitError, PermissionError):
+    """The caller is known but may not see or do this."""
 
 
 class MissingDependencyError(PrefkitError, ImportError):

@@ -7,9 +7,11 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prefkit.errors import DataProblemError, ValidationError
-from prefkit.ranking.arena.engine import Arena, Leaderboard, Match, Vote
+from prefkit.ranking.arena.engine import Arena, Match, SkillTable, Vote
 from prefkit.ranking.arena.relative import rank_with_judge
 from prefkit.ranking.arena.skills import SkillParams, weng_lin_tm
 
@@ -35,7 +37,7 @@ def test_match_and_vote_update_beliefs_like_the_update_rule():
         Vote(m.items, ranking=[[m.items[2]], [m.items[0], m.items[3]], [m.items[1]]], match_id=m.match_id)
     )
     mu, sigma = weng_lin_tm([25.0] * 4, [25 / 3] * 4, [1, 2, 0, 1])  # the default policy's update
-    board = {r.item: r for r in arena.leaderboard().rows}
+    board = {r.item: r for r in arena.skill_table().rows}
     for item, exp_mu, exp_sigma in zip(m.items, mu, sigma, strict=True):
         assert board[item].mu == pytest.approx(exp_mu) and board[item].sigma == pytest.approx(exp_sigma)
         assert board[item].score == pytest.approx(exp_mu - 3 * exp_sigma)
@@ -44,8 +46,8 @@ def test_match_and_vote_update_beliefs_like_the_update_rule():
 def test_noise_free_votes_recover_the_order():
     arena = Arena(NAMES, k=4, seed=0)
     _drive(arena, 60)
-    board = arena.leaderboard()
-    assert isinstance(board, Leaderboard) and board.n_votes == 60
+    board = arena.skill_table()
+    assert isinstance(board, SkillTable) and board.n_votes == 60
     from scipy.stats import kendalltau
 
     by_mu = [r.item for r in sorted(board.rows, key=lambda r: -r.mu)]
@@ -58,7 +60,7 @@ def test_best_vote_and_pairs():
     for _ in range(40):
         m = arena.next_match()
         arena.record(Vote(m.items, winner=_rank(m.items)[0]))
-    assert arena.leaderboard().rows[0].item == "model0"
+    assert arena.skill_table().rows[0].item == "model0"
 
 
 def test_deterministic_under_seed():
@@ -75,7 +77,7 @@ def test_state_round_trip_is_exact():
     pending = a.next_match()
     b = Arena.from_json(a.to_json())
     assert b.state_dict() == json.loads(a.to_json())
-    assert b.leaderboard() == a.leaderboard()
+    assert b.skill_table() == a.skill_table()
     b.record(
         Vote(pending.items, winner=pending.items[0], match_id=pending.match_id)
     )  # pending match survives
@@ -145,7 +147,7 @@ def test_new_item_catches_up():
     for _ in range(15):  # about 5 votes suffice (seeds 0-4)
         m = arena.next_match()
         arena.record(Vote(m.items, ranking=_rank(m.items), match_id=m.match_id))
-    by_mu = sorted(arena.leaderboard().rows, key=lambda r: -r.mu)
+    by_mu = sorted(arena.skill_table().rows, key=lambda r: -r.mu)
     assert by_mu[0].item == "model0"
 
 
@@ -167,7 +169,7 @@ def test_concurrent_requests():
     for t in threads:
         t.join()
     assert not errors
-    board = arena.leaderboard()
+    board = arena.skill_table()
     assert board.n_votes == 200 and sum(r.games for r in board.rows) == 800
 
 
@@ -201,3 +203,52 @@ def test_rank_with_judge_pairwise_and_kwise():
         assert top[0].item == "q9" and board.n_votes == 60
     with pytest.raises(ValidationError, match="budget"):
         rank_with_judge(list(truth), pair_judge, budget=0)
+
+
+def test_skill_rows_give_the_normal_credible_interval() -> None:
+    arena = Arena(["a", "b", "c"], k=2, seed=0)
+    for _ in range(10):
+        m = arena.next_match()
+        arena.record(Vote(m.items, winner=m.items[0], match_id=m.match_id))
+    for row in arena.skill_table().rows:
+        lo, hi = row.interval(0.95)
+        assert lo == pytest.approx(row.mu - 1.959963984540054 * row.sigma)  # the 97.5% normal quantile
+        assert hi == pytest.approx(row.mu + 1.959963984540054 * row.sigma)
+    with pytest.raises(ValidationError):
+        arena.skill_table().rows[0].interval(1.5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    votes=st.lists(
+        st.integers(1, 5).flatmap(
+            lambda k: st.tuples(
+                st.permutations(range(6)).map(lambda p: list(p[:k])),
+                st.lists(st.integers(0, k - 1), min_size=k, max_size=k),
+            )
+        ),
+        max_size=6,
+    )
+)
+def test_coded_votes_become_sorted_rankings_with_dense_levels(votes: list) -> None:
+    from prefkit.ranking.arena.refit import coded_votes_to_rankings
+
+    rk = coded_votes_to_rankings([v[0] for v in votes], [v[1] for v in votes], tuple("abcdef"))
+    assert rk.offsets.tolist() == [0, *np.cumsum([len(v[0]) for v in votes]).tolist()]
+    for r, (items, ranks) in enumerate(votes):
+        lo, hi = rk.offsets[r], rk.offsets[r + 1]
+        by_rank = sorted(range(len(items)), key=lambda i: (ranks[i], i))  # best first, shown order among ties
+        distinct = sorted(set(ranks))
+        assert rk.members[lo:hi].tolist() == [items[i] for i in by_rank]
+        assert rk.level[lo:hi].tolist() == [distinct.index(ranks[i]) for i in by_rank]
+
+
+def test_coded_votes_refuse_bad_input() -> None:
+    from prefkit.ranking.arena.refit import coded_votes_to_rankings
+
+    with pytest.raises(ValidationError, match="one rank list per vote"):
+        coded_votes_to_rankings([[0, 1]], [], ("a", "b"))
+    with pytest.raises(ValidationError, match="one rank per item"):
+        coded_votes_to_rankings([[0, 1]], [[0]], ("a", "b"))
+    with pytest.raises(ValidationError, match="codes must lie in 0..1"):
+        coded_votes_to_rankings([[0, 2]], [[0, 1]], ("a", "b"))

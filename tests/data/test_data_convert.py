@@ -13,7 +13,13 @@ from hypothesis import strategies as st
 
 from prefkit.cli.main import main
 from prefkit.data import graph, io
-from prefkit.data.convert import pairs_to_trl, ranking_to_pairs, ratings_to_pairs, to_pairwise
+from prefkit.data.convert import (
+    implied_pairs,
+    pairs_to_trl,
+    ranking_to_pairs,
+    ratings_to_pairs,
+    to_pairwise,
+)
 from prefkit.data.index import ItemIndex
 from prefkit.data.model import Dataset, PairwiseTable, RankingTable, RatingTable
 from prefkit.data.summary import summarize
@@ -50,6 +56,58 @@ def test_ranking_to_pairs_matches_brute_force(spec: list) -> None:
             expect.append((m1, m2, 2 if g1 == g2 else 0, r))
     got = list(zip(pw.a.tolist(), pw.b.tolist(), pw.outcome.tolist(), pw.context.tolist(), strict=True))
     assert got == expect
+
+
+csr_st = st.lists(
+    st.lists(
+        st.tuples(st.integers(0, 9), st.integers(0, 3)), min_size=0, max_size=6, unique_by=lambda t: t[0]
+    ),
+    min_size=0,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(spec=csr_st)
+def test_implied_pairs_matches_brute_force_enumeration(spec: list) -> None:
+    """Unsorted levels, rankings of 0..6 items: every pair once, the better item first, equal levels tie."""
+    sizes = [len(r) for r in spec]
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    members = np.array([m for r in spec for m, _ in r], dtype=np.int64)
+    level = np.array([lv for r in spec for _, lv in r], dtype=np.int64)
+    got = implied_pairs(offsets, members, level)
+    expect = []
+    for r, rows in enumerate(spec):
+        for (m1, l1), (m2, l2) in itertools.combinations(rows, 2):
+            if l1 == l2:
+                expect.append((m1, m2, 2, r))
+            else:
+                expect.append((m1, m2, 0, r) if l1 < l2 else (m2, m1, 0, r))
+    rows_got = zip(got.a.tolist(), got.b.tolist(), got.outcome.tolist(), got.ranking.tolist(), strict=True)
+    assert list(rows_got) == expect
+
+
+@pytest.mark.parametrize(
+    ("offsets", "members", "level", "message"),
+    [
+        ([0, 3], [0, 1], [0, 1], "offsets"),
+        ([1, 2], [0, 1], [0, 1], "offsets"),
+        ([0, 2, 1, 2], [0, 1], [0, 1], "offsets"),
+        ([], [], [], "offsets"),
+        ([0, 2], [0, 1], [0], "level: one level per member"),
+        ([0, 2], [0, -1], [0, 1], "members"),
+        ([0, 2], [0.5, 1.0], [0, 1], "members: expected a 1-D array of integers"),
+        ([0, 2], [[0, 1]], [0, 1], "members: expected a 1-D array"),
+    ],
+)
+def test_implied_pairs_refuses_bad_csr(offsets: list, members: list, level: list, message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        implied_pairs(np.array(offsets), np.array(members), np.array(level))
+
+
+def test_implied_pairs_of_nothing_is_empty() -> None:
+    p = implied_pairs(np.array([0, 1, 1]), np.array([4]), np.array([0]))
+    assert len(p.a) == len(p.b) == len(p.outcome) == len(p.ranking) == 0
 
 
 @settings(max_examples=40, deadline=None)

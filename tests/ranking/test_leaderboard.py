@@ -7,11 +7,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prefkit.errors import DataProblemError, ValidationError
 from prefkit.ranking import intervals as iv
 from prefkit.ranking.counts import count_pairwise
-from prefkit.ranking.leaderboard import Battles, RatingModel, build_leaderboard
+from prefkit.ranking.leaderboard import Battles, Rankings, RatingModel, build_leaderboard
 from prefkit.ranking.scale import EloScale, parse_anchor
 
 
@@ -152,3 +154,40 @@ def test_rankings_to_implied_pairs():
     assert got == [(0, 1, 2), (1, 2, 0), (2, 0, 0), (2, 1, 0)]
     lb = build_leaderboard(rk, method="bt", prior=1.0)
     assert lb.rating[2] == max(lb.rating)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    spec=st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 5), st.integers(0, 2)), min_size=1, max_size=5, unique_by=lambda t: t[0]
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_ranking_totals_match_brute_force(spec: list) -> None:
+    """Wins, losses and ties implied by rankings (unsorted levels), counted pair by pair."""
+    import itertools
+
+    from prefkit.ranking.leaderboard_data import ranking_totals
+
+    offsets = np.concatenate([[0], np.cumsum([len(r) for r in spec])])
+    members = np.array([m for r in spec for m, _ in r])
+    level = np.array([lv for r in spec for _, lv in r])
+    tot = ranking_totals(Rankings(offsets, members, level, tuple("abcdef")))
+    wins, losses, ties, seen = np.zeros(6), np.zeros(6), np.zeros(6), np.zeros(6)
+    for r in spec:
+        for m, _ in r:
+            seen[m] += 1
+        for (m1, l1), (m2, l2) in itertools.combinations(r, 2):
+            if l1 == l2:
+                ties[[m1, m2]] += 1
+            else:
+                w, lo = (m1, m2) if l1 < l2 else (m2, m1)
+                wins[w] += 1
+                losses[lo] += 1
+    np.testing.assert_array_equal(tot.wins, wins)
+    np.testing.assert_array_equal(tot.losses, losses)
+    np.testing.assert_array_equal(tot.ties, ties)
+    np.testing.assert_array_equal(tot.battles, seen)

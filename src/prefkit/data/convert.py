@@ -1,6 +1,8 @@
 """Explicit conversions between judgment shapes.
 
-* :func:`ranking_to_pairs`: every pair of items in a ranking (better one as ``a``; same tie group -> tie);
+* :func:`implied_pairs`: every pair of items in each ranking of CSR arrays (better one as ``a``; same level ->
+  tie): the one rankings-to-pairs conversion, used by the data tables, the leaderboards and the web service;
+* :func:`ranking_to_pairs`: the same over a :class:`~prefkit.data.model.RankingTable`;
 * :func:`ratings_to_pairs`: items rated in the same context, attribute and by the same annotator become pairs
   with a margin (score difference; equal scores -> tie);
 * :func:`pairs_to_trl`: pairwise judgments -> TRL ``{prompt, chosen, rejected}`` rows (ties and both_bad are
@@ -17,32 +19,86 @@ from typing import Any
 import numpy as np
 
 from prefkit.data.model import OUTCOME_A, OUTCOME_TIE, Dataset, PairwiseTable, RankingTable, RatingTable
+from prefkit.errors import ValidationError
+
+
+@dataclass(frozen=True)
+class ImpliedPairs:
+    """The pairs implied by CSR rankings: ``a`` ranked above ``b`` (``OUTCOME_A``) or tied with it
+    (``OUTCOME_TIE``); ``ranking`` is the row of the ranking each pair comes from."""
+
+    a: np.ndarray
+    b: np.ndarray
+    outcome: np.ndarray
+    ranking: np.ndarray
+
+
+def implied_pairs(offsets: np.ndarray, members: np.ndarray, level: np.ndarray) -> ImpliedPairs:
+    """Every pair of items within each ranking of a CSR table (the one rankings-to-pairs conversion).
+
+    Ranking ``r`` is ``members[offsets[r]:offsets[r+1]]`` with ``level`` (lower is better, equal is a tie; the
+    members need not be sorted by level). It gives K(K-1)/2 pairs, in member order (``i < j``), each turned so
+    that ``a`` is the better item (outcome a) or, for equal levels, kept in member order (outcome tie).
+    Rankings of fewer than two items give no pairs.
+    """
+    off, mem, lev = _check_csr(offsets, members, level)
+    sizes = np.diff(off)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for k in np.unique(sizes[sizes >= 2]).tolist():
+        rows = np.flatnonzero(sizes == k)
+        iu, ju = np.triu_indices(k, 1)
+        start = off[rows][:, None]
+        parts.append((start + iu, start + ju, np.repeat(rows, len(iu))))
+    if not parts:
+        z = np.zeros(0, np.int64)
+        return ImpliedPairs(z.astype(np.int32), z.astype(np.int32), z.astype(np.int8), z)
+    src = np.concatenate([p[2] for p in parts])
+    order = np.argsort(src, kind="stable")  # rankings in row order, pairs of a ranking in (i, j) order
+    pi = np.concatenate([p[0].ravel() for p in parts])[order]
+    pj = np.concatenate([p[1].ravel() for p in parts])[order]
+    swap = lev[pi] > lev[pj]
+    first, second = np.where(swap, pj, pi), np.where(swap, pi, pj)
+    return ImpliedPairs(
+        a=mem[first].astype(np.int32),
+        b=mem[second].astype(np.int32),
+        outcome=np.where(lev[pi] == lev[pj], OUTCOME_TIE, OUTCOME_A).astype(np.int8),
+        ranking=src[order],
+    )
+
+
+def _check_csr(
+    offsets: np.ndarray, members: np.ndarray, level: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    off = np.asarray(offsets)
+    mem = np.asarray(members)
+    lev = np.asarray(level)
+    for name, x in (("offsets", off), ("members", mem), ("level", lev)):
+        if x.ndim != 1 or not (x.size == 0 or np.issubdtype(x.dtype, np.integer)):
+            raise ValidationError(f"{name}: expected a 1-D array of integers, got shape {x.shape} {x.dtype}")
+    if off.size == 0 or off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] != mem.size:
+        raise ValidationError(
+            "offsets: expected a non-decreasing array starting at 0 and ending at len(members) "
+            "(ranking r is members[offsets[r]:offsets[r+1]])"
+        )
+    if lev.shape != mem.shape:
+        raise ValidationError(f"level: one level per member, got {lev.size} for {mem.size} members")
+    if mem.size and mem.min() < 0:
+        raise ValidationError("members: item codes must be >= 0")
+    return off.astype(np.int64), mem.astype(np.int64), lev.astype(np.int64)
 
 
 def ranking_to_pairs(rankings: RankingTable) -> PairwiseTable:
-    """All implied pairs of each ranking: ``a`` is ranked above ``b`` (outcome a), or tied with it (tie).
+    """All implied pairs of each ranking (:func:`implied_pairs`): ``a`` is ranked above ``b`` (outcome a), or
+    tied with it (tie).
 
     A ranking of K items gives K(K-1)/2 pairs; context, annotator, criterion and line are carried over.
     """
-    sizes = rankings.sizes
-    n_pairs = sizes * (sizes - 1) // 2
-    total = int(n_pairs.sum())
-    a = np.empty(total, np.int32)
-    b = np.empty(total, np.int32)
-    tie = np.empty(total, bool)
-    pos = 0
-    for r in range(len(rankings)):
-        lo, hi = int(rankings.offsets[r]), int(rankings.offsets[r + 1])
-        m, lv = rankings.members[lo:hi], rankings.level[lo:hi]
-        i, j = np.triu_indices(hi - lo, k=1)
-        k = len(i)
-        a[pos : pos + k], b[pos : pos + k], tie[pos : pos + k] = m[i], m[j], lv[i] == lv[j]
-        pos += k
-    src = np.repeat(np.arange(len(rankings)), n_pairs)
+    p = implied_pairs(rankings.offsets, rankings.members, rankings.level)
+    src = p.ranking
     return PairwiseTable.build(
-        a,
-        b,
-        np.where(tie, OUTCOME_TIE, OUTCOME_A).astype(np.int8),
+        p.a,
+        p.b,
+        p.outcome,
         context=rankings.context[src],
         annotator=rankings.annotator[src],
         criterion=rankings.criterion[src],

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prefkit.data.convert import implied_pairs
+from prefkit.data.model import OUTCOME_TIE
 from prefkit.ranking.counts import CountTable, ItemTotals, count_pairwise
 
 __all__ = [
@@ -57,31 +59,11 @@ class Rankings:
 
 
 def rankings_to_pairs(rk: Rankings) -> Battles:
-    """The pairwise battles implied by K-wise rankings (every pair in a ranking; equal levels tie)."""
-    sizes = np.diff(rk.offsets)
-    a_list, b_list, o_list, w_list = [], [], [], []
-    weight = np.ones(len(sizes)) if rk.weight is None else np.asarray(rk.weight, dtype=np.float64)
-    for k in np.unique(sizes):
-        if k < 2:
-            continue
-        rows = np.flatnonzero(sizes == k)
-        iu, ju = np.triu_indices(int(k), 1)
-        pos = rk.offsets[rows][:, None]
-        a_list.append(rk.members[pos + iu].ravel())
-        b_list.append(rk.members[pos + ju].ravel())
-        la, lb = rk.level[pos + iu].ravel(), rk.level[pos + ju].ravel()
-        o_list.append(np.where(la == lb, 2, np.where(la < lb, 0, 1)))
-        w_list.append(np.repeat(weight[rows], len(iu)))
-    if not a_list:
-        z = np.zeros(0, dtype=np.int64)
-        return Battles(z, z, z, rk.names)
-    return Battles(
-        np.concatenate(a_list),
-        np.concatenate(b_list),
-        np.concatenate(o_list),
-        rk.names,
-        weight=np.concatenate(w_list),
-    )
+    """The pairwise battles implied by K-wise rankings (:func:`prefkit.data.convert.implied_pairs`: every pair
+    in a ranking, better item as ``a``; equal levels tie), each carrying its ranking's weight."""
+    p = implied_pairs(rk.offsets, rk.members, rk.level)
+    weight = None if rk.weight is None else np.asarray(rk.weight, dtype=np.float64)[p.ranking]
+    return Battles(p.a, p.b, p.outcome, rk.names, weight=weight)
 
 
 def pairs_to_rankings(data: Battles) -> Rankings:
@@ -106,17 +88,15 @@ def as_count_table(data: Battles | CountTable | Rankings) -> CountTable:
 
 
 def ranking_totals(rk: Rankings) -> ItemTotals:
-    """Implied pairwise wins / losses / ties of each item over all rankings."""
+    """Implied pairwise wins / losses / ties of each item over all rankings (``battles``: rankings it is in)."""
     n = len(rk.names)
-    sizes = np.diff(rk.offsets)
-    rid = np.repeat(np.arange(len(sizes)), sizes)
-    lv = np.asarray(rk.level)
-    battles = np.bincount(rk.members, minlength=n).astype(float)
-    wins, losses, ties = np.zeros(n), np.zeros(n), np.zeros(n)
-    for k in range(len(rk.members)):  # rankings are short; this is O(sum K^2)
-        same = slice(rk.offsets[rid[k]], rk.offsets[rid[k] + 1])
-        others = lv[same]
-        wins[rk.members[k]] += float((others > lv[k]).sum())
-        losses[rk.members[k]] += float((others < lv[k]).sum())
-        ties[rk.members[k]] += float((others == lv[k]).sum() - 1)
-    return ItemTotals(battles=battles, wins=wins, losses=losses, ties=ties)
+    p = implied_pairs(rk.offsets, rk.members, rk.level)
+    tie = p.outcome == OUTCOME_TIE
+    win = (~tie).astype(float)
+    ties = np.bincount(p.a, tie, minlength=n) + np.bincount(p.b, tie, minlength=n)
+    return ItemTotals(
+        battles=np.bincount(rk.members, minlength=n).astype(float),
+        wins=np.bincount(p.a, win, minlength=n),
+        losses=np.bincount(p.b, win, minlength=n),
+        ties=ties.astype(float),
+    )

@@ -10,22 +10,28 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from prefkit.errors import InputError, ValidationError
 from prefkit.service import repo
-
-_MODEL_NAMES = {"pl": "Plackett-Luce", "bt": "Bradley-Terry", "tm": "Thurstone-Mosteller", "elo": "Elo"}
+from prefkit.service.records import Arena, ArenaPrompt, ArenaVote
 
 if TYPE_CHECKING:
+    from prefkit.ranking.arena.engine import SkillTable
+    from prefkit.ranking.leaderboard import Leaderboard, Rankings
     from prefkit.service.state import ServiceState
+
+_MODEL_NAMES = {"pl": "Plackett-Luce", "bt": "Bradley-Terry", "tm": "Thurstone-Mosteller", "elo": "Elo"}
+BT_PRIOR = 0.1
+"""Precision of the Gaussian prior of the batch Bradley-Terry fit (MAP): a weak one, so that a model that has
+not lost (or won) yet has a finite rating."""
 
 
 @dataclass(frozen=True)
-class Rating:
-    """One leaderboard row."""
+class BoardRow:
+    """One row of a rendered table (page, plot, JSON API)."""
 
     rank: int
     name: str
@@ -36,17 +42,60 @@ class Rating:
 
 
 @dataclass(frozen=True)
-class Leaderboard:
+class BoardView:
+    """A table as the pages and the API show it: a live :class:`~prefkit.ranking.arena.engine.SkillTable` or a
+    batch :class:`~prefkit.ranking.leaderboard.Leaderboard`, with a title and its scale (no statistics here)."""
+
     method: str
     scale: str
-    rows: list[Rating]
+    rows: list[BoardRow]
     n_votes: int
 
 
-def parse_arena_rows(data: bytes | str, source: str = "<upload>") -> tuple[list[str], list[dict[str, Any]]]:
+def skills_view(table: SkillTable, level: float = 0.95) -> BoardView:
+    """The online engine's live beliefs: ``mu`` with its ``level`` credible interval, ranked by ``mu - 3 sigma``."""
+    model = _MODEL_NAMES.get(table.model, table.model)
+    rows = []
+    for r in table.rows:
+        lo, hi = r.interval(level)
+        rows.append(BoardRow(rank=r.rank, name=r.item, score=r.mu, lo=lo, hi=hi, games=r.games))
+    return BoardView(
+        method=f"online {model} skills ({table.policy} matchmaking), mu with {level:.0%} belief intervals",
+        scale="skill (sorted by mu - 3 sigma)",
+        n_votes=table.n_votes,
+        rows=rows,
+    )
+
+
+def leaderboard_view(lb: Leaderboard, games: np.ndarray, n_votes: int) -> BoardView:
+    """A batch fit's rows, best first: rating, interval and displayed rank as :mod:`prefkit.ranking` gives them;
+    ``games`` is the number of votes each model (in item-code order) was shown in."""
+    model = _MODEL_NAMES.get(lb.method, lb.method)
+    rows = [
+        BoardRow(
+            rank=int(lb.rank[k]),
+            name=lb.names[k],
+            score=float(lb.rating[k]),
+            lo=float(lb.lower[k]),
+            hi=float(lb.upper[k]),
+            games=int(games[k]),
+        )
+        for k in lb.order()
+    ]
+    return BoardView(
+        method=f"{model} (batch fit, {lb.level:.0%} {lb.ci} intervals)",
+        scale="log-strength"
+        if lb.scale.raw
+        else f"Elo (scale {lb.scale.scale:g}, centre {lb.scale.center:g})",
+        n_votes=n_votes,
+        rows=rows,
+    )
+
+
+def parse_arena_rows(data: bytes | str, source: str = "<upload>") -> tuple[list[str], list[ArenaPrompt]]:
     """Read ``{"id", "prompt", "outputs": {model: text}}`` JSONL; return (models, prompts)."""
     text = data.decode("utf-8") if isinstance(data, bytes) else data
-    prompts: list[dict[str, Any]] = []
+    prompts: list[ArenaPrompt] = []
     models: dict[str, None] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -67,37 +116,53 @@ def parse_arena_rows(data: bytes | str, source: str = "<upload>") -> tuple[list[
         for m in outs:
             models.setdefault(str(m))
         prompts.append(
-            {
-                "id": str(rec.get("id", f"p{len(prompts) + 1}")),
-                "prompt": rec.get("prompt", ""),
-                "outputs": {str(k): v for k, v in outs.items()},
-            }
+            ArenaPrompt(
+                id=str(rec.get("id", f"p{len(prompts) + 1}")),
+                prompt=rec.get("prompt", ""),
+                outputs={str(k): v for k, v in outs.items()},
+            )
         )
     if not prompts:
         raise InputError("no rows: one JSON object per line", path=source)
     return list(models), prompts
 
 
+def votes_rankings(votes: list[ArenaVote], models: list[str]) -> Rankings:
+    """The committed votes as the CSR rankings :mod:`prefkit.ranking` fits (model codes, ranks as levels)."""
+    from prefkit.ranking.arena.refit import coded_votes_to_rankings
+
+    return coded_votes_to_rankings([v.models for v in votes], [v.ranks for v in votes], models)
+
+
+def batch_leaderboard(rankings: Rankings) -> Leaderboard:
+    """The published batch table: Bradley-Terry (ties half) on the pairs the votes imply, MAP with
+    :data:`BT_PRIOR`, sandwich intervals, on the natural-log scale: :class:`prefkit.ranking.leaderboard.RatingModel`."""
+    from prefkit.ranking.leaderboard import RatingModel
+    from prefkit.ranking.scale import EloScale
+
+    model = RatingModel("bt", ties="half", ci="sandwich", prior=BT_PRIOR, scale=EloScale(raw=True))
+    return model.fit(rankings).leaderboard_
+
+
 class ArenaRuntime:
     """One arena's engine, prompts and a lock (the engine is touched from the loop and the writer thread)."""
 
-    def __init__(self, arena: dict[str, Any], prompts: list[dict[str, Any]], seed: int) -> None:
-        from prefkit.ranking.arena.engine import Arena, Vote
+    def __init__(self, arena: Arena, prompts: list[ArenaPrompt], seed: int) -> None:
+        from prefkit.ranking.arena.engine import Arena as Engine
+        from prefkit.ranking.arena.engine import Vote
 
         self.arena = arena
-        self.models: list[str] = arena["models"]
-        self.k = int(arena["k"])
+        self.models: list[str] = arena.models
+        self.k = arena.k
         self.prompts = prompts
         self.index = {m: i for i, m in enumerate(self.models)}
-        self.has = np.array([[m in p["outputs"] for m in self.models] for p in prompts], dtype=bool)
+        self.has = np.array([[m in p.outputs for m in self.models] for p in prompts], dtype=bool)
         self.rng = np.random.default_rng(seed)
         self.lock = threading.Lock()
         self._vote = Vote
-        self.engine = Arena(
-            self.models, k=self.k, policy=arena["config"].get("policy", "infogain-pl"), seed=seed
-        )
-        self.votes: list[tuple[list[int], list[int]]] = []
-        self._bt_cache: tuple[int, Leaderboard] | None = None
+        self.engine = Engine(self.models, k=self.k, policy=arena.policy, seed=seed)
+        self.votes: list[ArenaVote] = []
+        self._batch_cache: tuple[int, BoardView] | None = None
 
     def next_match(self) -> tuple[int, list[int]]:
         """(prompt index, models in shown order)."""
@@ -120,72 +185,39 @@ class ArenaRuntime:
                 [n for n, r in zip(names, ranks, strict=True) if r == level] for level in sorted(set(ranks))
             ]
             self.engine.record(self._vote(names, ranking=groups))
-            self.votes.append((models, ranks))
+            self.votes.append(ArenaVote(list(models), list(ranks)))
 
-    def online(self) -> Leaderboard:
+    def online(self) -> BoardView:
+        """The engine's live skill table."""
         with self.lock:
-            board = self.engine.leaderboard()
-            n = len(self.votes)
-        model = _MODEL_NAMES.get(board.model, board.model)
-        return Leaderboard(
-            method=f"online {model} skills ({board.policy} matchmaking), mu with 95% belief intervals",
-            scale="skill (sorted by mu - 3 sigma)",
-            n_votes=n,
-            rows=[
-                Rating(
-                    rank=r.rank,
-                    name=r.item,
-                    score=r.mu,
-                    lo=r.mu - 1.96 * r.sigma,
-                    hi=r.mu + 1.96 * r.sigma,
-                    games=r.games,
-                )
-                for r in board.rows
-            ],
-        )
+            table = self.engine.skill_table()
+        return skills_view(table)
 
-    def bradley_terry(self) -> Leaderboard | None:
-        """Batch Bradley-Terry (MAP, weak prior) on the pairs implied by every vote, with 95% sandwich intervals."""
-        from prefkit.ranking.bt import fit_bt
-        from prefkit.ranking.counts import count_pairwise
-
+    def rankings(self) -> Rankings:
+        """Every committed vote, as rankings (what the batch table is fitted on)."""
         with self.lock:
             votes = list(self.votes)
-        if self._bt_cache is not None and self._bt_cache[0] == len(votes):
-            return self._bt_cache[1]
-        a, b, out = [], [], []
-        for models, ranks in votes:
-            for i in range(len(models)):
-                for j in range(i + 1, len(models)):
-                    a.append(models[i])
-                    b.append(models[j])
-                    out.append(2 if ranks[i] == ranks[j] else (0 if ranks[i] < ranks[j] else 1))
-        if not a:
+        return votes_rankings(votes, self.models)
+
+    def batch(self) -> BoardView | None:
+        """The batch Bradley-Terry table of every vote so far (None before the first vote); refitted only when
+        votes have come in since the last call."""
+        with self.lock:
+            votes = list(self.votes)
+        cached = self._batch_cache
+        if cached is not None and cached[0] == len(votes):
+            return cached[1]
+        if not votes:
             return None
-        fit = fit_bt(count_pairwise(a, b, out, n_items=len(self.models)), prior=0.1)
-        games = np.zeros(len(self.models), dtype=int)
-        for models, _ in votes:
-            games[models] += 1
-        order = np.argsort(-fit.theta)
-        rows = [
-            Rating(
-                rank=r + 1,
-                name=self.models[i],
-                score=float(fit.theta[i]),
-                lo=float(fit.theta[i] - 1.96 * fit.se[i]),
-                hi=float(fit.theta[i] + 1.96 * fit.se[i]),
-                games=int(games[i]),
-            )
-            for r, i in enumerate(order)
-        ]
-        board = Leaderboard(
-            method="Bradley-Terry (batch MAP, 95% sandwich intervals)",
-            scale="log-strength",
-            rows=rows,
-            n_votes=len(votes),
-        )
-        self._bt_cache = (len(votes), board)
-        return board
+        rankings = votes_rankings(votes, self.models)
+        games = np.bincount(rankings.members, minlength=len(self.models))
+        view = leaderboard_view(batch_leaderboard(rankings), games, len(votes))
+        self._batch_cache = (len(votes), view)
+        return view
+
+    def boards(self) -> list[BoardView]:
+        """What the leaderboard page and API show: the live skills, then the batch table once there are votes."""
+        return [b for b in (self.online(), self.batch()) if b is not None]
 
 
 class ArenaHub:
@@ -196,16 +228,16 @@ class ArenaHub:
         self._runtimes: dict[int, ArenaRuntime] = {}
         self._lock = threading.Lock()
 
-    def runtime(self, arena: dict[str, Any]) -> ArenaRuntime:
+    def runtime(self, arena: Arena) -> ArenaRuntime:
         with self._lock:
-            rt = self._runtimes.get(arena["id"])
+            rt = self._runtimes.get(arena.id)
             if rt is None:
                 conn = self.svc.db()
-                seed = int(self.svc.secret[:8], 16) ^ arena["id"]
-                rt = ArenaRuntime(arena, repo.arena_prompts(conn, arena["id"]), seed)
-                for models, ranks in repo.arena_votes(conn, arena["id"]):
-                    rt.record(models, ranks)
-                self._runtimes[arena["id"]] = rt
+                seed = int(self.svc.secret[:8], 16) ^ arena.id
+                rt = ArenaRuntime(arena, repo.arena_prompts(conn, arena.id), seed)
+                for v in repo.arena_votes(conn, arena.id):
+                    rt.record(v.models, v.ranks)
+                self._runtimes[arena.id] = rt
             return rt
 
 

@@ -15,9 +15,12 @@ import itertools
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prefkit.errors import InputError, ValidationError
+
+if TYPE_CHECKING:
+    from prefkit.service.records import Answer, Task
 
 SHAPES = ("pairwise", "ranking", "rating")
 MEDIA_KINDS = ("image", "audio", "video")
@@ -62,6 +65,24 @@ class CampaignConfig:
         return cls(**json.loads(text))
 
 
+@dataclass(frozen=True)
+class CampaignRow:
+    """One validated line of a campaign file: a context and its candidates (``{"id", "text"|media}``)."""
+
+    id: str
+    context: dict[str, str]
+    candidates: list[dict[str, str]]
+
+
+@dataclass(frozen=True)
+class NewTask:
+    """A task to store: the context (id and content) and the candidates it asks about, in task order."""
+
+    context_id: str
+    context: dict[str, str]
+    candidates: list[dict[str, str]]
+
+
 def check_slug(slug: str) -> str:
     if not _SLUG.match(slug):
         raise ValidationError(f"slug: {slug!r} must be lowercase letters, digits and '-', 1-63 characters")
@@ -86,10 +107,10 @@ def _media(obj: dict[str, Any], where: str) -> dict[str, str]:
     return out
 
 
-def parse_rows(data: bytes | str, source: str = "<upload>") -> list[dict[str, Any]]:
-    """Read the JSONL campaign file into validated ``{id, context, candidates}`` rows (``InputError`` FILE:LINE)."""
+def parse_rows(data: bytes | str, source: str = "<upload>") -> list[CampaignRow]:
+    """Read the JSONL campaign file into validated rows (``InputError`` FILE:LINE)."""
     text = data.decode("utf-8", errors="strict") if isinstance(data, bytes) else data
-    rows: list[dict[str, Any]] = []
+    rows: list[CampaignRow] = []
     seen: set[str] = set()
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -109,7 +130,7 @@ def parse_rows(data: bytes | str, source: str = "<upload>") -> list[dict[str, An
     return rows
 
 
-def _parse_row(rec: Any, index: int, seen: set[str]) -> dict[str, Any]:
+def _parse_row(rec: Any, index: int, seen: set[str]) -> CampaignRow:
     if not isinstance(rec, dict):
         raise InputError("expected a JSON object with 'context' and 'candidates'")
     rid = str(rec.get("id", f"row{index + 1}"))
@@ -141,20 +162,18 @@ def _parse_row(rec: Any, index: int, seen: set[str]) -> dict[str, Any]:
         if not m:
             raise InputError(f"candidate {cid}: needs 'text' or one of image/audio/video")
         out.append({"id": cid, **m})
-    return {"id": rid, "context": context, "candidates": out}
+    return CampaignRow(id=rid, context=context, candidates=out)
 
 
-def build_tasks(
-    rows: list[dict[str, Any]], shape: str
-) -> list[tuple[str, dict[str, str], list[dict[str, str]]]]:
-    """``(context_id, context, candidates)`` per task: every pair for pairwise, the whole line otherwise."""
+def build_tasks(rows: list[CampaignRow], shape: str) -> list[NewTask]:
+    """The tasks of a campaign file: every pair of a line's candidates for pairwise, the whole line otherwise."""
     tasks = []
     for r in rows:
         if shape == "pairwise":
-            for a, b in itertools.combinations(r["candidates"], 2):
-                tasks.append((r["id"], r["context"], [a, b]))
+            for a, b in itertools.combinations(r.candidates, 2):
+                tasks.append(NewTask(r.id, r.context, [a, b]))
         else:
-            tasks.append((r["id"], r["context"], r["candidates"]))
+            tasks.append(NewTask(r.id, r.context, r.candidates))
     return tasks
 
 
@@ -215,32 +234,22 @@ def canonical_answer(
     return out
 
 
-def export_rows(
-    cfg: CampaignConfig,
-    slug: str,
-    task: dict[str, Any],
-    annotator: str,
-    kind: str,
-    answer: dict[str, Any],
-    rationale: str | None,
-    positions: list[int],
-    time: float,
-) -> list[dict[str, Any]]:
-    """prefkit JSONL judgment rows of one answer (one per criterion / attribute)."""
-    cands = task["candidates"]
+def export_rows(cfg: CampaignConfig, slug: str, task: Task, ans: Answer) -> list[dict[str, Any]]:
+    """The raw-answer-log rows of one answer (one per criterion / attribute; per candidate for ratings)."""
+    cands = task.candidates
     base = {
         "campaign": slug,
-        "task": task["id"],
-        "context_id": task["context_id"],
-        "context": task["context"].get("text"),
-        "annotator": annotator,
-        "annotator_kind": kind,
-        "positions": [cands[i]["id"] for i in positions],
-        "rationale": rationale,
-        "time": time,
+        "task": task.id,
+        "context_id": task.context_id,
+        "context": task.context.get("text"),
+        "annotator": ans.annotator,
+        "annotator_kind": ans.kind,
+        "positions": [cands[i]["id"] for i in ans.positions],
+        "rationale": ans.rationale,
+        "time": ans.time,
     }
     rows = []
-    for name, v in answer.items():
+    for name, v in ans.answer.items():
         if cfg.shape == "pairwise":
             w = v["winner"]
             outcome = "tie" if w == "tie" else ("a" if w == 0 else "b")

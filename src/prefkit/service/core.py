@@ -33,7 +33,8 @@ from typing import Any
 
 from prefkit.data._build import Builder, Context
 from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE, Dataset
-from prefkit.service.campaigns import CampaignConfig
+from prefkit.service.campaigns import CampaignConfig, NewTask
+from prefkit.service.records import ArenaPrompt
 from prefkit.storage.store import append_dataset, new_import
 
 FORMAT = "service"
@@ -61,11 +62,54 @@ def _content(obj: dict[str, Any]) -> str | None:
 
 
 @dataclass(frozen=True)
+class Who:
+    """Where and by whom: the context name, the annotator and its kind."""
+
+    context: str
+    annotator: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class PairJudgment:
+    who: Who
+    a: str
+    b: str
+    outcome: int
+    strength: float
+    criterion: str | None
+    ident: str
+    rationale: str | None
+
+
+@dataclass(frozen=True)
+class RankingJudgment:
+    who: Who
+    groups: list[list[str]]
+    criterion: str | None
+    ident: str
+
+
+@dataclass(frozen=True)
+class RatingJudgment:
+    who: Who
+    item: str
+    score: float
+    lo: float
+    hi: float
+    attribute: str
+    ident: str
+
+
+Judgment = PairJudgment | RankingJudgment | RatingJudgment
+
+
+@dataclass(frozen=True)
 class Staged:
-    """The core judgments of one write, by source: ``(kind, fields)`` rows for :func:`_build`."""
+    """The core judgments of one write, by source (for :func:`_build`)."""
 
     source: str
-    rows: tuple[tuple[str, dict[str, Any]], ...]
+    rows: tuple[Judgment, ...]
 
 
 # ---- what one answer / vote becomes ------------------------------------------------------------------
@@ -87,8 +131,8 @@ def answer_rows(
     ctx = f"{slug}/{context_id}"
     items = [f"{ctx}/{c}" for c in cand_ids]
     base = f"campaign/{slug}/{task_id}/{token_id}"
-    who = {"context": ctx, "annotator": annotator, "kind": kind}
-    rows: list[tuple[str, dict[str, Any]]] = []
+    who = Who(ctx, annotator, kind)
+    rows: list[Judgment] = []
     for name, v in answer.items():
         if cfg.shape == "pairwise":
             w = v["winner"]
@@ -96,37 +140,24 @@ def answer_rows(
             strength = math.nan if s is None else float(s if w == 0 else -s)
             outcome = OUTCOME_TIE if w == "tie" else (OUTCOME_A if w == 0 else OUTCOME_B)
             rows.append(
-                (
-                    "pair",
-                    {
-                        **who,
-                        "a": items[0],
-                        "b": items[1],
-                        "outcome": outcome,
-                        "strength": strength,
-                        "criterion": name,
-                        "ident": f"{base}/{name}",
-                        "rationale": rationale or None,
-                    },
+                PairJudgment(
+                    who, items[0], items[1], outcome, strength, name, f"{base}/{name}", rationale or None
                 )
             )
         elif cfg.shape == "ranking":
             groups = [[items[i]] for i in v["order"]]
-            rows.append(("ranking", {**who, "groups": groups, "criterion": name, "ident": f"{base}/{name}"}))
+            rows.append(RankingJudgment(who, groups, name, f"{base}/{name}"))
         else:
             for c, item, score in zip(cand_ids, items, v["scores"], strict=True):
                 rows.append(
-                    (
-                        "rating",
-                        {
-                            **who,
-                            "item": item,
-                            "score": float(score),
-                            "lo": float(cfg.scale_min),
-                            "hi": float(cfg.scale_max),
-                            "attribute": name,
-                            "ident": f"{base}/{name}/{c}",
-                        },
+                    RatingJudgment(
+                        who,
+                        item,
+                        float(score),
+                        float(cfg.scale_min),
+                        float(cfg.scale_max),
+                        name,
+                        f"{base}/{name}/{c}",
                     )
                 )
     return Staged(campaign_source(slug), tuple(rows))
@@ -136,68 +167,56 @@ def vote_rows(
     slug: str, prompt_id: str, names: list[str], ranks: list[int], annotator: str, kind: str, match_key: str
 ) -> Staged:
     """An arena vote: a pairwise judgment for two models (first shown = ``a``), else a ranking with ties."""
-    who = {"context": f"{slug}/{prompt_id}", "annotator": annotator, "kind": kind}
+    who = Who(f"{slug}/{prompt_id}", annotator, kind)
     ident = f"arena/{slug}/{match_key}"
     if len(names) == 2:
         r0, r1 = ranks
         outcome = OUTCOME_TIE if r0 == r1 else (OUTCOME_A if r0 < r1 else OUTCOME_B)
-        row: dict[str, Any] = {
-            **who,
-            "a": names[0],
-            "b": names[1],
-            "outcome": outcome,
-            "strength": math.nan,
-            "criterion": None,
-            "ident": ident,
-            "rationale": None,
-        }
-        return Staged(arena_source(slug), (("pair", row),))
+        pair = PairJudgment(who, names[0], names[1], outcome, math.nan, None, ident, None)
+        return Staged(arena_source(slug), (pair,))
     groups = [[n for n, r in zip(names, ranks, strict=True) if r == lv] for lv in sorted(set(ranks))]
-    return Staged(
-        arena_source(slug),
-        (("ranking", {**who, "groups": groups, "criterion": None, "ident": ident}),),
-    )
+    return Staged(arena_source(slug), (RankingJudgment(who, groups, None, ident),))
 
 
-def _build(source: str, rows: list[tuple[str, dict[str, Any]]]) -> Dataset:
+def _build(source: str, rows: list[Judgment]) -> Dataset:
     b = Builder(Dataset(source=source), Context(path=source, strict=True))
     t = b.t
-    for kind, f in rows:
-        annotator = f["annotator"]
-        t.annotator_kind[annotator] = f["kind"]
-        if kind == "pair":
+    for j in rows:
+        who = j.who
+        t.annotator_kind[who.annotator] = who.kind
+        if isinstance(j, PairJudgment):
             b.pair(
-                f["a"],
-                f["b"],
-                f["outcome"],
+                j.a,
+                j.b,
+                j.outcome,
                 line=0,
-                strength=f["strength"],
-                context=f["context"],
-                annotator=annotator,
-                criterion=f["criterion"],
-                ident=f["ident"],
-                rationale=f["rationale"],
+                strength=j.strength,
+                context=who.context,
+                annotator=who.annotator,
+                criterion=j.criterion,
+                ident=j.ident,
+                rationale=j.rationale,
             )
-        elif kind == "ranking":
+        elif isinstance(j, RankingJudgment):
             b.ranking(
-                f["groups"],
+                j.groups,
                 line=0,
-                context=f["context"],
-                annotator=annotator,
-                criterion=f["criterion"],
-                ident=f["ident"],
+                context=who.context,
+                annotator=who.annotator,
+                criterion=j.criterion,
+                ident=j.ident,
             )
         else:
             b.rating(
-                f["item"],
-                f["score"],
-                f["lo"],
-                f["hi"],
+                j.item,
+                j.score,
+                j.lo,
+                j.hi,
                 line=0,
-                attribute=f["attribute"],
-                context=f["context"],
-                annotator=annotator,
-                ident=f["ident"],
+                attribute=j.attribute,
+                context=who.context,
+                annotator=who.annotator,
+                ident=j.ident,
             )
     return b.flush()
 
@@ -235,7 +254,7 @@ class CoreSink:
 
     def flush(self, conn: sqlite3.Connection, staged: list[Staged]) -> None:
         """Write staged judgments, one append per source."""
-        by_source: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        by_source: dict[str, list[Judgment]] = {}
         for part in staged:
             by_source.setdefault(part.source, []).extend(part.rows)
         for source, rows in by_source.items():
@@ -326,16 +345,16 @@ class CoreSink:
     # -- entities, registered when a campaign / arena / token is created --------------------------------
 
     def register_campaign(
-        self, conn: sqlite3.Connection, slug: str, cfg: CampaignConfig, tasks: list[tuple[str, dict, list]]
+        self, conn: sqlite3.Connection, slug: str, cfg: CampaignConfig, tasks: list[NewTask]
     ) -> None:
         ds = Dataset(source=campaign_source(slug))
-        for ctx_id, ctx, cands in tasks:
-            cname = f"{slug}/{ctx_id}"
+        for task in tasks:
+            cname = f"{slug}/{task.context_id}"
             ds.contexts.add(cname)
-            text = _content(ctx)
+            text = _content(task.context)
             if text is not None:
                 ds.context_text[cname] = text
-            for c in cands:
+            for c in task.candidates:
                 iname = f"{cname}/{c['id']}"
                 ds.items.add(iname)
                 text = _content(c)
@@ -345,21 +364,20 @@ class CoreSink:
             for a in cfg.attributes:
                 ds.attributes.add(a)
         else:
-            for c in cfg.criteria:
-                ds.criteria.add(c)
+            for crit in cfg.criteria:
+                ds.criteria.add(crit)
         self.write(conn, campaign_source(slug), ds)
 
     def register_arena(
-        self, conn: sqlite3.Connection, slug: str, models: list[str], prompts: list[dict[str, Any]]
+        self, conn: sqlite3.Connection, slug: str, models: list[str], prompts: list[ArenaPrompt]
     ) -> None:
         ds = Dataset(source=arena_source(slug))
         for m in models:
             ds.items.add(m)
         for p in prompts:
-            name = f"{slug}/{p['id']}"
+            name = f"{slug}/{p.id}"
             ds.contexts.add(name)
-            if isinstance(p.get("prompt"), str):
-                ds.context_text[name] = p["prompt"]
+            ds.context_text[name] = p.prompt
         self.write(conn, arena_source(slug), ds)
 
     def register_annotator(self, conn: sqlite3.Connection, annotator: str, kind: str) -> None:
@@ -404,14 +422,11 @@ def catch_up(conn: sqlite3.Connection, sink: CoreSink) -> None:
         for annotator, kind in conn.execute("SELECT DISTINCT annotator, kind FROM svc_tokens").fetchall():
             sink.register_annotator(conn, annotator, kind)
         for c in repo.list_campaigns(conn):
-            tasks = repo.campaign_tasks(conn, c["id"]).values()
+            tasks = repo.campaign_tasks(conn, c.id).values()
             sink.register_campaign(
-                conn,
-                c["slug"],
-                c["config"],
-                [(t["context_id"], t["context"], t["candidates"]) for t in tasks],
+                conn, c.slug, c.config, [NewTask(t.context_id, t.context, t.candidates) for t in tasks]
             )
         for a in repo.list_arenas(conn):
-            sink.register_arena(conn, a["slug"], a["models"], repo.arena_prompts(conn, a["id"]))
+            sink.register_arena(conn, a.slug, a.models, repo.arena_prompts(conn, a.id))
         conn.execute("INSERT INTO svc_meta(key, value) VALUES (?, '1')", (SYNC_KEY,))
     sink.sync_all(conn)

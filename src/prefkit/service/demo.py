@@ -29,8 +29,8 @@ class DemoInfo:
 
 def ensure_demo(svc: ServiceState) -> DemoInfo:
     conn = svc.db()
-    have_c = {c["slug"] for c in repo.list_campaigns(conn)}
-    have_a = {a["slug"] for a in repo.list_arenas(conn)}
+    have_c = {c.slug for c in repo.list_campaigns(conn)}
+    have_a = {a.slug for a in repo.list_arenas(conn)}
     data = (DEMO_DIR / "campaign.jsonl").read_text(encoding="utf-8")
     guide = (DEMO_DIR / "guidelines.md").read_text(encoding="utf-8")
     arena_data = (DEMO_DIR / "arena.jsonl").read_text(encoding="utf-8")
@@ -75,9 +75,9 @@ def ensure_demo(svc: ServiceState) -> DemoInfo:
             source="arena.jsonl",
         )
     conn = svc.db()
-    existing = [t for t in repo.list_tokens(conn) if t["label"] == DEMO_LABEL and not t["revoked"]]
+    existing = [t for t in repo.list_tokens(conn) if t.label == DEMO_LABEL and not t.revoked]
     if existing:
-        secret = existing[0]["secret"]
+        secret = existing[0].secret
     else:
         _, secret = ops.issue_invite(
             svc,

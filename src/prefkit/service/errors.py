@@ -11,17 +11,28 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from prefkit.errors import InputError, MissingDependencyError, PrefkitError, StoreError, ValidationError
-from prefkit.service.repo import Conflict, NotFound
+from prefkit.errors import (
+    ConflictError,
+    InputError,
+    MissingDependencyError,
+    NotFoundError,
+    PermissionDeniedError,
+    PrefkitError,
+    StoreError,
+    ValidationError,
+)
 
 log = logging.getLogger("prefkit.service")
 
 
 def status_of(exc: PrefkitError) -> int:
-    if isinstance(exc, NotFound):
+    """The HTTP status of a library error (the hierarchy lives in :mod:`prefkit.errors`)."""
+    if isinstance(exc, NotFoundError):
         return 404
-    if isinstance(exc, Conflict):
+    if isinstance(exc, ConflictError):
         return 409
+    if isinstance(exc, PermissionDeniedError):
+        return 403
     if isinstance(exc, (ValidationError, InputError)):
         return 400
     if isinstance(exc, (StoreError, MissingDependencyError)):

@@ -94,7 +94,7 @@ class FastLane:
         if kind == "match":
             arena = ops.visible_arena(svc, who, slug)
             token, prompt, outputs = deal_match(svc, who, arena)
-            return 200, {"match": token, "prompt": prompt["prompt"], "outputs": outputs}, {}
+            return 200, {"match": token, "prompt": prompt.prompt, "outputs": outputs}, {}
         chunks = []
         while True:
             msg = await receive()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from prefkit.errors import DataProblemError, ValidationError
+from prefkit.errors import NotFoundError, PermissionDeniedError, ValidationError
 from prefkit.service import core, repo
 from prefkit.service.campaigns import (
     CampaignConfig,
@@ -19,29 +19,28 @@ from prefkit.service.campaigns import (
     export_rows,
     parse_rows,
 )
+from prefkit.service.records import Arena, Campaign, Task
 from prefkit.service.writer import AfterCommit
 
 if TYPE_CHECKING:
+    from prefkit.data.model import Dataset
     from prefkit.service.repo import Principal
     from prefkit.service.state import ServiceState
 
 
-def visible_campaign(svc: ServiceState, who: Principal, slug: str) -> dict[str, Any]:
-    """The campaign ``slug`` if ``who`` may see it: NotFound when it does not exist, 403 when not granted."""
-    from fastapi import HTTPException
-
+def visible_campaign(svc: ServiceState, who: Principal, slug: str) -> Campaign:
+    """The campaign ``slug`` if ``who`` may see it: NotFoundError when it does not exist, PermissionDeniedError
+    when not granted."""
     c = svc.campaign(slug)
-    if not who.may_campaign(c["id"]):
-        raise HTTPException(403, "this token has no access to that campaign")
+    if not who.may_campaign(c.id):
+        raise PermissionDeniedError("this token has no access to that campaign")
     return c
 
 
-def visible_arena(svc: ServiceState, who: Principal, slug: str) -> dict[str, Any]:
-    from fastapi import HTTPException
-
+def visible_arena(svc: ServiceState, who: Principal, slug: str) -> Arena:
     a = svc.arena(slug)
-    if not who.may_arena(a["id"]):
-        raise HTTPException(403, "this token has no access to that arena")
+    if not who.may_arena(a.id):
+        raise PermissionDeniedError("this token has no access to that arena")
     return a
 
 
@@ -81,10 +80,9 @@ def create_arena(
         raise ValidationError(
             f"k: show between 2 and {min(8, len(models))} models per match (the file has {len(models)})"
         )
-    cfg = {"policy": policy}
 
     def op(conn: Any) -> int:
-        aid = repo.insert_arena(conn, slug, name or slug, k, cfg, models, prompts)
+        aid = repo.insert_arena(conn, slug, name or slug, k, policy, models, prompts)
         svc.core.register_arena(conn, slug, models, prompts)
         return aid
 
@@ -97,8 +95,8 @@ def issue_invite(
     svc: ServiceState, *, annotator: str, kind: str, label: str, campaigns: list[str], arenas: list[str]
 ) -> tuple[int, str]:
     conn = svc.db()
-    cids = [repo.get_campaign(conn, s)["id"] for s in campaigns]
-    aids = [repo.get_arena(conn, s)["id"] for s in arenas]
+    cids = [repo.get_campaign(conn, s).id for s in campaigns]
+    aids = [repo.get_arena(conn, s).id for s in arenas]
 
     def op(c: Any) -> tuple[int, str]:
         out = repo.issue_token(
@@ -112,29 +110,36 @@ def issue_invite(
     return int(out[0]), str(out[1])
 
 
-def task_view(
-    svc: ServiceState, who: Principal, campaign: dict[str, Any], task: dict[str, Any]
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class TaskView:
+    """A task as one annotator sees it: ``shown`` is ``(index in the task, candidate)`` in the shown order."""
+
+    task: Task
+    positions: list[int]
+    shown: list[tuple[int, dict[str, str]]]
+
+
+def task_view(svc: ServiceState, who: Principal, task: Task) -> TaskView:
     """The task as this annotator sees it: candidates in its randomised (recorded) order."""
-    pos = svc.positions(task["id"], who.token_id, len(task["candidates"]))
-    return {"task": task, "positions": pos, "shown": [(i, task["candidates"][i]) for i in pos]}
+    pos = svc.positions(task.id, who.token_id, len(task.candidates))
+    return TaskView(task, pos, [(i, task.candidates[i]) for i in pos])
 
 
 async def submit_answer(
     svc: ServiceState,
     who: Principal,
-    campaign: dict[str, Any],
+    campaign: Campaign,
     task_id: int,
     raw: dict[str, Any] | None,
     rationale: str | None,
     *,
     skip: bool = False,
 ) -> tuple[int, bool]:
-    info = svc.task_info(campaign["id"], task_id)
+    info = svc.task_info(campaign.id, task_id)
     if info is None:
-        raise repo.NotFound(f"no task {task_id} in campaign {campaign['slug']!r}")
+        raise NotFoundError(f"no task {task_id} in campaign {campaign.slug!r}")
     n = len(info[1])
-    cfg: CampaignConfig = campaign["config"]
+    cfg = campaign.config
     if skip:
         answer: dict[str, Any] = {}
         status = "skipped"
@@ -149,7 +154,7 @@ async def submit_answer(
         aid, dup = repo.save_answer(
             conn,
             task_id=task_id,
-            campaign_id=campaign["id"],
+            campaign_id=campaign.id,
             token_id=who.token_id,
             status=status,
             answer=answer,
@@ -166,7 +171,22 @@ async def submit_answer(
 EXPORT_FORMATS = ("jsonl", "trl", "answers")
 
 
-def export_campaign(svc: ServiceState, campaign: dict[str, Any], fmt: str) -> bytes:
+def campaign_dataset(svc: ServiceState, campaign: Campaign) -> Dataset:
+    """The campaign's judgments as they are in the core tables (call after ``svc.core.sync_all`` in the
+    writer, so that every acknowledged answer is there)."""
+    from dataclasses import replace
+
+    from prefkit.data.model import Dataset
+    from prefkit.storage.store import ProjectStore
+
+    source = core.campaign_source(campaign.slug)
+    with ProjectStore(svc.settings.db_path, create=False) as store:
+        known = store.conn.execute("SELECT 1 FROM imports WHERE source = ?", (source,)).fetchone()
+        ds = store.to_dataset(source=source) if known else Dataset(source=source)
+    return replace(ds, meta={})  # (the store merges every import's format details; ours has none)
+
+
+def export_campaign(svc: ServiceState, campaign: Campaign, fmt: str) -> bytes:
     """A campaign's judgments as a file: ``jsonl`` prefkit JSONL and ``trl`` TRL rows, both written by
     :func:`prefkit.data.io.write` from the core tables (call after ``svc.core.sync_all`` in the writer) (rankings and ratings become the pairs they imply
     for TRL; ties are dropped there); ``answers`` the raw answer log with the shown positions and times."""
@@ -177,19 +197,12 @@ def export_campaign(svc: ServiceState, campaign: dict[str, Any], fmt: str) -> by
     if fmt == "answers":
         return "".join(iter_answers(svc, campaign)).encode("utf-8")
     import tempfile
-    from dataclasses import replace
     from pathlib import Path
 
     from prefkit.data import io
     from prefkit.data.convert import to_pairwise
-    from prefkit.data.model import Dataset
-    from prefkit.storage.store import ProjectStore
 
-    source = core.campaign_source(campaign["slug"])
-    with ProjectStore(svc.settings.db_path, create=False) as store:
-        known = store.conn.execute("SELECT 1 FROM imports WHERE source = ?", (source,)).fetchone()
-        ds = store.to_dataset(source=source) if known else Dataset(source=source)
-    ds = replace(ds, meta={})  # (the store merges every import's format details; ours has none)
+    ds = campaign_dataset(svc, campaign)
     if fmt == "trl":
         ds = to_pairwise(ds).dataset
     with tempfile.TemporaryDirectory(prefix="prefkit-export-") as tmp:
@@ -198,25 +211,13 @@ def export_campaign(svc: ServiceState, campaign: dict[str, Any], fmt: str) -> by
         return path.read_bytes()
 
 
-def iter_answers(svc: ServiceState, campaign: dict[str, Any]) -> Iterator[str]:
+def iter_answers(svc: ServiceState, campaign: Campaign) -> Iterator[str]:
     """JSONL lines of a campaign's raw answers (one per criterion / attribute / rated candidate), with the
     positions the candidates were shown in and the time."""
     conn = svc.db()
-    tasks = repo.campaign_tasks(conn, campaign["id"])
-    cfg: CampaignConfig = campaign["config"]
-    for ans in repo.campaign_answers(conn, campaign["id"]):
-        rows = export_rows(
-            cfg,
-            campaign["slug"],
-            tasks[ans["task_id"]],
-            ans["annotator"],
-            ans["kind"],
-            ans["answer"],
-            ans["rationale"],
-            ans["positions"],
-            ans["time"],
-        )
-        for r in rows:
+    tasks = repo.campaign_tasks(conn, campaign.id)
+    for ans in repo.campaign_answers(conn, campaign.id):
+        for r in export_rows(campaign.config, campaign.slug, tasks[ans.task_id], ans):
             yield json.dumps(r, ensure_ascii=False) + "\n"
 
 
@@ -234,89 +235,36 @@ class AgreementRow:
     note: str = ""
 
 
-def agreement(svc: ServiceState, campaign: dict[str, Any]) -> list[AgreementRow]:
-    """Krippendorff's alpha (all answers, missing allowed) and Fleiss' kappa (tasks with exactly ``overlap`` answers)."""
-    from prefkit.analysis.agreement import (
-        counts_from_labels,
-        fleiss_kappa,
-        krippendorff_alpha,
-        reliability_matrix,
-    )
+def agreement(svc: ServiceState, campaign: Campaign) -> list[AgreementRow]:
+    """Krippendorff's alpha (every answer, missing allowed) and Fleiss' kappa (tasks with exactly ``overlap``
+    answers) per criterion, from the campaign's judgments in the core tables (:mod:`prefkit.analysis.codings`;
+    call after ``svc.core.sync_all``)."""
+    from prefkit.analysis.codings import agreement_of, pairwise_codings, ranking_codings, rating_codings
 
-    cfg: CampaignConfig = campaign["config"]
-    conn = svc.db()
-    answers = repo.campaign_answers(conn, campaign["id"])
-    tasks = repo.campaign_tasks(conn, campaign["id"])
-    coders = {t: i for i, t in enumerate(sorted({a["token_id"] for a in answers}))}
-    names = cfg.attributes if cfg.shape == "rating" else cfg.criteria
+    cfg = campaign.config
+    ds = campaign_dataset(svc, campaign)
     out = []
-    for name in names:
-        unit_of: dict[tuple[int, int], int] = {}
-        units, cod, vals = [], [], []
-        subj_labels: dict[int, list[int]] = {}
-        for a in answers:
-            v = a["answer"].get(name)
-            if v is None:
-                continue
-            n = len(tasks[a["task_id"]]["candidates"])
-            if cfg.shape == "pairwise":
-                items = [(0, {0: 0, 1: 1, "tie": 2}[v["winner"]])]
-                top = items[0][1]
-            elif cfg.shape == "ranking":
-                rank = [0] * n
-                for r, i in enumerate(v["order"]):
-                    rank[i] = r
-                items = list(enumerate(rank))
-                top = v["order"][0]
-            else:
-                items = list(enumerate(v["scores"]))
-                top = -1
-            for sub, value in items:
-                u = unit_of.setdefault((a["task_id"], sub), len(unit_of))
-                units.append(u)
-                cod.append(coders[a["token_id"]])
-                vals.append(value)
-            if top >= 0:
-                subj_labels.setdefault(a["task_id"], []).append(top)
-        level = {"pairwise": "nominal", "ranking": "ordinal", "rating": "interval"}[cfg.shape]
-        alpha = kappa = None
-        note = []
-        if units:
-            m = reliability_matrix(
-                np.array(units), np.array(cod), np.array(vals, dtype=float), len(unit_of), len(coders)
-            )
-            try:
-                alpha = krippendorff_alpha(m, level)
-            except DataProblemError as exc:
-                note.append(str(exc))
-        full = [labels for labels in subj_labels.values() if len(labels) == cfg.overlap]
+    for name in cfg.attributes if cfg.shape == "rating" else cfg.criteria:
         if cfg.shape == "rating":
-            # Fleiss on the scores as categories, per (task, candidate) with a complete set of ratings
-            per_unit: dict[int, list[int]] = {}
-            for u, v in zip(units, vals, strict=True):
-                per_unit.setdefault(u, []).append(int(v) - cfg.scale_min)
-            full = [labels for labels in per_unit.values() if len(labels) == cfg.overlap]
-        n_cat = (
-            (cfg.scale_max - cfg.scale_min + 1)
-            if cfg.shape == "rating"
-            else (3 if cfg.shape == "pairwise" else 10)
-        )
-        if full and cfg.overlap >= 2:
-            subj = np.repeat(np.arange(len(full)), cfg.overlap)
-            try:
-                kappa = fleiss_kappa(counts_from_labels(subj, np.concatenate(full), len(full), n_cat))
-            except (DataProblemError, ValidationError) as exc:
-                note.append(str(exc))
+            rt = ds.ratings
+            codings = rating_codings(rt.take(np.flatnonzero(rt.attribute == ds.attributes.get(name))))
+        elif cfg.shape == "ranking":
+            rk = ds.rankings
+            codings = ranking_codings(rk.take(np.flatnonzero(rk.criterion == ds.criteria.get(name))))
+        else:
+            pw = ds.pairwise
+            codings = pairwise_codings(pw.take(np.flatnonzero(pw.criterion == ds.criteria.get(name))))
+        res = agreement_of(codings, raters=cfg.overlap)
         out.append(
             AgreementRow(
                 name,
-                len(unit_of),
-                sum(1 for a in answers if name in a["answer"]),
-                alpha,
-                level,
-                kappa,
-                len(full),
-                "; ".join(note),
+                res.n_units,
+                res.n_judgments,
+                res.alpha,
+                res.level,
+                res.kappa,
+                res.kappa_subjects,
+                "; ".join(res.notes),
             )
         )
     return out

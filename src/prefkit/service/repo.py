@@ -10,16 +10,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefkit.errors import PrefkitError, StoreError, ValidationError
-from prefkit.service.campaigns import CampaignConfig
-
-
-class Conflict(PrefkitError):
-    """The same annotator already gave a different answer to this task (answers are final)."""
-
-
-class NotFound(PrefkitError):
-    """No such campaign, task, arena or token (or the caller may not see it)."""
+from prefkit.errors import ConflictError, NotFoundError, StoreError, ValidationError
+from prefkit.service.campaigns import CampaignConfig, NewTask
+from prefkit.service.records import (
+    Answer,
+    Arena,
+    ArenaPrompt,
+    ArenaVote,
+    Campaign,
+    Progress,
+    Task,
+    TokenRow,
+)
 
 
 def token_hash(token: str) -> str:
@@ -115,23 +117,23 @@ def lookup_token(conn: sqlite3.Connection, th: str) -> Principal | None:
     )
 
 
-def list_tokens(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_tokens(conn: sqlite3.Connection) -> list[TokenRow]:
     rows = conn.execute(
         "SELECT t.id, t.secret, t.role, t.annotator, t.kind, t.label, t.revoked, "
         "(SELECT group_concat(resource || ':' || resource_id) FROM svc_grants g WHERE g.token_id = t.id) "
         "FROM svc_tokens t WHERE t.role = 'annotator' ORDER BY t.id"
     ).fetchall()
     return [
-        {
-            "id": r[0],
-            "secret": r[1],
-            "role": r[2],
-            "annotator": r[3],
-            "kind": r[4],
-            "label": r[5],
-            "revoked": bool(r[6]),
-            "grants": r[7] or "",
-        }
+        TokenRow(
+            id=int(r[0]),
+            secret=r[1],
+            role=r[2],
+            annotator=r[3],
+            kind=r[4],
+            label=r[5],
+            revoked=bool(r[6]),
+            grants=r[7] or "",
+        )
         for r in rows
     ]
 
@@ -149,7 +151,7 @@ def insert_campaign(
     name: str,
     cfg: CampaignConfig,
     guidelines: str,
-    tasks: list[tuple[str, dict, list]],
+    tasks: list[NewTask],
 ) -> int:
     if conn.execute("SELECT 1 FROM svc_campaigns WHERE slug = ?", (slug,)).fetchone():
         raise ValidationError(f"slug: a campaign called {slug!r} exists already; choose another slug")
@@ -161,34 +163,34 @@ def insert_campaign(
     conn.executemany(
         "INSERT INTO svc_tasks(campaign_id, seq, context_id, context, candidates) VALUES (?, ?, ?, ?, ?)",
         [
-            (cid, i, ctx_id, json.dumps(ctx), json.dumps(cands))
-            for i, (ctx_id, ctx, cands) in enumerate(tasks)
+            (cid, i, t.context_id, json.dumps(t.context), json.dumps(t.candidates))
+            for i, t in enumerate(tasks)
         ],
     )
     return cid
 
 
-def _campaign(row: Any) -> dict[str, Any]:
-    return {
-        "id": int(row[0]),
-        "slug": row[1],
-        "name": row[2],
-        "shape": row[3],
-        "config": CampaignConfig.from_json(row[4]),
-        "guidelines": row[5],
-    }
+def _campaign(row: Any) -> Campaign:
+    return Campaign(
+        id=int(row[0]),
+        slug=row[1],
+        name=row[2],
+        shape=row[3],
+        config=CampaignConfig.from_json(row[4]),
+        guidelines=row[5],
+    )
 
 
-def get_campaign(conn: sqlite3.Connection, slug: str) -> dict[str, Any]:
+def get_campaign(conn: sqlite3.Connection, slug: str) -> Campaign:
     row = conn.execute(
         "SELECT id, slug, name, shape, config, guidelines FROM svc_campaigns WHERE slug = ?", (slug,)
     ).fetchone()
     if row is None:
-        raise NotFound(f"no campaign {slug!r}")
+        raise NotFoundError(f"no campaign {slug!r}")
     return _campaign(row)
 
 
-def list_campaigns(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_campaigns(conn: sqlite3.Connection) -> list[Campaign]:
     rows = conn.execute(
         "SELECT id, slug, name, shape, config, guidelines FROM svc_campaigns ORDER BY id"
     ).fetchall()
@@ -197,41 +199,42 @@ def list_campaigns(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def campaign_progress(
     conn: sqlite3.Connection, cid: int, overlap: int, token_id: int | None = None
-) -> dict[str, int]:
+) -> Progress:
     n_tasks, full = conn.execute(
         "SELECT count(*), coalesce(sum(min(n_done, ?)), 0) FROM svc_tasks WHERE campaign_id = ?",
         (overlap, cid),
     ).fetchone()
-    out = {"tasks": int(n_tasks), "needed": int(n_tasks) * overlap, "done": int(full)}
-    if token_id is not None:
-        mine = conn.execute(
-            "SELECT count(*) FROM svc_answers WHERE campaign_id = ? AND token_id = ?", (cid, token_id)
-        ).fetchone()[0]
-        left = conn.execute(
-            "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-            "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
-            (cid, overlap, token_id),
-        ).fetchone()[0]
-        out.update(mine=int(mine), left=int(left))
-    return out
+    if token_id is None:
+        return Progress(tasks=int(n_tasks), needed=int(n_tasks) * overlap, done=int(full))
+    mine = conn.execute(
+        "SELECT count(*) FROM svc_answers WHERE campaign_id = ? AND token_id = ?", (cid, token_id)
+    ).fetchone()[0]
+    left = conn.execute(
+        "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
+        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
+        (cid, overlap, token_id),
+    ).fetchone()[0]
+    return Progress(
+        tasks=int(n_tasks), needed=int(n_tasks) * overlap, done=int(full), mine=int(mine), left=int(left)
+    )
 
 
-def _task(row: Any) -> dict[str, Any]:
-    return {
-        "id": int(row[0]),
-        "campaign_id": int(row[1]),
-        "seq": int(row[2]),
-        "context_id": row[3],
-        "context": json.loads(row[4]),
-        "candidates": json.loads(row[5]),
-        "n_done": int(row[6]),
-    }
+def _task(row: Any) -> Task:
+    return Task(
+        id=int(row[0]),
+        campaign_id=int(row[1]),
+        seq=int(row[2]),
+        context_id=row[3],
+        context=json.loads(row[4]),
+        candidates=json.loads(row[5]),
+        n_done=int(row[6]),
+    )
 
 
 _TASK_COLS = "id, campaign_id, seq, context_id, context, candidates, n_done"
 
 
-def next_task(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> dict[str, Any] | None:
+def next_task(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Task | None:
     row = conn.execute(
         f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
         "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq LIMIT 1",
@@ -240,10 +243,10 @@ def next_task(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -
     return _task(row) if row else None
 
 
-def get_task(conn: sqlite3.Connection, task_id: int) -> dict[str, Any]:
+def get_task(conn: sqlite3.Connection, task_id: int) -> Task:
     row = conn.execute(f"SELECT {_TASK_COLS} FROM svc_tasks WHERE id = ?", (task_id,)).fetchone()
     if row is None:
-        raise NotFound(f"no task {task_id}")
+        raise NotFoundError(f"no task {task_id}")
     return _task(row)
 
 
@@ -258,7 +261,7 @@ def save_answer(
     positions: list[int],
     rationale: str | None,
 ) -> tuple[int, bool]:
-    """Insert one answer; return ``(answer_id, duplicate)``. Same answer again is a no-op; a different one is a Conflict."""
+    """Insert one answer; return ``(answer_id, duplicate)``. Same answer again is a no-op; a different one is a ConflictError."""
     body = json.dumps(answer, sort_keys=True)
     row = conn.execute(
         "SELECT id, status, answer, coalesce(rationale, '') FROM svc_answers WHERE task_id = ? AND token_id = ?",
@@ -267,7 +270,7 @@ def save_answer(
     if row is not None:
         if row[1] == status and row[2] == body and row[3] == (rationale or ""):
             return int(row[0]), True
-        raise Conflict(
+        raise ConflictError(
             f"task {task_id} already has a different answer from this annotator; answers are final"
         )
     cur = conn.execute(
@@ -280,7 +283,7 @@ def save_answer(
     return int(cur.lastrowid or 0), False
 
 
-def campaign_answers(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]:
+def campaign_answers(conn: sqlite3.Connection, cid: int) -> list[Answer]:
     rows = conn.execute(
         "SELECT a.id, a.task_id, a.token_id, tk.annotator, tk.kind, a.answer, a.positions, a.rationale, a.created_at "
         "FROM svc_answers a JOIN svc_tokens tk ON tk.id = a.token_id "
@@ -288,22 +291,22 @@ def campaign_answers(conn: sqlite3.Connection, cid: int) -> list[dict[str, Any]]
         (cid,),
     ).fetchall()
     return [
-        {
-            "id": r[0],
-            "task_id": r[1],
-            "token_id": r[2],
-            "annotator": r[3],
-            "kind": r[4],
-            "answer": json.loads(r[5]),
-            "positions": json.loads(r[6]),
-            "rationale": r[7],
-            "time": r[8],
-        }
+        Answer(
+            id=int(r[0]),
+            task_id=int(r[1]),
+            token_id=int(r[2]),
+            annotator=r[3],
+            kind=r[4],
+            answer=json.loads(r[5]),
+            positions=json.loads(r[6]),
+            rationale=r[7],
+            time=float(r[8]),
+        )
         for r in rows
     ]
 
 
-def campaign_tasks(conn: sqlite3.Connection, cid: int) -> dict[int, dict[str, Any]]:
+def campaign_tasks(conn: sqlite3.Connection, cid: int) -> dict[int, Task]:
     rows = conn.execute(f"SELECT {_TASK_COLS} FROM svc_tasks WHERE campaign_id = ?", (cid,)).fetchall()
     return {int(r[0]): _task(r) for r in rows}
 
@@ -316,61 +319,61 @@ def insert_arena(
     slug: str,
     name: str,
     k: int,
-    config: dict,
+    policy: str,
     models: list[str],
-    prompts: list[dict],
+    prompts: list[ArenaPrompt],
 ) -> int:
     if conn.execute("SELECT 1 FROM svc_arenas WHERE slug = ?", (slug,)).fetchone():
         raise ValidationError(f"slug: an arena called {slug!r} exists already; choose another slug")
     cur = conn.execute(
         "INSERT INTO svc_arenas(slug, name, k, config, models, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (slug, name, k, json.dumps(config), json.dumps(models), time.time()),
+        (slug, name, k, json.dumps({"policy": policy}), json.dumps(models), time.time()),
     )
     aid = int(cur.lastrowid or 0)
     conn.executemany(
         "INSERT INTO svc_arena_prompts(arena_id, seq, prompt_id, prompt, outputs) VALUES (?, ?, ?, ?, ?)",
-        [(aid, i, p["id"], p["prompt"], json.dumps(p["outputs"])) for i, p in enumerate(prompts)],
+        [(aid, i, p.id, p.prompt, json.dumps(p.outputs)) for i, p in enumerate(prompts)],
     )
     return aid
 
 
-def _arena(r: Any) -> dict[str, Any]:
-    return {
-        "id": int(r[0]),
-        "slug": r[1],
-        "name": r[2],
-        "k": int(r[3]),
-        "config": json.loads(r[4]),
-        "models": json.loads(r[5]),
-    }
+def _arena(r: Any) -> Arena:
+    return Arena(
+        id=int(r[0]),
+        slug=r[1],
+        name=r[2],
+        k=int(r[3]),
+        policy=str(json.loads(r[4]).get("policy", "infogain-pl")),
+        models=json.loads(r[5]),
+    )
 
 
-def get_arena(conn: sqlite3.Connection, slug: str) -> dict[str, Any]:
+def get_arena(conn: sqlite3.Connection, slug: str) -> Arena:
     r = conn.execute(
         "SELECT id, slug, name, k, config, models FROM svc_arenas WHERE slug = ?", (slug,)
     ).fetchone()
     if r is None:
-        raise NotFound(f"no arena {slug!r}")
+        raise NotFoundError(f"no arena {slug!r}")
     return _arena(r)
 
 
-def list_arenas(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+def list_arenas(conn: sqlite3.Connection) -> list[Arena]:
     return [
         _arena(r)
         for r in conn.execute("SELECT id, slug, name, k, config, models FROM svc_arenas ORDER BY id")
     ]
 
 
-def arena_prompts(conn: sqlite3.Connection, aid: int) -> list[dict[str, Any]]:
+def arena_prompts(conn: sqlite3.Connection, aid: int) -> list[ArenaPrompt]:
     rows = conn.execute(
         "SELECT id, prompt_id, prompt, outputs FROM svc_arena_prompts WHERE arena_id = ? ORDER BY seq", (aid,)
     )
-    return [{"pk": int(r[0]), "id": r[1], "prompt": r[2], "outputs": json.loads(r[3])} for r in rows]
+    return [ArenaPrompt(id=r[1], prompt=r[2], outputs=json.loads(r[3]), pk=int(r[0])) for r in rows]
 
 
-def arena_votes(conn: sqlite3.Connection, aid: int) -> list[tuple[list[int], list[int]]]:
+def arena_votes(conn: sqlite3.Connection, aid: int) -> list[ArenaVote]:
     rows = conn.execute("SELECT models, ranks FROM svc_arena_votes WHERE arena_id = ? ORDER BY id", (aid,))
-    return [(json.loads(m), json.loads(r)) for m, r in rows]
+    return [ArenaVote(json.loads(m), json.loads(r)) for m, r in rows]
 
 
 def count_arena_votes(conn: sqlite3.Connection, aid: int) -> int:
@@ -392,7 +395,7 @@ def save_arena_vote(
     if row is not None:
         if row[1] == r:
             return int(row[0]), True
-        raise Conflict("this match already has a different vote; votes are final")
+        raise ConflictError("this match already has a different vote; votes are final")
     cur = conn.execute(
         "INSERT INTO svc_arena_votes(arena_id, match_key, token_id, prompt_id, models, ranks, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",

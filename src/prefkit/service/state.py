@@ -10,10 +10,10 @@ import secrets
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
 
 from prefkit.service import repo
 from prefkit.service.core import CoreSink, catch_up, task_info
+from prefkit.service.records import Arena, Campaign, MatchTicket
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
 from prefkit.service.settings import Settings
@@ -65,8 +65,8 @@ class ServiceState:
         from prefkit.service.arenas import ArenaHub
 
         self.arenas = ArenaHub(self)
-        self._campaigns: dict[str, dict[str, Any]] = {}
-        self._arenas: dict[str, dict[str, Any]] = {}
+        self._campaigns: dict[str, Campaign] = {}
+        self._arenas: dict[str, Arena] = {}
         self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
 
     # -- reads -----------------------------------------------------------------------------------------
@@ -100,14 +100,14 @@ class ServiceState:
             self._generation += 1
             self._cache.clear()
 
-    def campaign(self, slug: str) -> dict[str, Any]:
+    def campaign(self, slug: str) -> Campaign:
         c = self._campaigns.get(slug)
         if c is None:
             c = repo.get_campaign(self.db(), slug)
             self._campaigns[slug] = c
         return c
 
-    def arena(self, slug: str) -> dict[str, Any]:
+    def arena(self, slug: str) -> Arena:
         """An arena's row (arenas never change once created, so it is read once)."""
         a = self._arenas.get(slug)
         if a is None:
@@ -139,18 +139,17 @@ class ServiceState:
             order[i], order[j] = order[j], order[i]
         return order
 
-    def sign_match(self, payload: dict[str, Any]) -> str:
-        body = (
-            base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).decode().rstrip("=")
-        )
+    def sign_match(self, ticket: MatchTicket) -> str:
+        payload = json.dumps(ticket.to_wire(), separators=(",", ":")).encode()
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
         return body + "." + sign(self.secret, "match:" + body)
 
-    def open_match(self, token: str) -> dict[str, Any] | None:
+    def open_match(self, token: str) -> MatchTicket | None:
         body, _, mac = token.partition(".")
         if not body or not hmac.compare_digest(mac, sign(self.secret, "match:" + body)):
             return None
         try:
-            return dict(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+            return MatchTicket.from_wire(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
         except (ValueError, TypeError):
             return None
 

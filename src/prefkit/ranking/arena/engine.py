@@ -5,7 +5,7 @@
     >>> arena.record(Vote(match.items, winner=match.items[2], match_id=match.match_id))   # "best" vote
     >>> arena.record(Vote(match.items, ranking=[[match.items[1]], [match.items[0], match.items[3]],
     ...                                          [match.items[2]]]))                   # ranking, ties allowed
-    >>> board = arena.leaderboard()                  # Leaderboard(rows=(LeaderboardRow(...), ...))
+    >>> table = arena.skill_table()                  # SkillTable(rows=(SkillRow(...), ...))
     >>> restored = Arena.from_json(arena.to_json())  # exact round trip, RNG included
 
 Every public method takes the arena's lock, so concurrent requests are safe; all randomness comes from the
@@ -28,8 +28,9 @@ from prefkit.errors import DataProblemError, ValidationError
 from prefkit.ranking.arena.matchmaking import SkillState
 from prefkit.ranking.arena.presets import ArenaPreset, get_preset
 from prefkit.ranking.arena.skills import MODELS, SkillParams, weng_lin_update
+from prefkit.ranking.intervals import normal_intervals
 
-__all__ = ["Arena", "Leaderboard", "LeaderboardRow", "Match", "Vote"]
+__all__ = ["Arena", "Match", "SkillRow", "SkillTable", "Vote"]
 
 _STATE_VERSION = 1
 _MAX_PENDING = 100_000
@@ -59,7 +60,9 @@ class Vote:
 
 
 @dataclass(frozen=True)
-class LeaderboardRow:
+class SkillRow:
+    """One item's live Gaussian skill belief ``N(mu, sigma^2)``."""
+
     rank: int
     item: str
     score: float  # conservative: mu - 3 sigma
@@ -67,12 +70,18 @@ class LeaderboardRow:
     sigma: float
     games: int
 
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The central ``level`` credible interval of the belief: ``mu -/+ z sigma``."""
+        lo, hi = normal_intervals(np.array([self.mu]), np.array([self.sigma]), level)
+        return float(lo[0]), float(hi[0])
+
 
 @dataclass(frozen=True)
-class Leaderboard:
-    """Items sorted by the conservative score ``mu - 3 sigma`` (best first)."""
+class SkillTable:
+    """The online arena's live skill table: items sorted by the conservative score ``mu - 3 sigma`` (best
+    first). (Batch fits with intervals are :class:`prefkit.ranking.leaderboard.Leaderboard`.)"""
 
-    rows: tuple[LeaderboardRow, ...]
+    rows: tuple[SkillRow, ...]
     n_votes: int
     policy: str
     model: str
@@ -234,7 +243,7 @@ class Arena:
             )
         st.count(codes)
 
-    def leaderboard(self) -> Leaderboard:
+    def skill_table(self) -> SkillTable:
         """Items by conservative score ``mu - 3 sigma`` (ties by mu, then name)."""
         with self._lock:
             st = self._state
@@ -242,12 +251,12 @@ class Arena:
             names = self._index.names
             order = sorted(range(st.n), key=lambda i: (-score[i], -st.mu[i], names[i]))
             rows = tuple(
-                LeaderboardRow(
+                SkillRow(
                     r + 1, names[i], float(score[i]), float(st.mu[i]), float(st.sigma[i]), int(st.games[i])
                 )
                 for r, i in enumerate(order)
             )
-            return Leaderboard(rows, st.n_votes, self.policy, self.model)
+            return SkillTable(rows, st.n_votes, self.policy, self.model)
 
     def votes(self) -> list[tuple[list[str], list[int]]]:
         """The recorded votes as (items, ranks) with ranks 0 = best, equal = tie (for batch refits)."""

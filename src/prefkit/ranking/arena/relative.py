@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from prefkit.errors import ValidationError
-from prefkit.ranking.arena.engine import Arena, Leaderboard, Vote
+from prefkit.ranking.arena.engine import Arena, SkillTable, Vote
 
 JudgeAnswer = str | Sequence[str] | Sequence[Sequence[str]]
 
@@ -26,7 +26,7 @@ def rank_with_judge(
     k: int = 2,
     policy: str = "infogain",
     seed: int = 0,
-) -> Leaderboard:
+) -> SkillTable:
     """Rank ``items`` with at most ``budget`` judge calls of ``k`` items each (see the module doc)."""
     if budget < 1:
         raise ValidationError(f"budget must be >= 1 judge call, got {budget}")
@@ -41,4 +41,4 @@ def rank_with_judge(
         else:
             vote = Vote(match.items, ranking=list(answer), match_id=match.match_id)
         arena.record(vote)
-    return arena.leaderboard()
+    return arena.skill_table()

@@ -33,10 +33,8 @@ def _base_url(request: Request) -> str:
 async def dashboard(request: Request, who: Principal = Depends(get_admin)) -> Response:
     svc = get_state(request)
     conn = svc.db()
-    campaigns = [
-        (c, repo.campaign_progress(conn, c["id"], c["config"].overlap)) for c in repo.list_campaigns(conn)
-    ]
-    arenas = [(a, repo.count_arena_votes(conn, a["id"])) for a in repo.list_arenas(conn)]
+    campaigns = [(c, repo.campaign_progress(conn, c.id, c.config.overlap)) for c in repo.list_campaigns(conn)]
+    arenas = [(a, repo.count_arena_votes(conn, a.id)) for a in repo.list_arenas(conn)]
     return page(
         request,
         "admin.html",
@@ -146,13 +144,14 @@ async def revoke_token_form(token_id: int, request: Request, who: Principal = De
 async def campaign_detail(slug: str, request: Request, who: Principal = Depends(get_admin)) -> Response:
     svc = get_state(request)
     c = svc.campaign(slug)
-    progress = repo.campaign_progress(svc.db(), c["id"], c["config"].overlap)
+    progress = repo.campaign_progress(svc.db(), c.id, c.config.overlap)
+    await svc.writer.run(svc.core.sync_all)  # every acknowledged answer is in the core tables
     return page(
         request,
         "admin_campaign.html",
         who,
         campaign=c,
-        cfg=c["config"],
+        cfg=c.config,
         progress=progress,
         agreement=ops.agreement(svc, c),
     )
@@ -248,7 +247,9 @@ async def issue_token_api(body: TokenIn, request: Request, who: Principal = Depe
 async def agreement_api(slug: str, request: Request, who: Principal = Depends(get_admin)) -> Any:
     """Krippendorff's alpha and Fleiss' kappa per criterion (admin)."""
     svc = get_state(request)
-    return [asdict(r) for r in ops.agreement(svc, svc.campaign(slug))]
+    c = svc.campaign(slug)
+    await svc.writer.run(svc.core.sync_all)  # every acknowledged answer is in the core tables
+    return [asdict(r) for r in ops.agreement(svc, c)]
 
 
 @router.get("/api/v1/campaigns/{slug}/export")

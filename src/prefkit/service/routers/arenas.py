@@ -6,14 +6,15 @@ import secrets
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
-from prefkit.errors import ValidationError
+from prefkit.errors import PermissionDeniedError, ValidationError
 from prefkit.service import ops, repo
 from prefkit.service.arenas import ArenaRuntime, ranks_from_choice
 from prefkit.service.deps import get_principal, get_state
+from prefkit.service.records import Arena, ArenaPrompt, MatchTicket
 from prefkit.service.render import render_markdown
 from prefkit.service.repo import Principal
 from prefkit.service.routers._page import page
@@ -23,47 +24,43 @@ from prefkit.service.writer import AfterCommit
 router = APIRouter(tags=["arenas"])
 
 
-def deal_match(
-    svc: ServiceState, who: Principal, arena: dict[str, Any]
-) -> tuple[str, dict[str, Any], list[str]]:
+def deal_match(svc: ServiceState, who: Principal, arena: Arena) -> tuple[str, ArenaPrompt, list[str]]:
     """(signed match token, prompt, outputs in shown order): the engine picks the models (shared with the
     fast lane)."""
     rt = svc.arenas.runtime(arena)
     p, models = rt.next_match()
     prompt = rt.prompts[p]
-    token = svc.sign_match(
-        {"a": arena["id"], "p": p, "m": models, "t": who.token_id, "n": secrets.token_hex(8)}
-    )
-    return token, prompt, [prompt["outputs"][rt.models[m]] for m in models]
+    token = svc.sign_match(MatchTicket(arena.id, p, models, who.token_id, secrets.token_hex(8)))
+    return token, prompt, [prompt.outputs[rt.models[m]] for m in models]
 
 
 async def _vote(
     svc: ServiceState,
     who: Principal,
-    arena: dict[str, Any],
+    arena: Arena,
     match: str,
     ranks: list[int] | None,
     choice: str | None,
 ) -> tuple[int, bool]:
     m = svc.open_match(match)
-    if m is None or m.get("a") != arena["id"]:
+    if m is None or m.arena != arena.id or not 0 <= m.prompt < len(svc.arenas.runtime(arena).prompts):
         raise ValidationError("match: not a match of this arena (or tampered with); fetch a new match")
-    if m.get("t") != who.token_id:
-        raise HTTPException(403, "this match was dealt to another token")
+    if m.token != who.token_id:
+        raise PermissionDeniedError("this match was dealt to another token")
     rt: ArenaRuntime = svc.arenas.runtime(arena)
-    models = [int(x) for x in m["m"]]
+    models = m.models
     k = len(models)
     if ranks is None:
         ranks = ranks_from_choice(k, choice or "")
     if len(ranks) != k or any(type(r) is not int or not 0 <= r < k for r in ranks):
         raise ValidationError(f"ranks: one rank (0 = best, equal = tie) per shown model, {k} in all")
-    prompt_pk = rt.prompts[int(m["p"])]["pk"]
+    prompt_pk = rt.prompts[m.prompt].pk
 
     def op(conn: Any) -> Any:
         vid, dup = repo.save_arena_vote(
             conn,
-            arena_id=arena["id"],
-            match_key=m["n"],
+            arena_id=arena.id,
+            match_key=m.nonce,
             token_id=who.token_id,
             prompt_pk=prompt_pk,
             models=models,
@@ -114,8 +111,7 @@ async def arena_vote_form(slug: str, request: Request, who: Principal = Depends(
 async def leaderboard_page(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
     svc = get_state(request)
     arena = ops.visible_arena(svc, who, slug)
-    rt = svc.arenas.runtime(arena)
-    boards = [b for b in (rt.online(), rt.bradley_terry()) if b is not None]
+    boards = svc.arenas.runtime(arena).boards()
     return page(request, "leaderboard.html", who, arena=arena, boards=boards)
 
 
@@ -163,7 +159,7 @@ async def match_api(slug: str, request: Request, who: Principal = Depends(get_pr
     svc = get_state(request)
     arena = ops.visible_arena(svc, who, slug)
     token, prompt, outputs = deal_match(svc, who, arena)
-    return MatchOut(match=token, prompt=prompt["prompt"], outputs=outputs)
+    return MatchOut(match=token, prompt=prompt.prompt, outputs=outputs)
 
 
 @router.post("/api/v1/arenas/{slug}/votes", response_model=VoteOut, status_code=201)
@@ -181,11 +177,11 @@ async def cast_vote(svc: ServiceState, who: Principal, slug: str, body: VoteIn) 
 
 @router.get("/api/v1/arenas/{slug}/leaderboard", response_model=list[LeaderboardOut])
 async def leaderboard_api(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Any:
-    """The online (engine) leaderboard and a batch Bradley-Terry fit with 95% intervals."""
+    """The online (engine) skill table and, once there are votes, a batch Bradley-Terry fit with 95% sandwich
+    intervals (:mod:`prefkit.ranking.leaderboard`)."""
     svc = get_state(request)
     arena = ops.visible_arena(svc, who, slug)
-    rt = svc.arenas.runtime(arena)
-    boards = [b for b in (rt.online(), rt.bradley_terry()) if b is not None]
+    boards = svc.arenas.runtime(arena).boards()
     return [
         LeaderboardOut(
             arena=slug,

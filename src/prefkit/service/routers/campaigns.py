@@ -27,13 +27,13 @@ router = APIRouter(tags=["campaigns"])
 async def annotate(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
     svc = get_state(request)
     c = ops.visible_campaign(svc, who, slug)
-    cfg: CampaignConfig = c["config"]
+    cfg = c.config
     conn = svc.db()
-    progress = repo.campaign_progress(conn, c["id"], cfg.overlap, who.token_id)
-    task = repo.next_task(conn, c["id"], cfg.overlap, who.token_id)
+    progress = repo.campaign_progress(conn, c.id, cfg.overlap, who.token_id)
+    task = repo.next_task(conn, c.id, cfg.overlap, who.token_id)
     if task is None:
         return page(request, "done.html", who, campaign=c, progress=progress)
-    view = ops.task_view(svc, who, c, task)
+    view = ops.task_view(svc, who, task)
     return page(
         request,
         "annotate.html",
@@ -41,10 +41,12 @@ async def annotate(slug: str, request: Request, who: Principal = Depends(get_pri
         campaign=c,
         cfg=cfg,
         progress=progress,
-        guidelines=render_markdown(c["guidelines"]),
+        guidelines=render_markdown(c.guidelines),
         md=render_markdown,
         flash=request.query_params.get("saved"),
-        **view,
+        task=view.task,
+        positions=view.positions,
+        shown=view.shown,
     )
 
 
@@ -52,7 +54,7 @@ async def annotate(slug: str, request: Request, who: Principal = Depends(get_pri
 async def guidelines(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
     svc = get_state(request)
     c = ops.visible_campaign(svc, who, slug)
-    return page(request, "guidelines.html", who, campaign=c, guidelines=render_markdown(c["guidelines"]))
+    return page(request, "guidelines.html", who, campaign=c, guidelines=render_markdown(c.guidelines))
 
 
 def _form_answer(cfg: CampaignConfig, n: int, form: Any) -> dict[str, Any]:
@@ -93,7 +95,7 @@ async def answer_form(
         await ops.submit_answer(svc, who, c, task_id, None, None, skip=True)
         return RedirectResponse(f"/c/{slug}?saved=skipped", status_code=303)
     task = repo.get_task(svc.db(), task_id)
-    raw = _form_answer(c["config"], len(task["candidates"]), form)
+    raw = _form_answer(c.config, len(task.candidates), form)
     rationale = form.get("rationale")
     await ops.submit_answer(svc, who, c, task_id, raw, rationale if isinstance(rationale, str) else None)
     return RedirectResponse(f"/c/{slug}?saved=1", status_code=303)
@@ -153,24 +155,24 @@ async def next_task_api(slug: str, request: Request, who: Principal = Depends(ge
     """The next task for this token (204 when none is left)."""
     svc = get_state(request)
     c = ops.visible_campaign(svc, who, slug)
-    cfg: CampaignConfig = c["config"]
+    cfg = c.config
     conn = svc.db()
-    task = repo.next_task(conn, c["id"], cfg.overlap, who.token_id)
+    task = repo.next_task(conn, c.id, cfg.overlap, who.token_id)
     if task is None:
         return Response(status_code=204)
-    view = ops.task_view(svc, who, c, task)
+    view = ops.task_view(svc, who, task)
     return TaskOut(
         campaign=slug,
-        task_id=task["id"],
+        task_id=task.id,
         shape=cfg.shape,
         criteria=cfg.attributes if cfg.shape == "rating" else cfg.criteria,
-        context=task["context"],
-        candidates=[Candidate(index=i, **cand) for i, cand in view["shown"]],
+        context=task.context,
+        candidates=[Candidate(index=i, **cand) for i, cand in view.shown],
         allow_tie=cfg.allow_tie,
         strength=cfg.strength,
         scale=[cfg.scale_min, cfg.scale_max],
         rationale_required=cfg.rationale_required,
-        progress=repo.campaign_progress(conn, c["id"], cfg.overlap, who.token_id),
+        progress=repo.campaign_progress(conn, c.id, cfg.overlap, who.token_id).as_dict(),
     )
 
 

@@ -60,7 +60,7 @@ async def home(request: Request, who: Principal = Depends(get_principal)) -> Res
     conn = svc.db()
     campaigns = []
     for c in repo.list_campaigns(conn):
-        if who.may_campaign(c["id"]):
-            campaigns.append((c, repo.campaign_progress(conn, c["id"], c["config"].overlap, who.token_id)))
-    arenas = [a for a in repo.list_arenas(conn) if who.may_arena(a["id"])]
+        if who.may_campaign(c.id):
+            campaigns.append((c, repo.campaign_progress(conn, c.id, c.config.overlap, who.token_id)))
+    arenas = [a for a in repo.list_arenas(conn) if who.may_arena(a.id)]
     return page(request, "home.html", who, campaigns=campaigns, arenas=arenas)
