@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from prefkit.cli._common import console, print_json
+from prefkit.cli._common import console, print_json, store_file
 
 
 def register(app: typer.Typer) -> None:
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    db: Path = typer.Option(..., "--db", help="project SQLite file (created if missing)"),
+    db: Path = typer.Option(..., "--db", help="project SQLite file (created if missing)", callback=store_file),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="interface to listen on (127.0.0.1: this machine only)"
     ),
