@@ -124,7 +124,7 @@ def train(
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
     text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
     hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
@@ -235,7 +235,7 @@ def eval_(
     ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     reliability: Path | None = typer.Option(
         None, "--reliability", help="Write a reliability diagram PNG here.", callback=output_file
@@ -295,7 +295,7 @@ def cv(
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
     text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
     hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
@@ -356,7 +356,7 @@ def score(
     ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
 ) -> None:
     """Write every pairwise row with the rewards of both responses and P(first preferred), as JSONL.
