@@ -139,17 +139,6 @@ def input_file(path: Path | None) -> Path | None:
     return path
 
 
-def input_dir(path: Path | None) -> Path | None:
-    """A directory to read (a model directory): it must exist and be a directory."""
-    if path is None:
-        return None
-    if not path.exists():
-        raise InputError("no such directory; check the path", path=path)
-    if not path.is_dir():
-        raise InputError("is a file, not a directory; give the directory written by the command", path=path)
-    return path
-
-
 def output_file(path: Path | None) -> Path | None:
     """A file to write: its folder must exist and be writable, and the path must not be a directory."""
     if path is None or str(path) == "-":

@@ -12,7 +12,6 @@ import typer
 
 from prefkit.cli._common import (
     console,
-    input_dir,
     input_file,
     output_dir,
     output_file,
@@ -225,9 +224,7 @@ def _source_note(head: str, src: Any) -> None:
 
 @reward_app.command("eval")
 def eval_(
-    model_dir: Path = typer.Argument(
-        ..., help="A model directory written by prefkit reward train.", callback=input_dir
-    ),
+    model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
     file: Path = typer.Argument(
         ...,
         help="Held-out data: pairs, or rankings / ratings (scored on the pairs they imply).",
@@ -347,9 +344,7 @@ def cv(
 
 @reward_app.command()
 def score(
-    model_dir: Path = typer.Argument(
-        ..., help="A model directory written by prefkit reward train.", callback=input_dir
-    ),
+    model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
     file: Path = typer.Argument(..., help="Data to score: pairs, rankings or ratings.", callback=input_file),
     out: Path | None = typer.Option(
         None, "--out", help="JSONL file to write (default: stdout).", callback=output_file
