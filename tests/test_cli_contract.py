@@ -191,6 +191,7 @@ def assert_contract(args: list[str], code: int, out: str, err: str) -> None:
     assert len(errors) == 1, f"{cmd}: expected one error: line on stderr, got {len(errors)}:\n{err}"
     assert "Traceback" not in err + out, f"{cmd}: a traceback\n{err}"
     assert "error:" not in out, f"{cmd}: an error: line on stdout\n{out}"
+    assert "strict=" not in err, f"{cmd}: the message names a Python argument, not the flag\n{err}"
 
 
 def _sha(path: Path) -> str | None:

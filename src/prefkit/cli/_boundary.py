@@ -12,6 +12,7 @@ import errno
 import os
 import sqlite3
 import sys
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -24,7 +25,7 @@ try:  # typer >= 0.20 vendors its own click
 except ImportError:  # pragma: no cover - older typer runs on click itself
     from click import exceptions as _cx  # type: ignore[no-redef]
 
-from prefkit.errors import PrefkitError
+from prefkit.errors import LENIENT_HINT, PrefkitError
 
 BAD_INPUT = 2
 BUG = 1
@@ -49,7 +50,7 @@ def one_line(text: str) -> str:
 def describe(exc: BaseException) -> tuple[str, int]:
     """The ``error:`` message and the exit status for ``exc``."""
     if isinstance(exc, PrefkitError):
-        return one_line(str(exc)), BAD_INPUT
+        return one_line(_cli_hint(str(exc), exc)), BAD_INPUT
     if isinstance(exc, _cx.UsageError):
         cmd = exc.ctx.command_path if exc.ctx is not None else "prefkit"
         return one_line(f"{exc.format_message()} (see '{cmd} --help')"), BAD_INPUT
@@ -71,6 +72,25 @@ def describe(exc: BaseException) -> tuple[str, int]:
         ),
         BUG,
     )
+
+
+def _cli_hint(message: str, exc: BaseException) -> str:
+    """Name the command's flag, not the library's argument: ``--skip-bad`` where the command has it."""
+    if LENIENT_HINT not in message:
+        return message
+    names = {frame.f_code.co_name for frame, _ in traceback.walk_tb(exc.__traceback__)}
+    has_flag = any(
+        "skip_bad" in frame.f_code.co_varnames
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+        if frame.f_globals.get("__name__", "").startswith("prefkit.cli.")
+    )
+    if has_flag:
+        hint = " (or pass --skip-bad to skip such rows)"
+    elif "validate" in names:
+        hint = " (prefkit info FILE --skip-bad lists every bad row)"
+    else:
+        hint = ""
+    return message.replace(LENIENT_HINT, hint)
 
 
 def _passes(exc: BaseException) -> bool:

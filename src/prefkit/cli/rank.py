@@ -131,6 +131,8 @@ def rank(
                     f"{r.ties:g}",
                 ]
             )
+        for note in lb.notes:  # the table prints them below itself; CSV keeps stdout to the rows
+            sys.stderr.write(f"note: {note}\n")
     else:
         _print_table(lb)
 
