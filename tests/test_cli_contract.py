@@ -64,7 +64,6 @@ ROLES = {
     "rank:db": "db",
     "serve:db": "db-new",
 }
-PATH_FREE = {"version", "arena simulate"}  # commands whose path parameters are all optional outputs, or none
 
 
 def _name(path: tuple[str, ...]) -> str:
@@ -365,14 +364,21 @@ def test_bad_output_paths(scene: Scene, path: tuple[str, ...], name: str) -> Non
 
 
 def test_unwritable_output_folder(scene: Scene) -> None:
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only folders")
+    """A folder where no file can be created: read-only for a user; /proc even for root (who ignores modes)."""
     ro = scene.tmp / "read-only"
     ro.mkdir()
     ro.chmod(0o500)
+    folder = Path("/proc") if os.geteuid() == 0 else ro
+    if not folder.is_dir():
+        pytest.skip("no folder that root cannot write into")
     try:
-        args = ["convert", str(BATTLES), str(ro / "out.parquet")]
-        assert_contract(args, *_invoke(args))
+        for args in (
+            ["convert", str(BATTLES), str(folder / "prefkit-out.parquet")],
+            ["reward", "export-trl", str(PAIRS), str(folder / "prefkit-out.jsonl")],
+        ):
+            code, out, err = _invoke(args)
+            assert_contract(args, code, out, err)
+            assert "cannot be created" in err or "permission denied" in err, err
     finally:
         ro.chmod(0o700)
 
@@ -459,6 +465,14 @@ def test_version_flag() -> None:
         assert code == 0 and out.strip() == __version__
 
 
+@pytest.mark.parametrize("path", list(COMMANDS), ids=_name)
+def test_every_command_rejects_an_unknown_option_in_one_line(path: tuple[str, ...]) -> None:
+    args = [*path, "--no-such-option-anywhere"]
+    assert_contract(args, *_invoke(args))
+    code, out, _ = _invoke([*path, "--help"])
+    assert code == 0 and "Example" in out
+
+
 def test_usage_errors_are_one_line() -> None:
     for args in (["no-such-command"], ["rank", str(BATTLES), "--no-such-option"], ["rank"], ["--versio"]):
         assert_contract(args, *_invoke(args))
@@ -467,8 +481,9 @@ def test_usage_errors_are_one_line() -> None:
 # -- the real executable ---------------------------------------------------------------------------------------
 
 
-def _exe(args: list[str], **kw: Any) -> tuple[int, str, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+def _exe(args: list[str], env_extra: dict[str, str] | None = None, **kw: Any) -> tuple[int, str, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), **(env_extra or {})}
+    env = {k: v for k, v in env.items() if v != ""}
     res = subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=120, env=env, **kw)
     return res.returncode, res.stdout, res.stderr
 
@@ -489,11 +504,30 @@ def test_subprocess_contract(tmp_path: Path, args: list[str]) -> None:
 
 
 def test_subprocess_piped_output_is_not_cut(tmp_path: Path) -> None:
-    code, out, err = _exe(["rank", str(BATTLES), "--ci", "none"])
+    """Piped, rich tables are not cut at 80 columns (long model names arrive whole)."""
+    names = [f"organisation-{k}/a-rather-long-model-name-with-a-version-suffix-v{k}.{k}" for k in range(3)]
+    rows = [{"model_a": x, "model_b": y, "winner": w} for x in names for y in names if x != y for w in ("model_a", "model_b")]
+    log = _jsonl(tmp_path / "long.jsonl", rows * 5)
+    code, out, err = _exe(["rank", str(log), "--ci", "none"], env_extra={"COLUMNS": ""})
     assert code == 0, err
-    widest = max(len(line) for line in out.splitlines())
-    assert widest > 0
-    assert not any(line.rstrip().endswith("…") for line in out.splitlines()), out
+    for name in names:
+        assert name in out, out
+    assert max(len(line) for line in out.splitlines()) > 80
+
+
+def test_plain_progress_lines_when_piped(monkeypatch, capsys) -> None:
+    from prefkit.cli import _common
+
+    monkeypatch.setattr(_common, "PROGRESS_EVERY_S", 0.0)
+    with _common.progress_bar("scoring", total=4) as advance:
+        for _ in range(4):
+            advance(1)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("scoring: 1/4 (25%)") and err[-1].endswith("done"), err
+    monkeypatch.setattr(_common, "PROGRESS_EVERY_S", 3600.0)
+    with _common.progress_bar("quick", total=4) as advance:
+        advance(4)
+    assert capsys.readouterr().err == ""  # a short step prints nothing
 
 
 def test_serve_busy_port_fails_before_printing_urls(tmp_path: Path, require_peer) -> None:

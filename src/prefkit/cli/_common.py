@@ -146,8 +146,15 @@ def output_file(path: Path | None) -> Path | None:
     if path.is_dir():
         raise InputError("is a directory; give a file name to write", path=path)
     _writable_folder(path, Path(os.path.abspath(path)).parent)
-    if path.exists() and not os.access(path, os.W_OK):
-        raise InputError("the file exists and cannot be written (permission denied); choose another path", path=path)
+    existed = path.exists()
+    try:  # a real probe (permissions, read-only or special file systems): append nothing, or create and remove
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        what = "the file cannot be written" if existed else "the file cannot be created"
+        raise InputError(f"{what} ({exc.strerror}); choose another path", path=path) from None
+    if not existed:
+        path.unlink(missing_ok=True)
     return path
 
 

@@ -142,7 +142,8 @@ def _print_table(lb) -> None:
 
     from prefkit.cli._common import console
 
-    t = Table(title=f"{lb.method} leaderboard ({int(lb.level * 100)}% {lb.ci} intervals)")
+    what = "no intervals" if lb.ci == "none" else f"{int(lb.level * 100)}% {lb.ci} intervals"
+    t = Table(title=f"{lb.method} leaderboard ({what})")
     for col in ("rank", "name", "rating", "lower", "upper", "ranks", "battles", "W-L-T"):
         t.add_column(col, justify="left" if col == "name" else "right", no_wrap=col != "name")
     for r in lb.rows():
