@@ -566,3 +566,22 @@ def test_serve_garbage_store(tmp_path: Path, require_peer) -> None:
         port = s.getsockname()[1]
     args = ["serve", "--db", str(garbage), "--port", str(port)]
     assert_contract(args, *_exe(args))
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["rank", str(BATTLES), "--ci", "nope"], "error: --ci must be one of"),
+        (["rank", str(BATTLES), "--method", "elo", "--ci", "sandwich"], "use --ci bootstrap"),
+        (["rank", str(BATTLES), "--level", "2"], "error: --level must be between 0 and 1"),
+        (["arena", "simulate", "--k", "1"], "error: --k must be between 2"),
+        (["info", "{bad}"], "(or pass --skip-bad to skip such rows)"),
+        (["validate", "{bad}"], "(prefkit info FILE --skip-bad lists every bad row)"),
+    ],
+)
+def test_messages_name_flags_not_python_arguments(corpus: dict[str, Path], args: list[str], expected: str) -> None:
+    """The library names its arguments (``ci='bootstrap'``, ``strict=False``); the CLI names its flags."""
+    args = [a.format(bad=corpus["arena-bad-winner.jsonl"]) for a in args]
+    code, out, err = _invoke(args)
+    assert_contract(args, code, out, err)
+    assert expected in err, err

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 import sys
 import traceback
@@ -50,7 +51,7 @@ def one_line(text: str) -> str:
 def describe(exc: BaseException) -> tuple[str, int]:
     """The ``error:`` message and the exit status for ``exc``."""
     if isinstance(exc, PrefkitError):
-        return one_line(_cli_hint(str(exc), exc)), BAD_INPUT
+        return one_line(_as_flags(_cli_hint(str(exc), exc), exc)), BAD_INPUT
     if isinstance(exc, _cx.UsageError):
         cmd = exc.ctx.command_path if exc.ctx is not None else "prefkit"
         return one_line(f"{exc.format_message()} (see '{cmd} --help')"), BAD_INPUT
@@ -91,6 +92,33 @@ def _cli_hint(message: str, exc: BaseException) -> str:
     else:
         hint = ""
     return message.replace(LENIENT_HINT, hint)
+
+
+def _leaf_command(exc: BaseException) -> Any:
+    """The (sub)command that was running when ``exc`` was raised: the deepest click context in its traceback."""
+    found = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        for key in ("ctx", "self"):
+            obj = frame.f_locals.get(key)
+            cmd = getattr(obj, "command", None)
+            if cmd is not None and hasattr(obj, "params") and not hasattr(cmd, "commands"):
+                found = cmd
+    return found
+
+
+def _as_flags(message: str, exc: BaseException) -> str:
+    """Library messages name arguments (``ci='bootstrap'``, ``level must ...``); say the command's flags instead."""
+    cmd = _leaf_command(exc)
+    if cmd is None:
+        return message
+    for p in cmd.params:
+        flags = [o for o in p.opts if o.startswith("--")]
+        if not flags or not p.name:
+            continue
+        flag = flags[0]
+        message = re.sub(rf"(?<![\w-]){re.escape(p.name)}=(['\"]?)([^'\"\s,;)]+)\1", rf"{flag} \2", message)
+        message = re.sub(rf"(?<![\w-]){re.escape(p.name)}(?= (must|has to|should) )", flag, message)
+    return message
 
 
 def _passes(exc: BaseException) -> bool:
