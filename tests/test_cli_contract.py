@@ -585,3 +585,19 @@ def test_messages_name_flags_not_python_arguments(corpus: dict[str, Path], args:
     code, out, err = _invoke(args)
     assert_contract(args, code, out, err)
     assert expected in err, err
+
+
+def test_a_bug_is_one_line_with_status_1(monkeypatch) -> None:
+    """Not bad input but a bug: still one line and no traceback, status 1; PREFKIT_DEBUG=1 shows the traceback."""
+    import prefkit.data.summary
+
+    def broken(*a: Any, **k: Any) -> Any:
+        raise RuntimeError("planted bug")
+
+    monkeypatch.setattr(prefkit.data.summary, "summarize", broken)
+    code, out, err = _invoke(["info", str(BATTLES)])
+    assert code == 1 and err.count("error:") == 1 and "Traceback" not in err
+    assert "internal error (RuntimeError: planted bug)" in err and "PREFKIT_DEBUG=1" in err
+    monkeypatch.setenv("PREFKIT_DEBUG", "1")
+    res = CliRunner().invoke(app, ["info", str(BATTLES)])
+    assert isinstance(res.exception, RuntimeError)
