@@ -26,6 +26,10 @@ class PrefkitError(Exception):
     """Base class of every error prefkit raises on purpose."""
 
 
+# appended to a bad row's message by strict readers; the CLI shows its own flag instead (--skip-bad)
+LENIENT_HINT = " (or read leniently to skip such rows: strict=False)"
+
+
 class InputError(PrefkitError, ValueError):
     """Bad input data. ``str(err)`` is ``FILE:LINE: message`` when the location is known."""
 

@@ -165,18 +165,17 @@ def test_cli_error(tmp_path: Path, case: tuple, capsys: pytest.CaptureFixture[st
 def test_cli_subprocess_no_traceback(tmp_path: Path) -> None:
     path = _write(tmp_path, "w.csv", (ARENA_HEAD + "x,y,draw\n").encode())
     exe = Path(sys.executable).parent / "prefkit"
-    for args in (
-        ["validate", str(path)],
-        ["info", str(path), "--format", "json"],
-        ["convert", str(path), str(tmp_path / "o.jsonl")],
+    for args, hint in (
+        (["validate", str(path)], " (prefkit info FILE --skip-bad lists every bad row)"),
+        (["info", str(path), "--format", "json"], " (or pass --skip-bad to skip such rows)"),
+        (["convert", str(path), str(tmp_path / "o.jsonl")], " (or pass --skip-bad to skip such rows)"),
     ):
         proc = subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=60)
         assert proc.returncode == 2, proc.stderr
         assert proc.stdout == ""
         assert (
             proc.stderr == f"error: {path}:2: unknown winner 'draw'; expected one of model_a, model_b, tie, "
-            "tie (bothbad) (fix the label; prefkit never guesses) (or read leniently to skip such rows: "
-            "strict=False / --skip-bad)\n"
+            "tie (bothbad) (fix the label; prefkit never guesses)" + hint + "\n"
         )
     assert not (tmp_path / "o.jsonl").exists()
 

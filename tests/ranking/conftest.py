@@ -43,7 +43,9 @@ def sim():
 
 
 @pytest.fixture(scope="session")
-def fastchat():
+def fastchat(require_peer):
+    require_peer("sklearn")  # FastChat fits its Bradley-Terry with scikit-learn
+    require_peer("pandas")
     path = Path(__file__).with_name("fastchat_oracle.py")
     spec = importlib.util.spec_from_file_location("fastchat_oracle", path)
     assert spec is not None and spec.loader is not None

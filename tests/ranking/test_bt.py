@@ -30,8 +30,8 @@ def test_recovers_truth(sim):
     assert np.max(np.abs(fit.theta - theta)) < 0.06
 
 
-def test_matches_fastchat_and_arena_rank(sim, fastchat):
-    arena_bt = pytest.importorskip("arena_rank.models.bradley_terry")
+def test_matches_fastchat_and_arena_rank(sim, fastchat, require_peer):
+    arena_bt = require_peer("arena_rank.models.bradley_terry")
     from arena_rank.utils.data_utils import PairDataset
 
     rng = np.random.default_rng(2)
@@ -59,8 +59,8 @@ def test_matches_fastchat_and_arena_rank(sim, fastchat):
     np.testing.assert_allclose(ours_w, width.to_numpy(), rtol=2e-3)
 
 
-def test_matches_choix_without_ties(sim):
-    choix = pytest.importorskip("choix")
+def test_matches_choix_without_ties(sim, require_peer):
+    choix = require_peer("choix")
     rng = np.random.default_rng(3)
     theta = rng.normal(0, 1, 8)
     a, b, out = sim(theta, 5000, rng)

@@ -118,8 +118,8 @@ def test_pl_recovers_truth_and_equals_bt_on_pairs(sim):
     np.testing.assert_allclose(pl.se, bt.se, rtol=1e-6)
 
 
-def test_pl_matches_choix_and_gradient():
-    choix = pytest.importorskip("choix")
+def test_pl_matches_choix_and_gradient(require_peer):
+    choix = require_peer("choix")
     rng = np.random.default_rng(16)
     theta = rng.normal(0, 1, 6)
     offs, mem, lev = _pl_rankings(theta, 800, 3, rng)
@@ -180,8 +180,8 @@ def test_style_recovers_truth_and_gradient():
     np.testing.assert_allclose(-num, style_loglik_grad_hess(x0, d, 0.2, 0.1)[2], atol=1e-4)
 
 
-def test_style_matches_arena_rank_contextual():
-    cbt = pytest.importorskip("arena_rank.models.contextual_bradley_terry")
+def test_style_matches_arena_rank_contextual(require_peer):
+    cbt = require_peer("arena_rank.models.contextual_bradley_terry")
     from arena_rank.utils.data_utils import ContextualPairDataset
 
     rng = np.random.default_rng(18)

@@ -139,10 +139,10 @@ def test_plackett_luce_pair_weight_two_equals_the_pair_given_twice() -> None:
     assert np.abs(PlackettLuceHead().fit(pairs).coef_ - a).max() > 1e-3
 
 
-def test_weighted_plackett_luce_matches_choix_on_one_hot_items() -> None:
+def test_weighted_plackett_luce_matches_choix_on_one_hot_items(require_peer) -> None:
     """With one-hot embeddings the linear PL head estimates item strengths: choix's MAP with each ranking
     repeated ``weight`` times is the same problem (penalty alpha = sum of weights * l2)."""
-    choix = pytest.importorskip("choix")
+    choix = require_peer("choix")
     rng = np.random.default_rng(6)
     n, l2 = 6, 1e-2
     rankings = [list(rng.permutation(n)[: rng.integers(2, 5)]) for _ in range(80)]

@@ -42,9 +42,9 @@ def _need_browser() -> None:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser(require_peer: Any) -> Iterator[Any]:
     _need_browser()
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_peer("playwright.sync_api")  # fails, not skips, under PREFKIT_REQUIRE_PEERS=1
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:

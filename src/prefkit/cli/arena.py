@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from prefkit.cli._common import console, print_json, progress_bar
+from prefkit.cli._common import console, output_file, print_json, progress_bar
 
 arena_app = typer.Typer(help="Active K-wise arena: Bayesian skills and matchmaking.", no_args_is_help=True)
 
@@ -36,10 +38,11 @@ def simulate(
     ties: float = typer.Option(0.0, "--ties", help="Performances closer than this are a tie (rank mode)."),
     workers: int = typer.Option(1, "--workers", help="Processes to use."),
     fmt: str = typer.Option("table", "--format", help="table | json"),
-    plot: str | None = typer.Option(
+    plot: Path | None = typer.Option(
         None,
         "--plot",
         help="Write convergence curves to this PNG (runs continue to a common number of votes: slower).",
+        callback=output_file,
     ),
 ) -> None:
     """Compare matchmaking policies: median votes to Kendall tau >= 0.9, to the top item, to the exact order.
@@ -60,7 +63,7 @@ def simulate(
             workers=workers,
         )  # fmt: skip
     if plot:
-        plot_convergence(result, plot)
+        plot_convergence(result, str(plot))
     if fmt == "json":
         print_json(result.to_dict())
         return

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from prefkit.cli._common import console, err_console, print_json, progress_bar
+from prefkit.cli._common import console, input_file, output_file, print_json, progress_bar, shown
 
 FROM_HELP = "Input format: arena, trl, hh-rlhf, crowd or prefkit (default: detected from the content)."
 SKIP_HELP = "Skip bad rows (listed in the output) instead of stopping at the first one."
@@ -19,7 +19,7 @@ def _note(text: str) -> None:
 
 
 def _progress(description: str, total: int | None):
-    return progress_bar(description, total, quiet=not err_console.is_terminal)
+    return progress_bar(description, total)
 
 
 def _read(path: Path, fmt: str | None, skip_bad: bool):
@@ -43,7 +43,7 @@ def _report_skipped(skipped: list[tuple[int, str]], path: Path) -> None:
 
 
 def validate(
-    file: Path = typer.Argument(..., help="The data file to check."),
+    file: Path = typer.Argument(..., help="The data file to check (- reads stdin).", callback=input_file),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
 ) -> None:
     """Check a data file; print what it holds, or FILE:LINE and the fix for the first problem (exit 2).
@@ -63,7 +63,7 @@ def validate(
 
 
 def info(
-    file: Path = typer.Argument(..., help="The data file to summarise."),
+    file: Path = typer.Argument(..., help="The data file to summarise (- reads stdin).", callback=input_file),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     format: str = typer.Option(
         "table", "--format", help="Output: table or json (one JSON object on stdout)."
@@ -88,7 +88,7 @@ def info(
         return
     from rich.table import Table
 
-    typer.echo(str(file))
+    typer.echo(shown(file))
     table = Table(show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
@@ -120,8 +120,10 @@ def info(
 
 
 def convert(
-    input: Path = typer.Argument(..., help="The file to read."),
-    output: Path = typer.Argument(..., help="The file to write (.jsonl, .jsonl.gz, .csv or .parquet)."),
+    input: Path = typer.Argument(..., help="The file to read (- reads stdin).", callback=input_file),
+    output: Path = typer.Argument(
+        ..., help="The file to write (.jsonl, .jsonl.gz, .csv or .parquet).", callback=output_file
+    ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     to: str | None = typer.Option(
         None,

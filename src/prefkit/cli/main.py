@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
-from prefkit.errors import PrefkitError
+from prefkit.cli._boundary import BoundaryGroup
 
 app = typer.Typer(
+    cls=BoundaryGroup,
     name="prefkit",
     help="prefkit: collect, aggregate, model, explain and use preference data.",
     no_args_is_help=True,
@@ -17,8 +16,20 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from prefkit import __version__
+
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print prefkit's version and exit.", callback=_print_version, is_eager=True
+    ),
+) -> None:
     """prefkit: collect, aggregate, model, explain and use preference data."""
 
 
@@ -44,15 +55,9 @@ _register()
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; every PrefkitError becomes one line on stderr and exit status 2.
-
-    Usage errors (unknown option, missing argument) are reported by typer, also with exit status 2.
-    """
-    try:
-        app(args=argv, prog_name="prefkit")
-    except PrefkitError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        raise SystemExit(2) from None
+    """Run the CLI. Errors become one ``error:`` line on stderr: exit status 2 for bad input (a PrefkitError, a
+    usage error, a path the system refuses), 1 for a bug (see :mod:`prefkit.cli._boundary`)."""
+    app(args=argv, prog_name="prefkit")
 
 
 if __name__ == "__main__":  # pragma: no cover

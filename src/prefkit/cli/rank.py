@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from prefkit.cli._common import input_file, output_file
 from prefkit.errors import ValidationError
 
 
@@ -45,7 +46,7 @@ def _load(file: Path, method: str, style: bool):
 
 def rank(
     file: Path = typer.Argument(
-        ..., help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read."
+        ..., help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read.", callback=input_file
     ),
     method: str = typer.Option("bt", "--method", "-m", help="bt | elo | davidson | rao-kupper | pl"),
     ties: str = typer.Option("half", "--ties", help="half (a tie is half a win each) | drop"),
@@ -65,7 +66,9 @@ def rank(
     k: float = typer.Option(4.0, "--k", help="Online Elo K factor."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json | csv"),
-    plot: Path = typer.Option(None, "--plot", help="Also write a plot: OUT.png or OUT.html."),
+    plot: Path = typer.Option(
+        None, "--plot", help="Also write a plot: OUT.png or OUT.html.", callback=output_file
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Rank items from pairwise battles (or K-wise rankings) with confidence intervals.
@@ -128,6 +131,8 @@ def rank(
                     f"{r.ties:g}",
                 ]
             )
+        for note in lb.notes:  # the table prints them below itself; CSV keeps stdout to the rows
+            sys.stderr.write(f"note: {note}\n")
     else:
         _print_table(lb)
 
@@ -137,7 +142,8 @@ def _print_table(lb) -> None:
 
     from prefkit.cli._common import console
 
-    t = Table(title=f"{lb.method} leaderboard ({int(lb.level * 100)}% {lb.ci} intervals)")
+    what = "no intervals" if lb.ci == "none" else f"{int(lb.level * 100)}% {lb.ci} intervals"
+    t = Table(title=f"{lb.method} leaderboard ({what})")
     for col in ("rank", "name", "rating", "lower", "upper", "ranks", "battles", "W-L-T"):
         t.add_column(col, justify="left" if col == "name" else "right", no_wrap=col != "name")
     for r in lb.rows():

@@ -10,7 +10,14 @@ from typing import Any
 
 import typer
 
-from prefkit.cli._common import console, err_console, print_json, progress_bar
+from prefkit.cli._common import (
+    console,
+    input_file,
+    output_dir,
+    output_file,
+    print_json,
+    progress_bar,
+)
 
 FROM_HELP = "Input format: trl, hh-rlhf, prefkit, ... (default: detected from the content)."
 SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first one."
@@ -38,7 +45,7 @@ def _note(text: str) -> None:
 
 
 def _progress(description: str, total: float | None = None) -> Any:
-    return progress_bar(description, total, quiet=not err_console.is_terminal)
+    return progress_bar(description, total)
 
 
 def _threads() -> None:
@@ -106,17 +113,17 @@ def _fmt(format: str) -> str:
 
 @reward_app.command()
 def train(
-    file: Path = typer.Argument(..., help=DATA_HELP),
+    file: Path = typer.Argument(..., help=DATA_HELP, callback=input_file),
     head: str = typer.Option("bt", "--head", help=HEAD_HELP),
     out: Path = typer.Option(
-        ..., "--out", help="Model directory to write (weights.safetensors + config.json)."
+        ..., "--out", help="Model directory to write (weights.safetensors + config.json).", callback=output_dir
     ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
     text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
     hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
@@ -219,14 +226,16 @@ def _source_note(head: str, src: Any) -> None:
 def eval_(
     model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
     file: Path = typer.Argument(
-        ..., help="Held-out data: pairs, or rankings / ratings (scored on the pairs they imply)."
+        ...,
+        help="Held-out data: pairs, or rankings / ratings (scored on the pairs they imply).",
+        callback=input_file,
     ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     reliability: Path | None = typer.Option(
-        None, "--reliability", help="Write a reliability diagram PNG here."
+        None, "--reliability", help="Write a reliability diagram PNG here.", callback=output_file
     ),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
@@ -275,7 +284,7 @@ def eval_(
 
 @reward_app.command()
 def cv(
-    file: Path = typer.Argument(..., help=DATA_HELP),
+    file: Path = typer.Argument(..., help=DATA_HELP, callback=input_file),
     head: str = typer.Option("bt", "--head", help=HEAD_HELP),
     folds: int = typer.Option(5, "--folds", help="Number of folds (pairs sharing a prompt share a fold)."),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
@@ -283,7 +292,7 @@ def cv(
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
     text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
     l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
     hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
@@ -336,11 +345,13 @@ def cv(
 @reward_app.command()
 def score(
     model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
-    file: Path = typer.Argument(..., help="Data to score: pairs, rankings or ratings."),
-    out: Path | None = typer.Option(None, "--out", help="JSONL file to write (default: stdout)."),
+    file: Path = typer.Argument(..., help="Data to score: pairs, rankings or ratings.", callback=input_file),
+    out: Path | None = typer.Option(
+        None, "--out", help="JSONL file to write (default: stdout).", callback=output_file
+    ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
 ) -> None:
     """Write every pairwise row with the rewards of both responses and P(first preferred), as JSONL.
@@ -435,8 +446,8 @@ def _response_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
 
 @reward_app.command("export-trl")
 def export_trl(
-    file: Path = typer.Argument(..., help="Pairwise data with response texts."),
-    out: Path = typer.Argument(..., help="JSONL file to write."),
+    file: Path = typer.Argument(..., help="Pairwise data with response texts.", callback=input_file),
+    out: Path = typer.Argument(..., help="JSONL file to write.", callback=output_file),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
 ) -> None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 from pathlib import Path
 
 import typer
 
-from prefkit.cli._common import console, print_json
+from prefkit.cli._common import console, print_json, store_file
 
 
 def register(app: typer.Typer) -> None:
@@ -15,8 +16,34 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
+def check_port(host: str, port: int) -> None:
+    """Fail now, with one line, when ``host:port`` cannot be listened on (in use, or a bad host)."""
+    import socket
+
+    from prefkit.errors import ValidationError
+
+    if not 0 <= port <= 65535:
+        raise ValidationError(f"--port must be between 0 and 65535, got {port}")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ValidationError(f"--host {host!r} is not an address of this machine ({exc.strerror})") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise ValidationError(
+                    f"port {port} on {host} is already in use (another prefkit serve?); stop that server or "
+                    "choose another --port"
+                ) from None
+            raise ValidationError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --host/--port") from None
+
+
 def serve(
-    db: Path = typer.Option(..., "--db", help="project SQLite file (created if missing)"),
+    db: Path = typer.Option(..., "--db", help="project SQLite file (created if missing)", callback=store_file),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="interface to listen on (127.0.0.1: this machine only)"
     ),
@@ -50,6 +77,8 @@ def serve(
 
     require("uvicorn", "serve")
     import uvicorn
+
+    check_port(host, port)  # before anything is created or printed
 
     from prefkit.service import Settings, create_app
 

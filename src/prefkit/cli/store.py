@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from prefkit.cli._common import err_console, print_json, progress_bar
+from prefkit.cli._common import err_console, output_file, print_json, progress_bar
 
 DB_HELP = "The project store (a SQLite file; created by the first import)."
 FROM_HELP = "Input format: arena, trl, hh-rlhf, crowd or prefkit (default: detected from the content)."
@@ -112,7 +112,9 @@ def import_(
 
 
 def export(
-    out: Path = typer.Argument(..., help="The file to write (.jsonl, .jsonl.gz, .csv or .parquet)."),
+    out: Path = typer.Argument(
+        ..., help="The file to write (.jsonl, .jsonl.gz, .csv or .parquet).", callback=output_file
+    ),
     db: Path = typer.Option(..., "--db", help="The project store to read."),
     to: str | None = typer.Option(None, "--to", help=TO_HELP),
     criterion: list[str] | None = typer.Option(

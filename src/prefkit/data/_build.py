@@ -21,7 +21,7 @@ from prefkit.data.model import (
     RankingTable,
     RatingTable,
 )
-from prefkit.errors import InputError
+from prefkit.errors import LENIENT_HINT, InputError
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Context:
         """Strict: raise ``FILE:LINE: message``; lenient: remember the row as skipped."""
         if self.strict:
             raise InputError(
-                message + " (or read leniently to skip such rows: strict=False / --skip-bad)",
+                message + LENIENT_HINT,
                 path=self.path,
                 line=line,
             )

@@ -134,7 +134,7 @@ def iter_chunks(
     else:
         builder = Builder(t, ctx)
         gen = _drive(_PARSERS[fmt](_tabular.rows(path, container), builder), builder, chunk_rows)
-    for chunk in gen:
+    for chunk in _arrow_errors(gen, path):
         total += chunk.n_judgments
         if chunk.n_judgments:
             yield chunk
@@ -144,6 +144,21 @@ def iter_chunks(
                 f"every row was bad (first, line {ctx.skipped[0][0]}: {ctx.skipped[0][1]})", path=path
             )
         raise FormatError(f"no judgments found; expected {_WHAT[fmt]}", path=path)
+
+
+def _arrow_errors(gen: Iterator[Dataset], path: str | Path) -> Iterator[Dataset]:
+    """pyarrow's exceptions while reading (a column of the wrong type, a damaged file) as FormatError."""
+    import pyarrow as pa
+
+    try:
+        yield from gen
+    except pa.ArrowException as exc:
+        msg = " ".join(str(exc).split())
+        raise FormatError(
+            f"a column cannot be read as expected ({msg}); check the column types (names and labels are text, "
+            "weights numbers)",
+            path=path,
+        ) from None
 
 
 def _drive(parser: Iterator[None], builder: Builder, chunk_rows: int) -> Iterator[Dataset]:

@@ -16,14 +16,16 @@ leaderboard (:mod:`~prefkit.ranking.leaderboard_fit`), one fitter per model fami
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from functools import partial
 from typing import Any
 
 import numpy as np
 
-from prefkit.errors import ValidationError
+from prefkit.errors import DataProblemError, ValidationError
 from prefkit.ranking import intervals as iv
 from prefkit.ranking.counts import CountTable
+from prefkit.ranking.graph import diagnose
 from prefkit.ranking.leaderboard_data import Battles, Rankings, pairs_to_rankings, rankings_to_pairs
 from prefkit.ranking.leaderboard_elo import fit_elo_leaderboard
 from prefkit.ranking.leaderboard_fit import FitOptions, Fitted, assemble
@@ -108,8 +110,9 @@ def build_leaderboard(
         resampling=resampling,
         progress=progress,
     )
+    notes = _check_pairs(data)
     res = FITTERS["style" if style else method](data, opts)
-    return assemble(
+    lb = assemble(
         res,
         method=method,
         ties=ties if method not in ("davidson", "rao-kupper") else "model",
@@ -118,6 +121,49 @@ def build_leaderboard(
         scale=scale,
         anchor=anchor,
         rounds=rounds if ci == "bootstrap" else 0,
+    )
+    if ci != "none":
+        flat = [n for n, lo, hi in zip(lb.names, lb.lower, lb.upper, strict=True) if hi - lo <= 0]
+        if flat:
+            notes += (
+                f"the intervals of {_listed(flat)} have zero width: they are not estimable from these battles "
+                "(all of those items' battles are ties); do not read them as certainty",
+            )
+    return replace(lb, notes=(*lb.notes, *notes)) if notes else lb
+
+
+def _listed(names: Sequence[str], limit: int = 8) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _check_pairs(data: Battles | CountTable | Rankings) -> tuple[str, ...]:
+    """Refuse a log of ties only; note a disconnected comparison graph (a prior, or Elo, still ranks it)."""
+    if isinstance(data, Rankings):
+        return ()
+    table = data.counts() if isinstance(data, Battles) else data
+    decisive = float(np.sum(table.win) + np.sum(table.loss))
+    if decisive == 0 and float(np.sum(table.tie)) > 0:
+        raise DataProblemError(
+            f"every one of the {float(np.sum(table.tie)):g} battles is a tie: nothing separates the items, so "
+            "their ratings are all equal and their intervals are not estimable; rank a log with decisive outcomes"
+        )
+    if table.n_battles <= 0 or table.n_items < 2:
+        return ()
+    diag = diagnose(table)
+    if diag.n_components < 2:
+        return ()
+    names = table.item_names()
+    comps = sorted(
+        ([names[int(k)] for k in np.flatnonzero(diag.component == c)] for c in range(diag.n_components)),
+        key=len,
+        reverse=True,
+    )
+    shown = "; ".join("{" + _listed(c, 6) + "}" for c in comps[:6])
+    more = f" and {len(comps) - 6} more" if len(comps) > 6 else ""
+    return (
+        f"the comparison graph has {diag.n_components} disconnected components: {shown}{more}. Ratings compare "
+        "only within a component; across components their order means nothing",
     )
 
 

@@ -135,6 +135,23 @@ def _prepare(
     return _Data(a[keep], b[keep], y[keep], w[keep], X[keep], n_items), mean, std
 
 
+def _check_identifiable(X: np.ndarray, names: Sequence[str]) -> None:
+    """DataProblemError naming the style features whose coefficients the battles cannot determine."""
+    const = [names[k] for k in range(X.shape[1]) if len(X) and np.ptp(X[:, k]) == 0]
+    if const:
+        raise DataProblemError(
+            (f"style feature {const[0]} has" if len(const) == 1 else f"style features {', '.join(const)} have")
+            + " the same value in every battle, so the coefficient cannot be estimated; drop the column (in Python, "
+            "or give the coefficients a prior: coef_prior > 0)"
+        )
+    if X.shape[1] > 1 and np.linalg.matrix_rank(X - X.mean(axis=0)) < X.shape[1]:
+        raise DataProblemError(
+            f"the style features {', '.join(names)} are linearly dependent (one is a combination of the "
+            "others), so their coefficients cannot be estimated; drop the redundant columns (in Python, or give "
+            "the coefficients a prior: coef_prior > 0)"
+        )
+
+
 def fit_bt_style(
     a: np.ndarray,
     b: np.ndarray,
@@ -157,6 +174,8 @@ def fit_bt_style(
     names = tuple(feature_names) or tuple(f"x{k}" for k in range(f))
     if len(names) != f:
         raise ValidationError(f"feature_names has {len(names)} names for {f} features")
+    if coef_prior == 0:
+        _check_identifiable(d.X, names)
     if prior == 0:
         check_mle_exists(
             count_pairwise(

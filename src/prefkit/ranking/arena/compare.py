@@ -183,6 +183,8 @@ def compare_policies(
         raise ValidationError(f"seeds must be >= 1, got {seeds}")
     if horizon < 1:
         raise ValidationError(f"horizon must be >= 1, got {horizon}")
+    if items >= 2 and not 2 <= k <= items and any(not PRESETS[n].pairwise_only for n in names):
+        raise ValidationError(f"k must be between 2 and the number of items ({items}), got {k}")  # before any run
     jobs = [(name, s, items, k, truth, sd, noise, mode, horizon, position_bias, tie_margin, 0) for name in names
             for s in range(seeds)]  # fmt: skip
     results = _map(jobs, workers, progress)
