@@ -168,7 +168,7 @@ def test_standardized_weights_are_per_sd() -> None:
 def test_separable_data_without_prior_is_a_clear_error() -> None:
     x = np.array([[1.0], [2.0], [-1.0], [-2.0]] * 10)
     out = np.where(x[:, 0] > 0, OUTCOME_A, OUTCOME_B)
-    with pytest.raises(DataProblemError, match="separated"):
+    with pytest.raises(DataProblemError, match="separate the verdicts"):
         dissect(x, out, ["p"], prior_precision=0.0, min_n=1)
     assert dissect(x, out, ["p"], prior_precision=1.0, min_n=1).groups[0].weights[0].mean > 0
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prefkit.analysis.pairs import JudgedPairs, group_codes, property_differences
 from prefkit.analysis.properties import (
@@ -225,3 +227,13 @@ def test_bad_tagger_and_prompt_dir(tmp_path: Path) -> None:
         judge_properties(object(), pp, ["q"], ["a"], ["b"])  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="unknown characteristics"):
         judge_properties(ScriptedTagger(), pp, ["q"], ["a"], ["b"], ["rude"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(max_codepoint=127), max_size=40), min_size=1, max_size=8))
+def test_word_count_equals_python_split(texts: list[str]) -> None:
+    import pyarrow as pa
+
+    arr = pa.array(["pad"] + texts).slice(1)  # a sliced array: non-zero offset into the buffers
+    got = computed_properties(arr, None, ["length_words"]).values[:, 0]
+    assert got.tolist() == [len(t.split()) for t in texts]

@@ -95,8 +95,8 @@ def logistic_map(
     h = hessian(beta, x, w, prior)
     if not np.all(np.isfinite(h)) or np.linalg.eigvalsh(h).min() <= 1e-8 * max(1.0, float(w.sum())):
         raise DataProblemError(
-            "the verdicts are perfectly separated by the properties, so the weights are unbounded; "
-            "use a prior (prior_precision > 0)"
+            "the posterior has no unique mode: some properties are collinear or separate the verdicts "
+            "perfectly, so their weights are unbounded; use a prior (prior_precision > 0) or drop properties"
         )
     return beta, h
 

@@ -126,8 +126,12 @@ def property_differences(
     ta, tb = _require_texts(pairs)
     prompts = pairs.prompt if pairs.prompt is not None else [None] * len(pairs)
     keys: dict[tuple[str | None, str | None], int] = {}
-    ia = np.fromiter((keys.setdefault(k, len(keys)) for k in zip(prompts, ta, strict=True)), np.int64, len(ta))
-    ib = np.fromiter((keys.setdefault(k, len(keys)) for k in zip(prompts, tb, strict=True)), np.int64, len(tb))
+    ia = np.fromiter(
+        (keys.setdefault(k, len(keys)) for k in zip(prompts, ta, strict=True)), np.int64, len(ta)
+    )
+    ib = np.fromiter(
+        (keys.setdefault(k, len(keys)) for k in zip(prompts, tb, strict=True)), np.int64, len(tb)
+    )
     uniq = list(keys)
     table = computed_properties([t for _, t in uniq], [p for p, _ in uniq], names)
     return table.values[ia] - table.values[ib], table.names

@@ -75,10 +75,9 @@ _HEDGE = (
     r"(?i)\b(?:might|may|maybe|perhaps|possibly|probably|likely|unlikely|it depends|i think|i believe|"
     r"not sure|generally|typically|usually|could be|seems?|appears?)\b"
 )
-_WORD = r"\S+"
 _SENTENCE = r"[.!?]+(?:\s|$)"
-_VOWELS = r"(?i)[aeiouy]+"
 _CONTENT_WORD = re.compile(r"[a-z]{4,}")
+_HEAD_WORDS = 60
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,12 +128,40 @@ def _count(arr: pa.Array, pattern: str) -> np.ndarray:
     return np.asarray(pc.count_substring_regex(arr, pattern), dtype=np.float64)
 
 
+def _runs(arr: pa.Array, chars: bytes, *, invert: bool = False) -> np.ndarray:
+    """Per text, the number of maximal runs of bytes in ``chars`` (or not in it): vectorised over the buffer."""
+    if pa.types.is_large_string(arr.type):
+        off_dtype: type = np.int64
+    else:
+        off_dtype = np.int32
+    bufs = arr.buffers()
+    offs = np.frombuffer(bufs[1], dtype=off_dtype)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
+    lo, hi = int(offs[0]), int(offs[-1])
+    lut = np.zeros(256, dtype=bool)
+    lut[list(chars)] = True
+    if invert:
+        lut = ~lut
+    mask = lut[data[lo:hi]]
+    start = mask.copy()
+    start[1:] &= ~mask[:-1]
+    first = offs[:-1] - lo
+    nonempty = offs[1:] > offs[:-1]
+    start[first[nonempty]] = mask[first[nonempty]]
+    cs = np.concatenate([[0], np.cumsum(start, dtype=np.int64)])
+    return (cs[offs[1:] - lo] - cs[first]).astype(np.float64)
+
+
 def _content_words(text: str) -> set[str]:
     return set(_CONTENT_WORD.findall(text.lower()))
 
 
-def _overlap(prompts: Sequence[str | None], texts: pa.Array, head_words: int | None) -> np.ndarray:
-    out = np.zeros(len(texts), dtype=np.float64)
+def _overlaps(prompts: Sequence[str | None] | None, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Share of each prompt's content words found in the whole response and in its first 60 words."""
+    full = np.zeros(len(texts), dtype=np.float64)
+    head = np.zeros(len(texts), dtype=np.float64)
+    if prompts is None:
+        return full, head
     cache: dict[str, set[str]] = {}
     for i, (p, t) in enumerate(zip(prompts, texts.to_pylist(), strict=True)):
         if not p:
@@ -144,9 +171,11 @@ def _overlap(prompts: Sequence[str | None], texts: pa.Array, head_words: int | N
             pw = cache[p] = _content_words(p)
         if not pw:
             continue
-        body = t if head_words is None else " ".join(t.split(None, head_words)[:head_words])
-        out[i] = len(pw & _content_words(body)) / len(pw)
-    return out
+        low = t.lower()
+        full[i] = len(pw.intersection(_CONTENT_WORD.findall(low))) / len(pw)
+        first = low.split(None, _HEAD_WORDS)[:_HEAD_WORDS]
+        head[i] = len(pw.intersection(_CONTENT_WORD.findall(" ".join(first)))) / len(pw)
+    return full, head
 
 
 def computed_properties(
@@ -165,10 +194,12 @@ def computed_properties(
     arr = _as_strings(texts, "texts")
     if prompts is not None and len(prompts) != len(arr):
         raise ValidationError(f"prompts: expected {len(arr)} entries (one per text), got {len(prompts)}")
-    words = _count(arr, _WORD)
+    words = _runs(arr, b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", invert=True)
     safe_words = np.maximum(words, 1.0)
     lines = _count(arr, r"\n") + 1.0
     cols: dict[str, np.ndarray] = {}
+    if "prompt_overlap" in names or "answers_question" in names:
+        cols["prompt_overlap"], cols["answers_question"] = _overlaps(prompts, arr)
     for n in names:
         if n == "length_words":
             cols[n] = words
@@ -190,13 +221,9 @@ def computed_properties(
             cols[n] = 100.0 * _count(arr, _HEDGE) / safe_words
         elif n == "questions":
             cols[n] = _count(arr, r"\?")
-        elif n == "prompt_overlap":
-            cols[n] = _overlap(prompts, arr, None) if prompts is not None else np.zeros(len(arr))
-        elif n == "answers_question":
-            cols[n] = _overlap(prompts, arr, 60) if prompts is not None else np.zeros(len(arr))
         elif n == "flesch":
             sentences = np.maximum(_count(arr, _SENTENCE), 1.0)
-            syllables = _count(arr, _VOWELS)
+            syllables = _runs(pc.utf8_lower(arr), b"aeiouy")
             fl = 206.835 - 1.015 * (words / sentences) - 84.6 * (syllables / safe_words)
             cols[n] = np.where(words > 0, fl, 0.0)
     return PropertyTable(
