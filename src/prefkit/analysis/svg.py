@@ -28,9 +28,9 @@ def forest(
     """Points with intervals, one row per label and one colour per series ``(name, mean, lower, upper)``."""
     n_rows, n_ser = len(labels), max(len(series), 1)
     row_h = 10 + 9 * n_ser
-    left, right, top = 170, 20, 30
-    w = 640
-    h = top + row_h * n_rows + 40
+    left, right, top = 150, 16, 30
+    w = 480
+    h = top + row_h * n_rows + 48
     vals = np.concatenate([np.concatenate([lo, hi, m]) for _, m, lo, hi in series]) if series else np.zeros(1)
     vals = vals[np.isfinite(vals)]
     lo_v, hi_v = (float(vals.min()), float(vals.max())) if vals.size else (-1.0, 1.0)
@@ -58,7 +58,10 @@ def forest(
         y0 = top + r * row_h
         if r % 2 == 0:
             out.append(f'<rect x="0" y="{y0}" width="{w}" height="{row_h}" fill="#f5f7fa"/>')
-        out.append(f'<text x="{left - 8}" y="{y0 + row_h / 2 + 4:.1f}" text-anchor="end">{_e(lab)}</text>')
+        short = lab if len(lab) <= 22 else lab[:21] + "…"
+        out.append(
+            f'<text x="{left - 8}" y="{y0 + row_h / 2 + 4:.1f}" text-anchor="end">{_e(short)}<title>{_e(lab)}</title></text>'
+        )
         for s, (name, m, lo, hi) in enumerate(series):
             yy = y0 + 9 + 9 * s
             if not (np.isfinite(m[r]) and np.isfinite(lo[r]) and np.isfinite(hi[r])):
@@ -74,13 +77,13 @@ def forest(
             )
     for v in np.linspace(lo_v, hi_v, 5):
         out.append(
-            f'<text x="{x(v):.1f}" y="{h - 18}" text-anchor="middle" fill="#555">{fmt.format(v)}</text>'
+            f'<text x="{x(v):.1f}" y="{h - 24}" text-anchor="middle" fill="#555">{fmt.format(v)}</text>'
         )
     lx = left
     for s, (name, *_rest) in enumerate(series):
         c = PALETTE[s % len(PALETTE)]
         out.append(
-            f'<circle cx="{lx}" cy="{h - 5}" r="4" fill="{c}"/><text x="{lx + 8}" y="{h - 1}">{_e(name)}</text>'
+            f'<circle cx="{lx}" cy="{h - 9}" r="4" fill="{c}"/><text x="{lx + 8}" y="{h - 5}">{_e(name)}</text>'
         )
         lx += 16 + 7 * len(name)
     out.append("</svg>")

@@ -224,7 +224,9 @@ def dissect_cmd(
             t.add_row(n, *[f"{v:.3f}" if np.isfinite(v) else "-" for v in res.similarity[i]])
         console.print(t)
     for g_name, count in res.too_few:
-        console.print(f"[yellow]{g_name}: only {count} usable judgments (< --min-n {min_n}), not fitted[/yellow]")
+        console.print(
+            f"[yellow]{g_name}: only {count} usable judgments (< --min-n {min_n}), not fitted[/yellow]"
+        )
     for note in res.notes:
         console.print(f"[yellow]{note}[/yellow]")
 
