@@ -14,9 +14,10 @@ per text) and return a :class:`PropertyTable` (``values[i, k]`` is property ``k`
 ``refusal``           1 when the text contains a refusal phrase ("I can't", "as an AI", "I'm unable" ...)
 ``hedging``           hedging words per 100 words ("might", "perhaps", "I think", "it depends" ...)
 ``questions``         number of question marks (asks the user back)
-``prompt_overlap``    share of the prompt's distinct content words (>= 4 letters) found in the response
-``answers_question``  share of the prompt's content words found in the response's first 60 words: a
-                      proxy for "addresses the question up front" (0 when there is no prompt)
+``prompt_overlap``    share of the prompt's distinct content words (>= 4 letters) that occur in the response
+                      (case-insensitive substring match)
+``answers_question``  the same share within the response's first 300 characters (about 50 words): a proxy
+                      for "addresses the question up front" (0 when there is no prompt)
 ``flesch``            Flesch reading ease, 206.835 - 1.015 words/sentence - 84.6 syllables/word, with
                       syllables approximated by vowel groups
 ====================  ==================================================================================
@@ -77,7 +78,7 @@ _HEDGE = (
 )
 _SENTENCE = r"[.!?]+(?:\s|$)"
 _CONTENT_WORD = re.compile(r"[a-z]{4,}")
-_HEAD_WORDS = 60
+_HEAD_CHARS = 300
 
 
 @dataclass(frozen=True, eq=False)
@@ -130,26 +131,23 @@ def _count(arr: pa.Array, pattern: str) -> np.ndarray:
 
 def _runs(arr: pa.Array, chars: bytes, *, invert: bool = False) -> np.ndarray:
     """Per text, the number of maximal runs of bytes in ``chars`` (or not in it): vectorised over the buffer."""
-    if pa.types.is_large_string(arr.type):
-        off_dtype: type = np.int64
-    else:
-        off_dtype = np.int32
+    off_dtype = np.int64 if pa.types.is_large_string(arr.type) else np.int32
     bufs = arr.buffers()
     offs = np.frombuffer(bufs[1], dtype=off_dtype)[arr.offset : arr.offset + len(arr) + 1].astype(np.int64)
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(0, np.uint8)
     lo, hi = int(offs[0]), int(offs[-1])
+    data = np.frombuffer(bufs[2], dtype=np.uint8)[lo:hi] if bufs[2] is not None else np.zeros(0, np.uint8)
     lut = np.zeros(256, dtype=bool)
     lut[list(chars)] = True
     if invert:
         lut = ~lut
-    mask = lut[data[lo:hi]]
+    mask = lut[data]
     start = mask.copy()
     start[1:] &= ~mask[:-1]
-    first = offs[:-1] - lo
-    nonempty = offs[1:] > offs[:-1]
-    start[first[nonempty]] = mask[first[nonempty]]
-    cs = np.concatenate([[0], np.cumsum(start, dtype=np.int64)])
-    return (cs[offs[1:] - lo] - cs[first]).astype(np.float64)
+    rel = offs - lo
+    first = rel[:-1][rel[1:] > rel[:-1]]
+    start[first] = mask[first]  # a run never continues across two texts
+    starts = np.flatnonzero(start)
+    return np.diff(np.searchsorted(starts, rel)).astype(np.float64)
 
 
 def _content_words(text: str) -> set[str]:
@@ -157,24 +155,24 @@ def _content_words(text: str) -> set[str]:
 
 
 def _overlaps(prompts: Sequence[str | None] | None, texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    """Share of each prompt's content words found in the whole response and in its first 60 words."""
+    """Share of each prompt's content words found in the whole response and in its first characters."""
     full = np.zeros(len(texts), dtype=np.float64)
     head = np.zeros(len(texts), dtype=np.float64)
     if prompts is None:
         return full, head
-    cache: dict[str, set[str]] = {}
-    for i, (p, t) in enumerate(zip(prompts, texts.to_pylist(), strict=True)):
+    cache: dict[str, list[str]] = {}
+    lowered = pc.utf8_lower(texts).to_pylist()
+    for i, (p, low) in enumerate(zip(prompts, lowered, strict=True)):
         if not p:
             continue
         pw = cache.get(p)
         if pw is None:
-            pw = cache[p] = _content_words(p)
+            pw = cache[p] = sorted(_content_words(p))
         if not pw:
             continue
-        low = t.lower()
-        full[i] = len(pw.intersection(_CONTENT_WORD.findall(low))) / len(pw)
-        first = low.split(None, _HEAD_WORDS)[:_HEAD_WORDS]
-        head[i] = len(pw.intersection(_CONTENT_WORD.findall(" ".join(first)))) / len(pw)
+        start = low[:_HEAD_CHARS]
+        full[i] = sum(w in low for w in pw) / len(pw)
+        head[i] = sum(w in start for w in pw) / len(pw)
     return full, head
 
 
