@@ -33,6 +33,7 @@ from prefkit.analysis.consistency import (
     transitivity,
 )
 from prefkit.analysis.dissect import Dissection, dissect
+from prefkit.analysis.factors import FactorShare, factor_shares
 from prefkit.analysis.pairs import JudgedPairs, group_codes, property_differences
 from prefkit.errors import PrefkitError
 
@@ -47,6 +48,7 @@ class Explained:
     pairs: JudgedPairs
     leaderboard: Any = None
     dissection: Dissection | None = None
+    factors: dict[str, list[FactorShare]] | None = None
     dissect_by: str = "judge"
     reliability: DawidSkene | None = None
     agreement: np.ndarray | None = None
@@ -89,6 +91,7 @@ def explain_pairs(
     def _dissect() -> Dissection:
         x, names = property_differences(pairs)
         g, gn = group_codes(pairs, by)
+        ex.factors = factor_shares(x, pairs.outcome, names, g, gn)
         return dissect(x, pairs.outcome, names, g, gn, min_n=30)
 
     ex.dissection = _try(ex, "dissection", _dissect)
@@ -161,7 +164,7 @@ def _leaderboard(ex: Explained) -> str:
         names,
         [("rating", lb.rating[order], lb.lower[order], lb.upper[order])],
         title=f"Bradley-Terry ratings, {int(lb.level * 100)}% intervals",
-        zero=False,
+        ref=None,
         fmt="{:.0f}",
     )
     rows = [
@@ -206,11 +209,30 @@ def _weights(ex: Explained) -> str:
         if d.too_few
         else ""
     )
+    factors = ""
+    if ex.factors:
+        fitted = {g.group for g in d.groups}
+        fs = [
+            (
+                name,
+                np.array([f.share for f in v]),
+                np.array([f.lower for f in v]),
+                np.array([f.upper for f in v]),
+            )
+            for name, v in ex.factors.items()
+            if name in fitted
+        ]
+        factors = (
+            "<h3>Factor influence, side by side</h3><p class='note'>Share of decisive judgments won by the response "
+            "with more of each property (0.5: no influence; not adjusted for the other properties), Wilson 95% "
+            "intervals.</p>"
+            + svg.forest(list(d.properties), fs, title="Winner has more of the property", ref=0.5)
+        )
     return (
         f"<p class='note'>Bayesian logistic regression of the verdict on property differences (a minus b), "
         f"grouped by {_e(ex.dissect_by)}; ties {_e(d.ties)}; weights per standard deviation of the difference; "
         f"Gaussian prior precision {d.prior_precision:g}; Laplace posterior.</p>{chart}{too_few}"
-        f"<h3>Cosine similarity of the groups' weights</h3>{_table(['group', *names], sim_rows)}"
+        f"<h3>Cosine similarity of the groups' weights</h3>{_table(['group', *names], sim_rows)}{factors}"
     )
 
 

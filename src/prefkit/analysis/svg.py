@@ -22,7 +22,7 @@ def forest(
     series: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
     *,
     title: str = "",
-    zero: bool = True,
+    ref: float | None = 0.0,
     fmt: str = "{:.2f}",
 ) -> str:
     """Points with intervals, one row per label and one colour per series ``(name, mean, lower, upper)``."""
@@ -34,8 +34,8 @@ def forest(
     vals = np.concatenate([np.concatenate([lo, hi, m]) for _, m, lo, hi in series]) if series else np.zeros(1)
     vals = vals[np.isfinite(vals)]
     lo_v, hi_v = (float(vals.min()), float(vals.max())) if vals.size else (-1.0, 1.0)
-    if zero:
-        lo_v, hi_v = min(lo_v, 0.0), max(hi_v, 0.0)
+    if ref is not None:
+        lo_v, hi_v = min(lo_v, ref), max(hi_v, ref)
     span = (hi_v - lo_v) or 1.0
     lo_v, hi_v = lo_v - 0.05 * span, hi_v + 0.05 * span
     span = hi_v - lo_v
@@ -49,9 +49,9 @@ def forest(
     ]
     if title:
         out.append(f'<text x="{w / 2}" y="16" text-anchor="middle" font-weight="bold">{_e(title)}</text>')
-    if zero and lo_v < 0 < hi_v:
+    if ref is not None and lo_v < ref < hi_v:
         out.append(
-            f'<line x1="{x(0):.1f}" x2="{x(0):.1f}" y1="{top - 6}" y2="{h - 32}" stroke="#999" '
+            f'<line x1="{x(ref):.1f}" x2="{x(ref):.1f}" y1="{top - 6}" y2="{h - 32}" stroke="#999" '
             'stroke-dasharray="3,3"/>'
         )
     for r, lab in enumerate(labels):
