@@ -65,7 +65,8 @@ def test_dissect_user_columns(planted: Path, tmp_path: Path, capsys: pytest.Capt
     ("args", "message"),
     [
         (["--by", "age"], "unknown group column 'age'"),
-        (["--properties", "judge"], "judge backend"),
+        (["--properties", "judge"], "needs --tagger MODULE:FACTORY"),
+        (["--properties", "judge", "--tagger", "no_such_module_xyz:make"], "cannot load it"),
         (["--properties", "vibes"], "unknown properties ['vibes']"),
         (["--ties", "count"], "ties must be"),
         (["--format", "xml"], "--format must be"),
@@ -184,3 +185,51 @@ def test_report_from_a_project_store(
     out = tmp_path / "r.html"
     _ok(["report", str(db), "--out", str(out)], capsys)
     assert "900 pairwise judgments" in out.read_text()
+
+
+TAGGER = """
+import json, re
+
+
+class LengthTagger:
+    \"\"\"Rates every characteristic by the response's length (0-3), as a stand-in for an LLM judge.\"\"\"
+
+    def complete(self, prompts):
+        out = []
+        for p in prompts:
+            r1 = re.search(r"\\[Response 1 Start\\]\\n(.*?)\\n\\[Response 1 End\\]", p, re.S).group(1)
+            r2 = re.search(r"\\[Response 2 Start\\]\\n(.*?)\\n\\[Response 2 End\\]", p, re.S).group(1)
+            block = re.search(r"\\[Characteristics Start\\]\\n(.*?)\\n\\[Characteristics End\\]", p, re.S).group(1)
+            names = [line.split(":", 1)[0] for line in block.splitlines()]
+            rate = lambda t: str(min(3, len(t.split()) // 50))
+            out.append(json.dumps({n: {"response 1": rate(r1), "response 2": rate(r2)} for n in names}))
+        return out
+
+
+def make():
+    return LengthTagger()
+"""
+
+
+def test_dissect_with_judge_tagged_properties(
+    planted: Path,
+    tmp_path: Path,
+    shared_data: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (tmp_path / "length_tagger.py").write_text(TAGGER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    prompts = shared_data / "preference_dissection" / "prompts"
+    d = json.loads(
+        _ok(["explain", "dissect", str(planted), "--properties", "judge", "--tagger", "length_tagger:make",
+             "--prompts", str(prompts), "--format", "json"], capsys)
+    )  # fmt: skip
+    assert "well formatted" in d["properties"] and len(d["properties"]) >= 15
+    groups = {g["group"]: {w["property"]: w for w in g["weights"]} for g in d["groups"]}
+    assert groups["human"]["friendly"]["mean"] > 0 > groups["judge-x"]["friendly"]["mean"]
+    code, _, err = _run(
+        ["explain", "dissect", str(planted), "--properties", "judge", "--tagger", "length_tagger:make"],
+        capsys,
+    )
+    assert code == 2 and "--prompts DIR" in err

@@ -101,7 +101,8 @@ class JudgedPairs:
         )
 
 
-def _require_texts(pairs: JudgedPairs) -> tuple[Sequence[str | None], Sequence[str | None]]:
+def require_texts(pairs: JudgedPairs) -> tuple[Sequence[str | None], Sequence[str | None]]:
+    """The two response texts of every judgment; DataProblemError naming the gap when any is missing."""
     where = pairs.source or "the data"
     if pairs.text_a is None or pairs.text_b is None:
         raise DataProblemError(
@@ -123,7 +124,7 @@ def property_differences(
     pairs: JudgedPairs, names: Sequence[str] = DEFAULT_COMPUTED
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """``props(a) - props(b)`` of every judgment for the computed properties ``names``."""
-    ta, tb = _require_texts(pairs)
+    ta, tb = require_texts(pairs)
     prompts = pairs.prompt if pairs.prompt is not None else [None] * len(pairs)
     keys: dict[tuple[str | None, str | None], int] = {}
     ia = np.fromiter(

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -363,6 +363,7 @@ def judge_properties(
     names: Sequence[str] | None = None,
     *,
     batch_size: int = 16,
+    progress: Callable[[int], object] | None = None,
 ) -> JudgeTags:
     """Tag each pair ``(texts_a[i], texts_b[i])`` with the characteristics ``names`` (default: all) via ``tagger``.
 
@@ -396,5 +397,7 @@ def judge_properties(
         for j, r in enumerate(replies):
             ratings[lo + j] = parse_tagging_reply(r, names)
             bad += int(np.isnan(ratings[lo + j]).all())
+        if progress is not None:
+            progress(hi - lo)
     tn = tuple(names)
     return JudgeTags(PropertyTable(tn, ratings[:, :, 0]), PropertyTable(tn, ratings[:, :, 1]), bad)

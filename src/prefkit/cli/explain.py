@@ -102,17 +102,76 @@ def _read_item_table(path: Path) -> tuple[list[str], dict[str, list[float]]]:
     return items, values
 
 
-def _differences(pairs: Any, spec: str, item_props: Path | None) -> tuple[np.ndarray, tuple[str, ...]]:
+def _load_tagger(spec: str | None) -> Any:
+    """``MODULE:FACTORY``: a callable (or class) returning an object with ``complete(prompts) -> completions``."""
+    import importlib
+
+    from prefkit.analysis.properties import Tagger
+    from prefkit.errors import ValidationError
+
+    if not spec or ":" not in spec:
+        raise ValidationError(
+            "--properties judge needs --tagger MODULE:FACTORY (a callable returning an object with "
+            "complete(prompts) -> completions, e.g. an LLM judge backend) and --prompts DIR (the "
+            "preference_dissection/prompts directory)"
+        )
+    mod_name, attr = spec.split(":", 1)
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(f"--tagger {spec!r}: cannot load it ({exc})") from None
+    tagger = factory() if callable(factory) and not isinstance(factory, Tagger) else factory
+    if not isinstance(tagger, Tagger):
+        raise ValidationError(f"--tagger {spec!r}: the object has no complete(prompts) method")
+    return tagger
+
+
+def _judge_differences(
+    pairs: Any, tagger_spec: str | None, prompts_dir: Path | None
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    from prefkit.analysis.pairs import require_texts
+    from prefkit.analysis.properties import judge_properties, load_property_prompts
+    from prefkit.cli._common import progress_bar
+    from prefkit.errors import ValidationError
+
+    tagger = _load_tagger(tagger_spec)
+    if prompts_dir is None:
+        raise ValidationError(
+            "--properties judge needs --prompts DIR (the preference_dissection/prompts directory)"
+        )
+    prompts = load_property_prompts(prompts_dir)
+    ta, tb = require_texts(pairs)
+    ctx = pairs.prompt if pairs.prompt is not None else [None] * len(pairs)
+    keys: dict[tuple[Any, Any, Any], int] = {}
+    idx = np.fromiter(
+        (keys.setdefault(k, len(keys)) for k in zip(ctx, ta, tb, strict=True)), np.int64, len(ta)
+    )
+    uniq = list(keys)
+    with progress_bar("tagging pairs", total=len(uniq)) as advance:
+        tags = judge_properties(
+            tagger,
+            prompts,
+            [c or "" for c, _, _ in uniq],
+            [a for _, a, _ in uniq],
+            [b for _, _, b in uniq],
+            progress=advance,
+        )
+    if tags.n_unreadable:
+        console.print(
+            f"[yellow]{tags.n_unreadable} of {len(uniq)} tagging replies could not be read[/yellow]"
+        )
+    return (tags.a.values - tags.b.values)[idx], tags.a.names
+
+
+def _differences(
+    pairs: Any, spec: str, item_props: Path | None, tagger: str | None = None, prompts_dir: Path | None = None
+) -> tuple[np.ndarray, tuple[str, ...]]:
     from prefkit.analysis.pairs import item_property_differences, property_differences
     from prefkit.analysis.properties import ALL_COMPUTED, DEFAULT_COMPUTED, PropertyTable, user_properties
     from prefkit.errors import DataProblemError, ValidationError
 
     if spec == "judge":
-        raise ValidationError(
-            "--properties judge needs an LLM judge backend to tag the responses; tag them with the library "
-            "(prefkit.analysis.properties.judge_properties with a Tagger) and pass the tags as columns with "
-            "--item-properties FILE --properties COL1,COL2"
-        )
+        return _judge_differences(pairs, tagger, prompts_dir)
     names = (
         list(DEFAULT_COMPUTED) if spec == "computed" else [s.strip() for s in spec.split(",") if s.strip()]
     )
@@ -173,6 +232,14 @@ def dissect_cmd(
         30, "--min-n", help="Groups with fewer usable judgments are reported, not fitted."
     ),
     position: bool = typer.Option(False, "--position", help="Also fit a flat-prior pull towards side a."),
+    tagger: str = typer.Option(
+        None,
+        "--tagger",
+        help="With --properties judge: MODULE:FACTORY returning an LLM judge (complete(prompts)).",
+    ),
+    prompts_dir: Path = typer.Option(
+        None, "--prompts", help="With --properties judge: the Preference Dissection prompts directory."
+    ),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
 ) -> None:
     """Which properties drive each group's verdicts: Bayesian logistic regression on property differences.
@@ -185,7 +252,7 @@ def dissect_cmd(
     _check_format(fmt)
     pairs = load_pairs(file)
     g, gn = group_codes(pairs, by)
-    x, names = _differences(pairs, properties, item_properties)
+    x, names = _differences(pairs, properties, item_properties, tagger, prompts_dir)
     res = dissect(
         x,
         pairs.outcome,
