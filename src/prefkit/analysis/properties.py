@@ -272,7 +272,7 @@ def load_property_prompts(
     """Read the Preference Dissection prompts (``template`` + ``characteristics``) from ``directory``."""
     from prefkit._optional import require
 
-    yaml = require("yaml", "dev")
+    yaml = require("yaml", "explain")
     d = Path(directory)
     out: list[dict] = []
     for fname in (template_file, characteristics_file):

@@ -95,30 +95,40 @@ def explain_pairs(
         return dissect(x, pairs.outcome, names, g, gn, min_n=30)
 
     ex.dissection = _try(ex, "dissection", _dissect)
-    task, label, n_tasks = pairwise_tasks(pairs.a, pairs.b, pairs.outcome, pairs.context)
-    has_ann = pairs.annotator >= 0
-    if n_ann and has_ann.any():
-        t, j, y = task[has_ann], pairs.annotator[has_ann], label[has_ann]
-        ex.reliability = _try(ex, "reliability", lambda: dawid_skene(t, j, y, n_tasks, n_ann, 3))
-        ex.agreement = _try(ex, "agreement", lambda: agreement_with_others(t, j, y, n_tasks, n_ann, 3))
-        kinds: dict[str, list[int]] = {}
-        for k, name in enumerate(pairs.annotator_names):
-            kinds.setdefault(pairs.annotator_kind.get(name, "human"), []).append(k)
-        for kind, members in kinds.items():
-            if len(members) >= 2:
-                ex.alphas[kind] = group_alpha(t, j, y, np.array(members), n_tasks)
-        ex.clusters = _try(ex, "clusters", lambda: annotator_clusters(t, j, y, n_tasks, n_ann, 3))
-        ex.spam = spam_flags(pairs.outcome, pairs.annotator, n_ann, seconds=pairs.seconds)
-        ex.self_consistency = self_consistency(
-            pairs.a, pairs.b, pairs.outcome, pairs.annotator, n_ann, pairs.context
-        )
-    else:
-        ex.skipped["annotators"] = "the judgments name no annotators"
+    explain_annotators(ex)
     ex.transitivity = transitivity(pairs.a, pairs.b, pairs.outcome, n_items, pairs.annotator, n_ann)
     if margins is not None:
         from prefkit.reward.calibration import reliability
 
         ex.calibration = _try(ex, "calibration", lambda: reliability(np.asarray(margins, dtype=np.float64)))
+    return ex
+
+
+def explain_annotators(ex: Explained, *, n_clusters: int = 2, min_n: int = 10) -> Explained:
+    """Fill the annotator sections of ``ex``: Dawid-Skene, agreement, alpha per kind, clusters, spam, repeats."""
+    pairs = ex.pairs
+    n_ann = len(pairs.annotator_names)
+    task, label, n_tasks = pairwise_tasks(pairs.a, pairs.b, pairs.outcome, pairs.context)
+    has_ann = pairs.annotator >= 0
+    if not (n_ann and has_ann.any()):
+        ex.skipped["annotators"] = "the judgments name no annotators"
+        return ex
+    t, j, y = task[has_ann], pairs.annotator[has_ann], label[has_ann]
+    ex.reliability = _try(ex, "reliability", lambda: dawid_skene(t, j, y, n_tasks, n_ann, 3))
+    ex.agreement = _try(ex, "agreement", lambda: agreement_with_others(t, j, y, n_tasks, n_ann, 3))
+    kinds: dict[str, list[int]] = {}
+    for k, name in enumerate(pairs.annotator_names):
+        kinds.setdefault(pairs.annotator_kind.get(name, "human"), []).append(k)
+    for kind, members in kinds.items():
+        if len(members) >= 2:
+            ex.alphas[kind] = group_alpha(t, j, y, np.array(members), n_tasks)
+    ex.clusters = _try(
+        ex, "clusters", lambda: annotator_clusters(t, j, y, n_tasks, n_ann, 3, n_clusters=n_clusters)
+    )
+    ex.spam = spam_flags(pairs.outcome, pairs.annotator, n_ann, seconds=pairs.seconds, min_n=min_n)
+    ex.self_consistency = self_consistency(
+        pairs.a, pairs.b, pairs.outcome, pairs.annotator, n_ann, pairs.context
+    )
     return ex
 
 

@@ -434,34 +434,17 @@ def annotators_cmd(
 
     Example: prefkit explain annotators llmfao/ --format json
     """
-    from prefkit.analysis.report import explain_pairs
+    from prefkit.analysis.report import Explained, explain_annotators
     from prefkit.errors import DataProblemError
 
     _check_format(fmt)
     pairs = load_pairs(file)
     if not len(pairs.annotator_names) or not (pairs.annotator >= 0).any():
         raise DataProblemError(f"{file}: the judgments name no annotators, so there is no one to assess")
-    from prefkit.analysis.annotators import annotator_clusters, pairwise_tasks, spam_flags
-
-    ex = explain_pairs(pairs)
-    task, label, n_tasks = pairwise_tasks(pairs.a, pairs.b, pairs.outcome, pairs.context)
-    has = pairs.annotator >= 0
-    cl = None
-    try:
-        cl = annotator_clusters(
-            task[has],
-            pairs.annotator[has],
-            label[has],
-            n_tasks,
-            len(pairs.annotator_names),
-            3,
-            n_clusters=clusters,
-        )
-    except DataProblemError as exc:
-        ex.skipped["clusters"] = str(exc)
-    spam = spam_flags(
-        pairs.outcome, pairs.annotator, len(pairs.annotator_names), seconds=pairs.seconds, min_n=min_n
-    )
+    ex = explain_annotators(Explained(pairs=pairs), n_clusters=clusters, min_n=min_n)
+    cl, spam = ex.clusters, ex.spam
+    if spam is None:  # pragma: no cover - set whenever there are annotators
+        raise DataProblemError(ex.skipped.get("annotators", "no annotators"))
     rows = []
     for k, name in enumerate(pairs.annotator_names):
         rows.append(
