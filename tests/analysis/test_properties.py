@@ -237,3 +237,15 @@ def test_word_count_equals_python_split(texts: list[str]) -> None:
     arr = pa.array(["pad"] + texts).slice(1)  # a sliced array: non-zero offset into the buffers
     got = computed_properties(arr, None, ["length_words"]).values[:, 0]
     assert got.tolist() == [len(t.split()) for t in texts]
+
+
+def test_judgments_without_annotators_form_one_group() -> None:
+    pairs = JudgedPairs(
+        a=np.array([0, 1, 0]), b=np.array([1, 0, 1]), outcome=np.array([0, 1, 0]), annotator=np.array([-1, 0, -1]),
+        context=np.array([-1, -1, -1]), item_names=("x", "y"), annotator_names=("gpt",), annotator_kind={"gpt": "model"},
+    )  # fmt: skip
+    for by in ("judge", "kind", "annotator"):
+        codes, names = group_codes(pairs, by)
+        assert [names[c] for c in codes][0::2] == ["(no annotator)", "(no annotator)"]
+    codes, names = group_codes(pairs, "annotator")
+    assert names == ["gpt", "(no annotator)"] and codes.tolist() == [1, 0, 1]

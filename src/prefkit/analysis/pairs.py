@@ -19,6 +19,7 @@ from prefkit.data.model import Dataset
 from prefkit.errors import DataProblemError, ValidationError
 
 BY_CHOICES = ("all", "judge", "annotator", "kind", "category")
+NO_ANNOTATOR = "(no annotator)"
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,7 +153,8 @@ def group_codes(pairs: JudgedPairs, by: str) -> tuple[np.ndarray, list[str]]:
 
     ``all`` (one group), ``annotator`` (each annotator), ``kind`` (human / model), ``judge`` (humans pooled
     as ``human``, each model annotator on its own), ``category`` (the prompt category), or the name of an
-    annotator group attribute (``annotator_groups``).
+    annotator group attribute (``annotator_groups``). Judgments that name no annotator form the group
+    ``(no annotator)``.
     """
     n = len(pairs)
     if by == "all":
@@ -163,10 +165,10 @@ def group_codes(pairs: JudgedPairs, by: str) -> tuple[np.ndarray, list[str]]:
         return pairs.category.astype(np.int64), list(pairs.category_names)
     ann = pairs.annotator.astype(np.int64)
     if by == "annotator":
-        return ann, list(pairs.annotator_names)
-    if by in ("kind", "judge"):
+        labels = list(pairs.annotator_names)
+    elif by in ("kind", "judge"):
         labels = []
-        for name in pairs.annotator_names:
+        for name in pairs.annotator_names:  # judgments by no named annotator form their own group below
             kind = pairs.annotator_kind.get(name, "human")
             labels.append(kind if by == "kind" or kind != "model" else name)
     else:
@@ -179,7 +181,12 @@ def group_codes(pairs: JudgedPairs, by: str) -> tuple[np.ndarray, list[str]]:
             known = ", ".join([*BY_CHOICES, *sorted(attrs)])
             raise ValidationError(f"unknown group column {by!r}; choose one of: {known}")
         labels = [pairs.annotator_groups.get(name, {}).get(by, "(none)") for name in pairs.annotator_names]
+    missing = bool((ann < 0).any())
     uniq = sorted(set(labels))
+    if by == "annotator":
+        uniq = labels
+    if missing:
+        uniq = [*uniq, NO_ANNOTATOR]
     code_of = {v: k for k, v in enumerate(uniq)}
-    lut = np.array([code_of[v] for v in labels] + [-1], dtype=np.int64)
+    lut = np.array([code_of[v] for v in labels] + [code_of.get(NO_ANNOTATOR, -1)], dtype=np.int64)
     return lut[np.where(ann >= 0, ann, len(labels))], uniq
