@@ -24,6 +24,7 @@ LAYERS = {
     "prefkit.optimize": 2,
     "prefkit.storage": 3,
     "prefkit.annotation": 3,
+    "prefkit.report": 3,
     "prefkit.service": 4,
     "prefkit.cli": 4,
 }

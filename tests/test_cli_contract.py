@@ -63,6 +63,10 @@ ROLES = {
     "export:db": "db",
     "rank:db": "db",
     "serve:db": "db-new",
+    "ratings": "data",
+    "report:scores": "data",
+    "explain dissect:item_properties": "data",
+    "explain dissect:prompts_dir": "in-dir",  # a folder of prompt files; checked by typer's dir_okay/exists
 }
 
 
@@ -328,6 +332,8 @@ KNOWN = {
     ("rank", "arena-null-model.jsonl"),
     ("rank", "arena-null-model.parquet"),
     ("rank", "arena-duplicate-id.jsonl"),
+    ("explain consistency", "arena-bad-weight.jsonl"),
+    ("explain consistency", "arena-negative-weight.jsonl"),
 }
 
 

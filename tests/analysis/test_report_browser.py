@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from prefkit.analysis.llmfao import read_llmfao
-from prefkit.analysis.report import explain_pairs, render_report
+from prefkit.report.page import explain_pairs, render_report
 
 pytestmark = pytest.mark.browser
 

@@ -434,7 +434,7 @@ def annotators_cmd(
 
     Example: prefkit explain annotators llmfao/ --format json
     """
-    from prefkit.analysis.report import Explained, explain_annotators
+    from prefkit.report.page import Explained, explain_annotators
     from prefkit.errors import DataProblemError
 
     _check_format(fmt)
@@ -554,7 +554,7 @@ def report(
 
     Example: prefkit report llmfao/ --out report.html
     """
-    from prefkit.analysis.report import explain_pairs, render_report
+    from prefkit.report.page import explain_pairs, render_report
     from prefkit.errors import ValidationError
 
     if out.suffix.lower() not in (".html", ".htm"):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from prefkit.analysis import svg
+from prefkit.report import svg
 from prefkit.analysis.annotators import (
     Clusters,
     DawidSkene,
