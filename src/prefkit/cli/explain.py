@@ -434,8 +434,8 @@ def annotators_cmd(
 
     Example: prefkit explain annotators llmfao/ --format json
     """
-    from prefkit.report.page import Explained, explain_annotators
     from prefkit.errors import DataProblemError
+    from prefkit.report.page import Explained, explain_annotators
 
     _check_format(fmt)
     pairs = load_pairs(file)
@@ -554,8 +554,8 @@ def report(
 
     Example: prefkit report llmfao/ --out report.html
     """
-    from prefkit.report.page import explain_pairs, render_report
     from prefkit.errors import ValidationError
+    from prefkit.report.page import explain_pairs, render_report
 
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValidationError(f"--out must end in .html, got {out.name!r}")

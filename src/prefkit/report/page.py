@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from prefkit.report import svg
 from prefkit.analysis.annotators import (
     Clusters,
     DawidSkene,
@@ -36,6 +35,7 @@ from prefkit.analysis.dissect import Dissection, dissect
 from prefkit.analysis.factors import FactorShare, factor_shares
 from prefkit.analysis.pairs import JudgedPairs, group_codes, property_differences
 from prefkit.errors import PrefkitError
+from prefkit.report import svg
 
 TOP_ITEMS = 30
 HEAT_ITEMS = 15
