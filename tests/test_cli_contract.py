@@ -332,10 +332,8 @@ KNOWN = {
     ("rank", "arena-null-model.jsonl"),
     ("rank", "arena-null-model.parquet"),
     ("rank", "arena-duplicate-id.jsonl"),
-    ("explain consistency", "arena-bad-weight.jsonl"),
-    ("explain consistency", "arena-negative-weight.jsonl"),
-    ("explain consistency:ratings", "arena-bad-weight.jsonl"),
-    ("explain consistency:ratings", "arena-negative-weight.jsonl"),
+    ("explain consistency:file", "arena-bad-weight.jsonl"),
+    ("explain consistency:file", "arena-negative-weight.jsonl"),
 }
 
 
