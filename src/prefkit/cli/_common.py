@@ -60,3 +60,44 @@ def progress_bar(description: str, total: float | None = None, *, quiet: bool = 
     with prog:
         task = prog.add_task(description, total=total)
         yield lambda n=1: prog.advance(task, n)
+
+
+PLAIN_EVERY_S = 2.0
+
+
+@contextmanager
+def plain_progress(description: str, total: float | None = None) -> Iterator[Any]:
+    """Progress for a stderr that is not a terminal (piped, logged): a plain line every PLAIN_EVERY_S seconds
+    while the stage runs, and a last line when it ends if it printed any. Yields ``advance(n)``."""
+    import time
+
+    t0 = last = time.monotonic()
+    done = 0
+    printed = False
+
+    def line() -> None:
+        nonlocal printed
+        of = f"/{total:,.0f} ({100 * done / total:.0f}%)" if total else ""
+        err_console.print(
+            f"{description}: {done:,}{of}, {time.monotonic() - t0:.0f} s", highlight=False, markup=False
+        )
+        printed = True
+
+    def advance(n: int = 1) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= PLAIN_EVERY_S:
+            last = now
+            line()
+
+    yield advance
+    if printed:
+        line()
+
+
+def stage_progress(description: str, total: float | None = None) -> Any:
+    """A rich progress bar on a terminal, plain periodic lines otherwise (a ``ProgressFactory``)."""
+    if err_console.is_terminal:
+        return progress_bar(description, total)
+    return plain_progress(description, total)

@@ -69,6 +69,11 @@ def _ints(col: Iterable[Any]) -> np.ndarray:
     return np.asarray(col, dtype=np.int64)
 
 
+def _floats(col: Sequence[Any]) -> np.ndarray:
+    """A REAL column with NULLs as a float array, nan for NULL."""
+    return np.array([np.nan if v is None else v for v in col], dtype=np.float64)
+
+
 def _index(
     conn: sqlite3.Connection, table: str, key: str, extra: Sequence[str], used: np.ndarray | None
 ) -> tuple[ItemIndex, np.ndarray, list[tuple[Any, ...]]]:
@@ -119,13 +124,13 @@ def load_dataset(
     )
     rk = _columns(
         conn.execute(
-            "SELECT pk, coalesce(context, 0), coalesce(annotator, 0), criterion, id, line "
+            "SELECT pk, coalesce(context, 0), coalesce(annotator, 0), criterion, id, line, tstamp "
             f"FROM rankings{where} ORDER BY pk",
             params,
         ).fetchall()
         if "rankings" in wanted
         else [],
-        6,
+        7,
     )
     mem = _columns(
         conn.execute(
@@ -140,13 +145,13 @@ def load_dataset(
     rt = _columns(
         conn.execute(
             "SELECT item, score, scale_min, scale_max, coalesce(attribute, 0), coalesce(context, 0), "
-            f"coalesce(annotator, 0), criterion, id, line, coalesce(import_id, 0), seq FROM ratings{where} "
+            f"coalesce(annotator, 0), criterion, id, line, coalesce(import_id, 0), seq, tstamp FROM ratings{where} "
             "ORDER BY pk",
             params,
         ).fetchall()
         if "ratings" in wanted
         else [],
-        12,
+        13,
     )
 
     def used(*cols: Any) -> np.ndarray | None:
@@ -160,7 +165,7 @@ def load_dataset(
     criteria, crit_lut, _ = _index(conn, "criteria", "name", [], used(pw[6], rk[3], rt[7]))
     attributes, attr_lut, _ = _index(conn, "attributes", "name", [], used(rt[4]))
 
-    pairwise, pw_order = _source_order(
+    pairwise, _ = _source_order(
         PairwiseTable.build(
             item_lut[_ints(pw[0])],
             item_lut[_ints(pw[1])],
@@ -173,6 +178,7 @@ def load_dataset(
             ids=pa.array(pw[8], type=pa.string()),
             rationale=pa.array(pw[9], type=pa.string()),
             line=_ints(pw[10]),
+            tstamp=_floats(pw[13]),
         ),
         pw[11],
         pw[12],
@@ -190,6 +196,7 @@ def load_dataset(
         criterion=crit_lut[_ints(rk[3])],
         ids=pa.array(rk[4], type=pa.string()),
         line=_ints(rk[5]),
+        tstamp=_floats(rk[6]),
     )
     ratings, _ = _source_order(
         RatingTable.build(
@@ -203,14 +210,12 @@ def load_dataset(
             criterion=crit_lut[_ints(rt[7])],
             ids=pa.array(rt[8], type=pa.string()),
             line=_ints(rt[9]),
+            tstamp=_floats(rt[12]),
         ),
         rt[10],
         rt[11],
     )
     meta: dict[str, Any] = {}
-    tstamp = np.asarray(pw[13], dtype=np.float64)[pw_order]
-    if len(tstamp) and not np.isnan(tstamp).all():
-        meta["tstamp"] = tstamp
     for (m,) in conn.execute("SELECT meta FROM imports WHERE meta IS NOT NULL ORDER BY pk"):
         meta.update(json.loads(m))
     return Dataset(
