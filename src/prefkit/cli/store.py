@@ -124,7 +124,9 @@ def export(
         fmt, container = None, "parquet"
     fmt = io.normalize_format(fmt)
     with ProjectStore(db, create=False) as store, _progress(f"reading {db.name}", None):
-        ds = store.to_dataset(criterion=criterion or None, annotator_kind=annotator_kind, source=source)
+        ds = store.to_dataset(
+            criterion=criterion or None, annotator_kind=annotator_kind, source=source, empty_ok=False
+        )
     chosen, _ = io.output_format(ds, out, fmt, container)
     skipped = {"rankings": 0, "ratings": 0}
     if chosen in PAIRWISE_ONLY and (len(ds.rankings) or len(ds.ratings)):

@@ -54,7 +54,7 @@ def container_for_output(path: str | Path) -> str:
 def columns(path: str | Path, container: str) -> list[str] | None:
     """The column names of a CSV/Parquet file, the keys of the first record of a JSONL file (None if unknown)."""
     if container == "parquet":
-        return list(pq.ParquetFile(path).schema_arrow.names)
+        return list(parquet_file(path).schema_arrow.names)
     if container == "csv":
         return _source.csv_header(path)
     rec = _source.first_json_record(path)
@@ -92,18 +92,26 @@ def rows(path: str | Path, container: str, batch_rows: int = 65536) -> Iterator[
         raise ValidationError(f"unknown container {container!r}")
 
 
+def parquet_file(path: str | Path) -> pq.ParquetFile:
+    """Open a Parquet file; FormatError (not an Arrow exception) when it is truncated or damaged."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FormatError(f"cannot read the Parquet file ({exc}); is it complete?", path=path) from None
+
+
 def parquet_batches(
     path: str | Path, batch_rows: int, columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
+    pf = parquet_file(path)
     try:
-        pf = pq.ParquetFile(path)
         yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FormatError(f"cannot read the Parquet file ({exc}); is it complete?", path=path) from None
 
 
 def parquet_rows(path: str | Path) -> int:
-    return int(pq.ParquetFile(path).metadata.num_rows)
+    return int(parquet_file(path).metadata.num_rows)
 
 
 def _open_text(path: Path) -> IO[str]:

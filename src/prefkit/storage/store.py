@@ -169,17 +169,24 @@ class ProjectStore:
         annotator_kind: str | None = None,
         source: str | None = None,
         shapes: Iterable[str] = ("pairwise", "rankings", "ratings"),
+        empty_ok: bool = True,
     ) -> Dataset:
         """The stored judgments as a columnar Dataset, in the order of their sources, optionally filtered.
 
         ``criterion``: one name or several; ``annotator_kind``: "human" or "model"; ``source``: only the
         judgments first stored by imports of this source (as recorded in :meth:`imports`); ``shapes``: a
         subset of pairwise, rankings, ratings. With a filter, only the entities the judgments use are kept.
+        ``empty_ok=False``: raise DataProblemError, listing what the store holds, when nothing matches.
         """
         from prefkit.storage.load import load_dataset
 
         return load_dataset(
-            self, criterion=criterion, annotator_kind=annotator_kind, source=source, shapes=shapes
+            self,
+            criterion=criterion,
+            annotator_kind=annotator_kind,
+            source=source,
+            shapes=shapes,
+            empty_ok=empty_ok,
         )
 
     # -- importing -------------------------------------------------------------------------------------
