@@ -49,7 +49,7 @@ def upsert(
     cols = list(values)
     col_list = "".join(f", {c}" for c in cols)
     stored = {r[0]: r[1:] for r in lookup.rows(conn, f"SELECT {key}, pk{col_list} FROM {table}", key, names)}
-    pks = np.zeros(len(names), dtype=np.int64)
+    pk_list: list[int] = [0] * len(names)
     new: list[int] = []
     fills: dict[str, list[tuple[str, int]]] = {c: [] for c in cols}
     for pos, name in enumerate(names):
@@ -57,7 +57,7 @@ def upsert(
         if row is None:
             new.append(pos)
             continue
-        pks[pos] = row[0]
+        pk_list[pos] = row[0]
         for c, old in zip(cols, row[1:], strict=True):
             value = values[c][pos]
             if value is None or value == old:
@@ -73,12 +73,16 @@ def upsert(
     for c, rows in fills.items():
         if rows:
             conn.executemany(f"UPDATE {table} SET {c} = ? WHERE pk = ?", rows)
+    pks = np.asarray(pk_list, dtype=np.int64)
     if new:
         first = int(conn.execute(f"SELECT coalesce(max(pk), 0) + 1 FROM {table}").fetchone()[0])
-        pks[new] = np.arange(first, first + len(new), dtype=np.int64)
+        new_pks = range(first, first + len(new))
+        pks[new] = np.asarray(new_pks, dtype=np.int64)
         marks = ", ".join("?" * (len(cols) + 2))
-        rows_new = ((int(pks[p]), names[p], *(values[c][p] for c in cols)) for p in new)
-        conn.executemany(f"INSERT INTO {table}(pk, {key}{col_list}) VALUES ({marks})", rows_new)
+        columns = [new_pks, [names[p] for p in new], *([values[c][p] for p in new] for c in cols)]
+        conn.executemany(
+            f"INSERT INTO {table}(pk, {key}{col_list}) VALUES ({marks})", zip(*columns, strict=True)
+        )
     return pks, len(new)
 
 
