@@ -66,6 +66,13 @@ def test_train_reports_a_bound_temperature_as_such(tmp_path, capsys, cache) -> N
     )
     ev = json.loads(out)
     assert code == 0 and ev["temperature"] is None and ev["temperature_status"] == "at_bound"
+    code, out, err = run(
+        ["reward", "cv", str(path), "--folds", "3", "--format", "json", *ENC, *cache], capsys
+    )
+    folds = json.loads(out)["folds"]
+    assert (
+        code == 0 and [(f["temperature"], f["temperature_status"]) for f in folds] == [(None, "at_bound")] * 3
+    )
     code, out, err = run(["reward", "train", str(path), "--out", str(tmp_path / "rm2"), *ENC, *cache], capsys)
     assert code == 0 and "temperature: none (at the lower bound" in " ".join(out.split())
 

@@ -257,12 +257,12 @@ def eval_(
         reliability_diagram(
             rel_of(margins, model.temperature), reliability, title=f"{model.head_name} reward model"
         )
-    status = model.meta.get("temperature_status", "fitted")
-    temperature = {"temperature": ev.temperature if status == "fitted" else None}
-    if status != "fitted":
-        temperature |= {"temperature_status": status, "temperature_note": model.meta.get("temperature_note")}
+    status = ev.temperature_status
     if format == "json":
-        print_json({"head": model.head_name, **ev.to_dict(), **temperature})
+        note = (
+            {"temperature_note": model.meta["temperature_note"]} if "temperature_note" in model.meta else {}
+        )
+        print_json({"head": model.head_name, **ev.to_dict(), **note})
         return
     from rich.table import Table
 

@@ -34,7 +34,7 @@ from prefkit.data.model import OUTCOME_A, OUTCOME_B, Dataset, PairwiseTable, Rat
 from prefkit.errors import DataProblemError, InputError, ValidationError
 from prefkit.reward.base import RewardHead
 from prefkit.reward.cache import EmbeddingCache, embed
-from prefkit.reward.calibration import TemperatureFit, calibrate_temperature, fit_temperature
+from prefkit.reward.calibration import TemperatureFit, calibrate_temperature
 from prefkit.reward.encoders import (
     PROMPT_CHARS,
     Encoder,
@@ -524,10 +524,14 @@ def cv(
             raise DataProblemError(
                 "a cross-validation fold implies no decisive pair to score; use fewer --folds"
             )
-        temp = fit_temperature(fitted.margins(pairs_in(j, train_units).pairs))
+        temp = calibrate_temperature(fitted.margins(pairs_in(j, train_units).pairs))
         results.append(
             evaluate_margins(
-                fitted.margins(te), temperature=temp, subset=te.subset, subset_names=te.subset_names
+                fitted.margins(te),
+                temperature=temp.value,
+                temperature_status=temp.status,
+                subset=te.subset,
+                subset_names=te.subset_names,
             )
         )
     accs = np.array([r.accuracy for r in results])
@@ -564,7 +568,12 @@ def evaluate_model(
     p.annotator = _model_codes(p.annotator_names, p.annotator, list(getattr(head, "annotator_names_", [])))
     m = head.margins(p)
     ev = evaluate_margins(
-        m, temperature=model.temperature, subset=p.subset, subset_names=p.subset_names, n_bins=n_bins
+        m,
+        temperature=model.temperature,
+        temperature_status=model.meta.get("temperature_status", "fitted"),
+        subset=p.subset,
+        subset_names=p.subset_names,
+        n_bins=n_bins,
     )
     return ev, m
 
