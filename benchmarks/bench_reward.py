@@ -55,7 +55,7 @@ def hh_section(data: Path, cache_dir: str | None) -> None:
     from prefkit.reward.encoders import EncoderSpec
     from prefkit.reward.evaluate import cross_validate
     from prefkit.reward.heads import HEAD_NAMES
-    from prefkit.reward.pipeline import Embedder, fit_head, prepare
+    from prefkit.reward.pipeline import Embedder, fit_head, pair_features
 
     path = data / "hh-rlhf" / "harmless-base-test.jsonl.gz"
     if not path.exists():
@@ -64,14 +64,14 @@ def hh_section(data: Path, cache_dir: str | None) -> None:
     ds = read(path, strict=False)
     emb = Embedder(EncoderSpec(), cache_dir=cache_dir)
     t0 = time.perf_counter()
-    prep = prepare(ds, emb, need_ctx=True)
+    prep = pair_features(ds, emb, need_ctx=True)
     first = time.perf_counter() - t0
     emb2 = Embedder(EncoderSpec(), cache_dir=cache_dir)
     t0 = time.perf_counter()
-    prepare(ds, emb2, need_ctx=True)
+    pair_features(ds, emb2, need_ctx=True)
     second = time.perf_counter() - t0
     pairs = prep.pairs
-    ctx = ds.pairwise.context[prep.rows]
+    ctx = prep.unit  # pairs sharing a prompt share a fold
     print(
         f"hh-rlhf: {len(pairs)} pairs ({len(ds.meta.get('skipped', []))} bad rows skipped); embedding pass: "
         f"{emb.n_encoded} texts encoded in {first:.1f} s; second run: {emb2.n_encoded} encoded, {second:.2f} s "

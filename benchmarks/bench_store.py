@@ -11,7 +11,9 @@ each in its own subprocess:
 * pandas ``read_parquet`` + ``DataFrame.to_sql`` into SQLite (no dedup),
 * DuckDB ``CREATE TABLE AS SELECT * FROM 'FILE'`` (columnar engine; no dedup),
 
-and prints a table of wall time, battles/s and peak RSS of each subprocess.
+and prints a table of wall time, battles/s and peak RSS of each subprocess. Then the small-batch side of the
+same write path (what the web service does): 1,000 appends of 2 votes each, one transaction per append, into a
+store of 200,000 battles (median / p99 milliseconds per append).
 
     python benchmarks/bench_store.py                  # 1M battles
     python benchmarks/bench_store.py --rows 100000    # quicker
@@ -93,6 +95,51 @@ def timed(cmd: list[str]) -> tuple[float, float, str]:
     return wall, rss, res.stdout
 
 
+def small_appends(tmp: Path, n_appends: int = 1000) -> tuple[float, float]:
+    """(median, p99) milliseconds of one append_dataset of 2 votes (with ids), each in its own transaction."""
+    from prefkit.data.index import ItemIndex
+    from prefkit.data.model import Dataset, PairwiseTable
+    from prefkit.storage.store import ProjectStore, append_dataset, new_import
+
+    rng = np.random.default_rng(1)
+    n = 200_000
+    with ProjectStore(tmp / "svc.db") as store:
+        a = rng.integers(0, 100, n)
+        b = (a + rng.integers(1, 100, n)) % 100
+        store.import_dataset(
+            Dataset(
+                items=ItemIndex(f"model-{i:03d}" for i in range(100)),
+                annotators=ItemIndex(f"voter-{i}" for i in range(20_000)),
+                pairwise=PairwiseTable.build(
+                    a, b, rng.integers(0, 3, n), annotator=rng.integers(0, 20_000, n)
+                ),
+            )
+        )
+        conn = store.conn
+        conn.execute("BEGIN IMMEDIATE")
+        imp = new_import(conn, source="service")
+        conn.execute("COMMIT")
+        times = []
+        for k in range(n_appends):
+            items = ItemIndex(f"model-{int(i):03d}" for i in rng.choice(100, 3, replace=False))
+            voter = f"voter-{int(rng.integers(0, 30_000))}"
+            ds = Dataset(
+                items=items,
+                annotators=ItemIndex([voter]),
+                annotator_kind={voter: "human"},
+                pairwise=PairwiseTable.build(
+                    [0, 1], [1, 2], [0, 1], annotator=[0, 0], ids=[f"v{k}a", f"v{k}b"]
+                ),
+            )
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            append_dataset(conn, ds, import_id=imp, seq0=2 * k)
+            conn.execute("COMMIT")
+            times.append(time.perf_counter() - t0)
+    ms = np.array(times) * 1000
+    return float(np.median(ms)), float(np.percentile(ms, 99))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -143,6 +190,7 @@ def main() -> None:
         except ImportError:
             pass
         size = db.stat().st_size / 2**20
+        median_ms, p99_ms = small_appends(tmp)
     print(f"arena log: {args.rows:,} battles, {args.models} models; store file {size:.0f} MiB")
     print(
         f"prefkit import: added {first['added']:,} (store phase {first['seconds']:.1f} s = "
@@ -153,6 +201,9 @@ def main() -> None:
     for name, wall, rss, note in results:
         print(f"{name:40s} {wall:8.2f} {args.rows / wall:11,.0f} {rss:9.0f}  {note}")
     print("(peak MiB is the running maximum over the child processes so far)")
+    print(
+        f"small appends (2 votes, one transaction each, store of 200k): median {median_ms:.2f} ms, p99 {p99_ms:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -258,9 +258,9 @@ def test_ratings_without_prompts_split_by_response(tmp_path, capsys, cache, monk
     assert res["n"] > 10_000 and sum(f["n"] for f in res["folds"]) < res["n"] / 2
     assert res["accuracy"] > 0.75
     # beyond MAX_RATING_PAIRS implied pairs, a random subset of the rated responses is compared
-    from prefkit.reward import judgments
+    from prefkit.reward import pipeline
 
-    monkeypatch.setattr(judgments, "MAX_RATING_PAIRS", 2000)
+    monkeypatch.setattr(pipeline, "MAX_RATING_PAIRS", 2000)
     code, out, err = run(
         ["reward", "cv", str(path), "--head", "regression", "--folds", "3", "--format", "json"] + ENC + cache,
         capsys,
@@ -272,7 +272,7 @@ def test_ratings_without_prompts_split_by_response(tmp_path, capsys, cache, monk
 
 def test_attributes_that_mix_scales_are_normalised() -> None:
     from prefkit.data.model import RatingTable
-    from prefkit.reward.judgments import normalised_scores
+    from prefkit.reward.pipeline import normalised_scores
 
     rt = RatingTable.build(
         item=[0, 1, 2, 3],

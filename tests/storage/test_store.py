@@ -135,22 +135,25 @@ def test_identity_uses_names_not_codes(tmp_path: Path) -> None:
     ["outcome", "strength", "annotator", "criterion", "rationale", "weight", "tstamp"],
 )
 def test_every_field_is_part_of_the_identity(tmp_path: Path, change: str) -> None:
-    base = dict(strength=[1.0], annotator=[0], criterion=[0], rationale=["r"], weight=[1.0])
+    base = dict(strength=[1.0], annotator=[0], criterion=[0], rationale=["r"], weight=[1.0], tstamp=[100.0])
     ds = Dataset(
         items=ItemIndex(["x", "y"]),
         annotators=ItemIndex(["h1", "h2"]),
         criteria=ItemIndex(["overall", "helpful"]),
         pairwise=PairwiseTable.build([0], [1], [OUTCOME_A], **base),  # type: ignore[arg-type]
-        meta={"tstamp": np.array([100.0])},
     )
-    new = {"strength": [2.0], "annotator": [1], "criterion": [1], "rationale": ["s"], "weight": [0.5]}
+    new = {
+        "strength": [2.0],
+        "annotator": [1],
+        "criterion": [1],
+        "rationale": ["s"],
+        "weight": [0.5],
+        "tstamp": [101.0],
+    }
     kw = dict(base)
     outcome = OUTCOME_A
-    meta = {"tstamp": np.array([100.0])}
     if change == "outcome":
         outcome = OUTCOME_TIE
-    elif change == "tstamp":
-        meta = {"tstamp": np.array([101.0])}
     else:
         kw[change] = new[change]
     changed = Dataset(
@@ -158,7 +161,6 @@ def test_every_field_is_part_of_the_identity(tmp_path: Path, change: str) -> Non
         annotators=ds.annotators,
         criteria=ds.criteria,
         pairwise=PairwiseTable.build([0], [1], [outcome], **kw),  # type: ignore[arg-type]
-        meta=meta,
     )
     with ProjectStore(tmp_path / "p.db") as store:
         store.import_dataset(ds)

@@ -149,7 +149,7 @@ def train(
     from prefkit.reward.encoders import parse_encoder
     from prefkit.reward.heads import check_head
     from prefkit.reward.persist import RewardModel, save_model
-    from prefkit.reward.workflow import train as train_on
+    from prefkit.reward.pipeline import train as train_on
 
     _fmt(format)
     check_head(head)
@@ -163,8 +163,9 @@ def train(
     secs = time.perf_counter() - t0 - emb.seconds
     src = tr.source
     _source_note(head, src)
-    meta = {"trained_on": str(file), "judgments": src.kind, "n_pairs": tr.n}
-    model = RewardModel(tr.head, head, spec, tr.temperature, meta=meta)
+    temp = tr.temperature
+    meta = {"trained_on": str(file), "judgments": src.kind, "n_pairs": tr.n, **temp.to_dict()}
+    model = RewardModel(tr.head, head, spec, temp.value, meta=meta)
     save_model(model, out)
     result = {
         "out": str(out),
@@ -177,7 +178,7 @@ def train(
         "ties_left_out": src.ties_left_out,
         "identical_left_out": src.identical_left_out,
         "train_accuracy": tr.train_accuracy,
-        "temperature": tr.temperature,
+        **temp.to_dict(),
         "embedded_texts": emb.n_encoded,
         "embed_seconds": emb.seconds,
         "train_seconds": secs,
@@ -187,10 +188,16 @@ def train(
         return
     n_what = {"pairs": tr.n, "ratings": src.n_ratings, "rankings": src.n_rankings}[src.kind]
     ties = f" ({src.ties_left_out} tied pairs left out)" if src.ties_left_out else ""
+    acc = (
+        f"train accuracy {tr.train_accuracy:.3f} on {tr.n} pairs"
+        if tr.train_accuracy is not None
+        else "train accuracy not measured (the data imply no decisive pair)"
+    )
+    t = f"temperature {temp.value:.3f}" if temp.estimate is not None else f"temperature: none ({temp.note})"
     console.print(
-        f"trained [bold]{head}[/] on {n_what} {src.kind}{ties}: train accuracy {tr.train_accuracy:.3f} on "
-        f"{tr.n} pairs, temperature {tr.temperature:.3f}, {secs:.1f} s training; embedded {emb.n_encoded} new "
-        f"texts in {emb.seconds:.1f} s\nsaved to {out}"
+        f"trained [bold]{head}[/] on {n_what} {src.kind}{ties}: {acc}, {t}, {secs:.1f} s training; embedded "
+        f"{emb.n_encoded} new texts in {emb.seconds:.1f} s\nsaved to {out}",
+        highlight=False,
     )
 
 
@@ -249,19 +256,22 @@ def eval_(
     from prefkit.reward.calibration import reliability_diagram
     from prefkit.reward.persist import load_model
     from prefkit.reward.pipeline import evaluate_model
-    from prefkit.reward.workflow import pairs_dataset
 
     _fmt(format)
     model = load_model(model_dir)
     _threads()
-    ds, _ = pairs_dataset(_read(file, from_, skip_bad))
+    ds = _read(file, from_, skip_bad)
     ev, margins = evaluate_model(model, ds, _embedder(model.encoder, cache_dir, no_cache))
     if reliability is not None:
         reliability_diagram(
             rel_of(margins, model.temperature), reliability, title=f"{model.head_name} reward model"
         )
+    status = ev.temperature_status
     if format == "json":
-        print_json({"head": model.head_name, **ev.to_dict()})
+        note = (
+            {"temperature_note": model.meta["temperature_note"]} if "temperature_note" in model.meta else {}
+        )
+        print_json({"head": model.head_name, **ev.to_dict(), **note})
         return
     from rich.table import Table
 
@@ -275,7 +285,7 @@ def eval_(
         f"{ev.ece:.4f}",
         f"{ev.ace:.4f}",
         f"{ev.mce:.4f}",
-        f"{ev.temperature:.3f}",
+        f"{ev.temperature:.3f}" if status == "fitted" else f"none ({status})",
     )
     console.print(t)
     for name, acc in ev.subsets.items():
@@ -310,7 +320,7 @@ def cv(
     """
     from prefkit.reward.encoders import parse_encoder
     from prefkit.reward.heads import check_head
-    from prefkit.reward.workflow import cv as cv_on
+    from prefkit.reward.pipeline import cv as cv_on
 
     _fmt(format)
     check_head(head)
@@ -421,7 +431,7 @@ def _pair_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
 
 
 def _response_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
-    from prefkit.reward.judgments import score_responses
+    from prefkit.reward.pipeline import score_responses
     from prefkit.reward.trl_export import _content
 
     if not (len(ds.rankings) or len(ds.ratings)):

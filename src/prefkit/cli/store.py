@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -52,44 +51,27 @@ def import_(
 
     Example: prefkit import battles.jsonl --db project.db
     """
-    from prefkit.data import io
-    from prefkit.errors import InputError
-    from prefkit.storage.store import ProjectStore, file_sha256
+    from prefkit.storage.store import ProjectStore
 
     _output_format(format)
-    if file.is_dir():
-        raise InputError("is a directory; give a data file", path=file)
-    if not file.exists():
-        raise InputError("no such file", path=file)
-    chunks = []
-    with _progress(f"reading {file.name}", io.count_rows(file)) as advance:
-        for chunk in io.iter_chunks(file, from_, strict=not skip_bad):
-            chunks.append(chunk)
-            advance(chunk.n_judgments)
-    ds = io.concat(chunks)
-    fmt = io.normalize_format(from_) or ds.meta.get("format")
-    sha = file_sha256(file)
     existed = db.exists()
-    t0 = time.perf_counter()
     try:
-        with ProjectStore(db) as store, _progress(f"storing into {db.name}", ds.n_judgments) as advance:
-            report = store.import_dataset(ds, source=str(file), format=fmt, sha256=sha, progress=advance)
+        with ProjectStore(db) as store:
+            report = store.import_file(file, from_, strict=not skip_bad, progress=progress_bar)
             counts = store.counts()
     except BaseException:
         if not existed:
             _remove_store(db)
         raise
-    seconds = time.perf_counter() - t0
-    skipped = list(ds.meta.get("skipped") or [])
+    seconds, fmt, n = report.seconds, report.format, report.added + report.duplicates
+    skipped = report.skipped
     if format == "json":
         out = report.to_dict()
-        out["skipped"] = [{"line": line, "reason": reason} for line, reason in skipped]
         out["db"] = str(db)
-        out["seconds"] = seconds
         out["store"] = counts.__dict__
         print_json(out)
         return
-    rate = f" ({ds.n_judgments / seconds:,.0f} judgments/s)" if seconds > 0 and ds.n_judgments else ""
+    rate = f" ({n / seconds:,.0f} judgments/s)" if seconds > 0 and n else ""
     typer.echo(f"imported {file} ({fmt}) into {db} in {seconds:.2f} s{rate}")
     for shape in ("pairwise", "rankings", "ratings"):
         c = getattr(report, shape)
@@ -144,7 +126,9 @@ def export(
         fmt, container = None, "parquet"
     fmt = io.normalize_format(fmt)
     with ProjectStore(db, create=False) as store, _progress(f"reading {db.name}", None):
-        ds = store.to_dataset(criterion=criterion or None, annotator_kind=annotator_kind, source=source)
+        ds = store.to_dataset(
+            criterion=criterion or None, annotator_kind=annotator_kind, source=source, empty_ok=False
+        )
     chosen, _ = io.output_format(ds, out, fmt, container)
     skipped = {"rankings": 0, "ratings": 0}
     if chosen in PAIRWISE_ONLY and (len(ds.rankings) or len(ds.ratings)):

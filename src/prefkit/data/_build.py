@@ -87,16 +87,9 @@ class Builder:
         self.p: dict[str, list[Any]] = {k: [] for k in _PAIR_COLS}
         self.r: dict[str, list[Any]] = {k: [] for k in _RANK_COLS}
         self.s: dict[str, list[Any]] = {k: [] for k in _RATE_COLS}
-        self.x: dict[str, list[float]] = {}
 
     def __len__(self) -> int:
         return len(self.p["a"]) + len(self.r["groups"]) + len(self.s["item"])
-
-    def extra(self, key: str, value: float) -> None:
-        """A per-pairwise-row number kept in ``meta[key]`` (e.g. ``tstamp``); call after a successful pair()."""
-        col = self.x.setdefault(key, [])
-        col.extend([math.nan] * (len(self.p["a"]) - 1 - len(col)))
-        col.append(value)
 
     def _code(self, index: Any, name: str | None) -> int:
         return -1 if name is None else index.add(name)
@@ -118,6 +111,7 @@ class Builder:
         weight: float = 1.0,
         ident: str | None = None,
         rationale: str | None = None,
+        tstamp: float = math.nan,
     ) -> bool:
         if a == b:
             self.ctx.problem(
@@ -138,6 +132,7 @@ class Builder:
         p["ids"].append(ident)
         p["rationale"].append(rationale)
         p["line"].append(line)
+        p["tstamp"].append(tstamp)
         return True
 
     def ranking(
@@ -149,6 +144,7 @@ class Builder:
         annotator: str | None = None,
         criterion: str | None = None,
         ident: str | None = None,
+        tstamp: float = math.nan,
     ) -> bool:
         flat = [m for g in groups for m in g]
         if len(flat) < 2:
@@ -169,6 +165,7 @@ class Builder:
         r["criterion"].append(self._crit(criterion))
         r["ids"].append(ident)
         r["line"].append(line)
+        r["tstamp"].append(tstamp)
         return True
 
     def rating(
@@ -184,6 +181,7 @@ class Builder:
         annotator: str | None = None,
         criterion: str | None = None,
         ident: str | None = None,
+        tstamp: float = math.nan,
     ) -> bool:
         msg = rating_problem(score, lo, hi)
         if msg is not None:
@@ -202,6 +200,7 @@ class Builder:
         s["criterion"].append(self._crit(criterion))
         s["ids"].append(ident)
         s["line"].append(line)
+        s["tstamp"].append(tstamp)
         return True
 
     def flush(self) -> Dataset:
@@ -220,6 +219,7 @@ class Builder:
                 ids=p["ids"],
                 rationale=p["rationale"],
                 line=p["line"],
+                tstamp=p["tstamp"],
             )
             if p["a"]
             else PairwiseTable.empty()
@@ -232,6 +232,7 @@ class Builder:
                 criterion=r["criterion"],
                 ids=r["ids"],
                 line=r["line"],
+                tstamp=r["tstamp"],
             )
             if r["groups"]
             else RankingTable.empty()
@@ -248,18 +249,13 @@ class Builder:
                 criterion=s["criterion"],
                 ids=s["ids"],
                 line=s["line"],
+                tstamp=s["tstamp"],
             )
             if s["item"]
             else RatingTable.empty()
         )
-        meta = self.t.meta
-        if self.x:
-            meta = dict(meta)
-            for key, col in self.x.items():
-                col.extend([math.nan] * (len(pw) - len(col)))
-                meta[key] = np.asarray(col, dtype=np.float64)
         self._reset()
-        return replace(self.t, pairwise=pw, rankings=rk, ratings=rt, meta=meta)
+        return replace(self.t, pairwise=pw, rankings=rk, ratings=rt)
 
 
 _PAIR_COLS = (
@@ -274,8 +270,9 @@ _PAIR_COLS = (
     "ids",
     "rationale",
     "line",
+    "tstamp",
 )
-_RANK_COLS = ("groups", "context", "annotator", "criterion", "ids", "line")
+_RANK_COLS = ("groups", "context", "annotator", "criterion", "ids", "line", "tstamp")
 _RATE_COLS = (
     "item",
     "score",
@@ -287,4 +284,5 @@ _RATE_COLS = (
     "criterion",
     "ids",
     "line",
+    "tstamp",
 )

@@ -92,20 +92,20 @@ def rows(path: str | Path, container: str, batch_rows: int = 65536) -> Iterator[
         raise ValidationError(f"unknown container {container!r}")
 
 
+def parquet_file(path: str | Path) -> pq.ParquetFile:
+    """Open a Parquet file; FormatError (not an Arrow exception) when it is truncated or damaged."""
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FormatError(f"cannot read the Parquet file ({exc}); is it complete?", path=path) from None
+
+
 def parquet_batches(
     path: str | Path, batch_rows: int, columns: list[str] | None = None
 ) -> Iterator[pa.RecordBatch]:
     pf = parquet_file(path)
     try:
         yield from pf.iter_batches(batch_size=batch_rows, columns=columns)
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise FormatError(f"cannot read the Parquet file ({exc}); is it complete?", path=path) from None
-
-
-def parquet_file(path: str | Path) -> pq.ParquetFile:
-    """Open a Parquet file; a damaged or truncated one is a FormatError, not pyarrow's exception."""
-    try:
-        return pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FormatError(f"cannot read the Parquet file ({exc}); is it complete?", path=path) from None
 

@@ -103,6 +103,7 @@ def ranking_to_pairs(rankings: RankingTable) -> PairwiseTable:
         annotator=rankings.annotator[src],
         criterion=rankings.criterion[src],
         line=rankings.line[src],
+        tstamp=rankings.tstamp[src],
     )
 
 
@@ -149,6 +150,7 @@ def ratings_to_pairs(ratings: RatingTable) -> MarginPairs:
         annotator=ratings.annotator[hi],
         criterion=ratings.criterion[hi],
         line=ratings.line[hi],
+        tstamp=ratings.tstamp[hi],
     )
     keep = pairs.a != pairs.b
     if not keep.all():
@@ -192,11 +194,8 @@ def to_pairwise(ds: Dataset) -> Pairwised:
     """``ds`` with its rankings and ratings converted into pairs appended to ``ds.pairwise``."""
     rk = ranking_to_pairs(ds.rankings) if len(ds.rankings) else PairwiseTable.empty()
     rt = ratings_to_pairs(ds.ratings).pairs if len(ds.ratings) else PairwiseTable.empty()
-    pw = PairwiseTable.concat([ds.pairwise, rk, rt])
-    meta = {
-        k: v for k, v in ds.meta.items() if not (isinstance(v, np.ndarray) and len(v) == len(ds.pairwise))
-    }
     if len(rk) + len(rt) == 0:
         return Pairwised(ds, 0, 0)
-    out = replace(ds, pairwise=pw, rankings=RankingTable.empty(), ratings=RatingTable.empty(), meta=meta)
+    pw = PairwiseTable.concat([ds.pairwise, rk, rt])
+    out = replace(ds, pairwise=pw, rankings=RankingTable.empty(), ratings=RatingTable.empty())
     return Pairwised(out, len(rk), len(rt))

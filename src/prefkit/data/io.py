@@ -18,8 +18,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from prefkit.data import _source, _tabular
 from prefkit.data._build import Builder, Context
 from prefkit.data.formats import arena, crowd, hh, native, trl
@@ -175,16 +173,11 @@ def concat(chunks: list[Dataset]) -> Dataset:
     if len(chunks) == 1:
         return chunks[0]
     first = chunks[0]
-    meta = dict(first.meta)
-    for key, value in first.meta.items():
-        if isinstance(value, np.ndarray) and len(value) == len(first.pairwise):
-            meta[key] = np.concatenate([c.meta[key] for c in chunks])
     return replace(
         first,
         pairwise=PairwiseTable.concat([c.pairwise for c in chunks]),
         rankings=RankingTable.concat([c.rankings for c in chunks]),
         ratings=RatingTable.concat([c.ratings for c in chunks]),
-        meta=meta,
     )
 
 

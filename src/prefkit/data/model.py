@@ -10,6 +10,8 @@ Conventions
   (a tie in which both are bad: Chatbot Arena's ``tie (bothbad)``).
 * Pairwise ``strength``: signed preference strength in ``[-3, 3]``, positive when ``a`` is preferred
   (HelpSteer2-Preference flips the sign: the readers convert); ``nan`` when not given.
+* ``tstamp``: when the judgment was made, float Unix seconds (UTC); ``nan`` when the source does not say.
+  Every judgment table has it.
 * Rankings are stored CSR-style: ranking ``r`` has members ``members[offsets[r]:offsets[r+1]]``, best
   first, with ``level`` giving the tie group (members with equal level are tied).
 """
@@ -44,6 +46,10 @@ def _f64(x: Any, n: int, fill: float = np.nan) -> np.ndarray:
     if x is None:
         return np.full(n, fill, dtype=np.float64)
     return np.asarray(x, dtype=np.float64).reshape(-1)
+
+
+def _line(x: Any, n: int) -> np.ndarray:
+    return np.zeros(n, dtype=np.int64) if x is None else np.asarray(x, dtype=np.int64).reshape(-1)
 
 
 def _strings(x: Any, n: int) -> pa.Array:
@@ -111,6 +117,7 @@ class PairwiseTable(_Table):
     ids: pa.Array
     rationale: pa.Array
     line: np.ndarray
+    tstamp: np.ndarray
 
     @classmethod
     def build(
@@ -127,6 +134,7 @@ class PairwiseTable(_Table):
         ids: Any = None,
         rationale: Any = None,
         line: Any = None,
+        tstamp: Any = None,
     ) -> PairwiseTable:
         a = _i32(a, 0)
         n = len(a)
@@ -141,7 +149,8 @@ class PairwiseTable(_Table):
             weight=_f64(weight, n, fill=1.0),
             ids=_strings(ids, n),
             rationale=_strings(rationale, n),
-            line=np.zeros(n, dtype=np.int64) if line is None else np.asarray(line, dtype=np.int64),
+            line=_line(line, n),
+            tstamp=_f64(tstamp, n),
         )
 
     @classmethod
@@ -165,6 +174,7 @@ class RankingTable:
     criterion: np.ndarray
     ids: pa.Array
     line: np.ndarray
+    tstamp: np.ndarray
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
@@ -179,6 +189,7 @@ class RankingTable:
         criterion: Any = None,
         ids: Any = None,
         line: Any = None,
+        tstamp: Any = None,
     ) -> RankingTable:
         """``rankings[r]`` is a list of tie groups, best first, each a list of item codes."""
         sizes = [sum(len(g) for g in r) for r in rankings]
@@ -201,7 +212,8 @@ class RankingTable:
             annotator=_i32(annotator, n),
             criterion=_i32(criterion, n, fill=0),
             ids=_strings(ids, n),
-            line=np.zeros(n, dtype=np.int64) if line is None else np.asarray(line, dtype=np.int64),
+            line=_line(line, n),
+            tstamp=_f64(tstamp, n),
         )
 
     @classmethod
@@ -233,6 +245,7 @@ class RankingTable:
             criterion=self.criterion[idx],
             ids=self.ids.take(pa.array(idx)),
             line=self.line[idx],
+            tstamp=self.tstamp[idx],
         )
 
     @classmethod
@@ -253,6 +266,7 @@ class RankingTable:
             criterion=np.concatenate([t.criterion for t in tables]),
             ids=pa.concat_arrays([t.ids.cast(pa.string()) for t in tables]),
             line=np.concatenate([t.line for t in tables]),
+            tstamp=np.concatenate([t.tstamp for t in tables]),
         )
 
     def equals(self, other: Any) -> bool:
@@ -263,6 +277,7 @@ class RankingTable:
                 for k in ("offsets", "members", "level", "context", "annotator", "criterion")
             )
             and self.ids.equals(other.ids)
+            and np.array_equal(self.tstamp, other.tstamp, equal_nan=True)
         )
 
 
@@ -280,6 +295,7 @@ class RatingTable(_Table):
     criterion: np.ndarray
     ids: pa.Array
     line: np.ndarray
+    tstamp: np.ndarray
 
     @classmethod
     def build(
@@ -295,6 +311,7 @@ class RatingTable(_Table):
         criterion: Any = None,
         ids: Any = None,
         line: Any = None,
+        tstamp: Any = None,
     ) -> RatingTable:
         item = _i32(item, 0)
         n = len(item)
@@ -308,7 +325,8 @@ class RatingTable(_Table):
             annotator=_i32(annotator, n),
             criterion=_i32(criterion, n, fill=0),
             ids=_strings(ids, n),
-            line=np.zeros(n, dtype=np.int64) if line is None else np.asarray(line, dtype=np.int64),
+            line=_line(line, n),
+            tstamp=_f64(tstamp, n),
         )
 
     @classmethod

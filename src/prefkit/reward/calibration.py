@@ -33,6 +33,64 @@ def fit_temperature(margins: np.ndarray, *, bounds: tuple[float, float] = (1e-2,
 
 
 @dataclass(frozen=True)
+class TemperatureFit:
+    """The temperature used for probabilities, and whether it is an estimate.
+
+    ``status``: ``"fitted"`` (an interior minimum of the NLL: an estimate), ``"at_bound"`` (the NLL keeps falling
+    towards ``bound``: no estimate, ``value`` is the bound, used only so that probabilities stay defined) or
+    ``"not_fitted"`` (too few held-out pairs: ``value`` is 1). :attr:`estimate` is ``None`` unless fitted.
+    """
+
+    value: float
+    status: str
+    n_pairs: int
+    bound: str | None = None
+
+    @property
+    def estimate(self) -> float | None:
+        return self.value if self.status == "fitted" else None
+
+    @property
+    def note(self) -> str:
+        if self.status == "fitted":
+            return f"fitted on {self.n_pairs} held-out pairs"
+        if self.status == "not_fitted":
+            return f"not fitted: {self.n_pairs} held-out pairs, too few to calibrate (T = 1 used)"
+        if self.bound == "upper":
+            return (
+                f"at the upper bound {self.value:g} of the search ({self.n_pairs} held-out pairs): the held-out NLL "
+                "keeps falling as T grows, i.e. the margins carry no calibrated signal (probabilities near 0.5)"
+            )
+        return (
+            f"at the lower bound {self.value:g} of the search ({self.n_pairs} held-out pairs): every held-out pair "
+            "is ranked right, so the NLL keeps falling as T shrinks (probabilities near 0 or 1)"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "temperature": self.estimate,
+            "temperature_status": self.status,
+            "temperature_note": self.note,
+        }
+
+
+def calibrate_temperature(
+    margins: np.ndarray, *, bounds: tuple[float, float] = (1e-2, 1e2), min_pairs: int = 1
+) -> TemperatureFit:
+    """:func:`fit_temperature`, saying whether the minimum is interior (an estimate) or at a bound."""
+    m = np.asarray(margins, dtype=np.float64)
+    if len(m) < max(min_pairs, 1):
+        return TemperatureFit(1.0, "not_fitted", len(m))
+    t = fit_temperature(m, bounds=bounds)
+    lo, hi = np.log(bounds)
+    if np.log(t) - lo < 1e-3:
+        return TemperatureFit(float(bounds[0]), "at_bound", len(m), "lower")
+    if hi - np.log(t) < 1e-3:
+        return TemperatureFit(float(bounds[1]), "at_bound", len(m), "upper")
+    return TemperatureFit(t, "fitted", len(m))
+
+
+@dataclass(frozen=True)
 class Reliability:
     """Per-bin confidence, accuracy and count, with ECE / ACE / MCE."""
 

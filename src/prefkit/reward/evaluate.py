@@ -39,6 +39,7 @@ class Evaluation:
     subsets: dict[str, float] = field(default_factory=dict)
     sections: dict[str, float] = field(default_factory=dict)
     section_score: float | None = None
+    temperature_status: str = "fitted"  # see prefkit.reward.calibration.TemperatureFit
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -48,7 +49,8 @@ class Evaluation:
             "ece": self.ece,
             "ace": self.ace,
             "mce": self.mce,
-            "temperature": self.temperature,
+            "temperature": self.temperature if self.temperature_status == "fitted" else None,
+            "temperature_status": self.temperature_status,
             "subsets": self.subsets,
             "sections": self.sections,
             "section_score": self.section_score,
@@ -59,6 +61,7 @@ def evaluate_margins(
     margins: np.ndarray,
     *,
     temperature: float = 1.0,
+    temperature_status: str = "fitted",
     subset: np.ndarray | None = None,
     subset_names: Sequence[str] = (),
     sections: Mapping[str, Sequence[str]] | None = None,
@@ -94,6 +97,7 @@ def evaluate_margins(
         ace=rel.ace,
         mce=rel.mce,
         temperature=temperature,
+        temperature_status=temperature_status,
         subsets=per,
         sections=sec,
         section_score=score,
@@ -158,7 +162,7 @@ def cross_validate(
 
     With ``calibrate`` the temperature is fitted on the training folds' margins (never on the test fold).
     """
-    from prefkit.reward.calibration import fit_temperature
+    from prefkit.reward.calibration import TemperatureFit, calibrate_temperature
 
     results, secs = [], 0.0
     for test in kfold_indices(len(pairs), folds, groups=groups, seed=seed):
@@ -166,10 +170,20 @@ def cross_validate(
         t0 = time.perf_counter()
         margins_of = fit(pairs.take(train))
         secs += time.perf_counter() - t0
-        temp = fit_temperature(margins_of(pairs.take(train))) if calibrate else 1.0
+        temp = (
+            calibrate_temperature(margins_of(pairs.take(train)))
+            if calibrate
+            else TemperatureFit(1.0, "not_fitted", 0)
+        )
         te = pairs.take(test)
         results.append(
-            evaluate_margins(margins_of(te), temperature=temp, subset=te.subset, subset_names=te.subset_names)
+            evaluate_margins(
+                margins_of(te),
+                temperature=temp.value,
+                temperature_status=temp.status,
+                subset=te.subset,
+                subset_names=te.subset_names,
+            )
         )
     accs = np.array([r.accuracy for r in results])
     return CVResult(

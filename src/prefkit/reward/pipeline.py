@@ -1,24 +1,40 @@
-"""From a Dataset to reward-model features and back: embedding (cached), training, calibration, scoring.
+"""The one route from a Dataset to a trained, calibrated reward head, and back to scores.
 
-This is the glue the CLI and the benchmark call; the maths lives in the head modules.
+    ds --judge--> Judged --pairs_in / rating_matrix / rankings--> fit_units --> head (+ temperature)
+
+:func:`judge` embeds every distinct (prompt, response) of the dataset's pairs, rankings and ratings once and
+maps each judgment onto those rows. A judgment belongs to a *unit*: its prompt (or, without a prompt, itself),
+so that the splits of calibration and cross-validation never put one prompt on both sides. Every head then
+trains on the units it is given:
+
+* ``regression`` on the ratings, one ridge model per attribute (penalty chosen on held-out prompts);
+* ``armo`` takes its attribute rewards from those ridge models (ArmoRM's stage 1) and fits the gate on pairs;
+* ``pl`` on the K-wise rankings (ties as tie groups), plus the decisive pairs as rankings of two;
+* every other head (and regression / armo / pl when the file lacks ratings / rankings) on pairs: the file's
+  decisive pairs and those its rankings and ratings imply (:func:`pairs_in`).
+
+Every head is evaluated on the same pairs. The maths lives in the head modules; this is the glue the CLI and
+the benchmarks call.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from prefkit.data.model import OUTCOME_A, OUTCOME_B, Dataset
+from prefkit._progress import ProgressFactory, no_progress
+from prefkit.data.convert import ranking_to_pairs, ratings_to_pairs
+from prefkit.data.model import OUTCOME_A, OUTCOME_B, Dataset, PairwiseTable, RatingTable
 from prefkit.errors import DataProblemError, InputError, ValidationError
 from prefkit.reward.base import RewardHead
 from prefkit.reward.cache import EmbeddingCache, embed
-from prefkit.reward.calibration import fit_temperature
+from prefkit.reward.calibration import TemperatureFit, calibrate_temperature
 from prefkit.reward.encoders import (
     PROMPT_CHARS,
     Encoder,
@@ -27,19 +43,11 @@ from prefkit.reward.encoders import (
     render_content,
     render_text,
 )
-from prefkit.reward.evaluate import Evaluation, evaluate_margins
+from prefkit.reward.evaluate import CVResult, Evaluation, accuracy_strict, evaluate_margins, kfold_indices
 from prefkit.reward.heads import make_head
 from prefkit.reward.pairs import PairFeatures
 
-ProgressFactory = Callable[[str, float | None], AbstractContextManager[Callable[[int], Any]]]
-
-
-@contextmanager
-def _no_progress(description: str, total: float | None = None) -> Iterator[Callable[[int], Any]]:
-    def advance(n: int = 1) -> None:
-        return None
-
-    yield advance
+# ---- embedding ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -49,7 +57,7 @@ class Embedder:
     spec: EncoderSpec
     cache_dir: str | Path | None = None
     use_cache: bool = True
-    progress: ProgressFactory = _no_progress
+    progress: ProgressFactory = no_progress
     encoder: Encoder | None = None
     n_encoded: int = 0
     seconds: float = 0.0
@@ -71,31 +79,34 @@ class Embedder:
         return emb
 
 
-@dataclass
-class Prepared:
-    """Features of a dataset's decisive pairs, and which pairwise rows they came from."""
-
-    pairs: PairFeatures
-    rows: np.ndarray
-    n_ties: int
-    n_identical: int = 0
-
-
-def _texts(ds: Dataset, codes: np.ndarray, index: Any, table: dict[str, str], what: str) -> list[str]:
+def _texts(ds: Dataset, codes: np.ndarray) -> list[str]:
     out = []
     for c in codes.tolist():
-        name = index.name(c)
-        t = table.get(name)
+        name = ds.items.name(c)
+        t = ds.item_text.get(name)
         if t is None:
             raise DataProblemError(
-                f"{what} {name!r} has no text: reward models need response texts (TRL rows or hh-rlhf "
+                f"response {name!r} has no text: reward models need response texts (TRL rows or hh-rlhf "
                 "transcripts), not battle logs that only name the models"
             )
         out.append(t)
     return out
 
 
+def _prompts(ds: Dataset, context: np.ndarray) -> list[str | None]:
+    return [ds.context_text.get(ds.contexts.name(c)) if c >= 0 else None for c in context.tolist()]
+
+
+def prompt_text(prompt: str | None) -> str:
+    """What the gating network sees of a prompt: its rendered tail (the latest turns)."""
+    if not prompt:
+        return ""
+    p = render_content(prompt).strip()
+    return p if len(p) <= 2 * PROMPT_CHARS else "..." + p[-2 * PROMPT_CHARS :]
+
+
 def _strengths(ds: Dataset, rows: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    """|strength| of the decisive ``rows`` (nan = not given); InputError when one contradicts its outcome."""
     pw = ds.pairwise
     s = pw.strength[rows].astype(np.float64)
     bad = ~np.isnan(s) & ((np.abs(s) > 3) | ((s < 0) & ~swapped) | ((s > 0) & swapped))
@@ -111,62 +122,260 @@ def _strengths(ds: Dataset, rows: np.ndarray, swapped: np.ndarray) -> np.ndarray
     return np.abs(s)
 
 
-def prepare(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Prepared:
-    """Embed the decisive pairs of ``ds`` (ties and both-bad are left out), oriented chosen-first."""
-    pw = ds.pairwise
-    if len(pw) == 0:
-        raise DataProblemError(
-            f"{ds.source or 'the input'} has no pairwise preferences to learn from (nor rankings or ratings "
-            "that imply some)"
-        )
+# ---- judged: every distinct response embedded once --------------------------------------------------------
+
+
+@dataclass
+class Judged:
+    """A dataset's judgments over its distinct (context, item) responses, each embedded once.
+
+    ``X`` / ``ctx`` / ``length``: embedding, prompt embedding (or None) and rendered length of each response;
+    ``pair_rows``: the decisive pairwise rows, ``pair_w`` / ``pair_l``: their winner / loser response and
+    ``pair_strength`` their |strength|; ``tie_unit``: the unit of each tied pairwise row; ``rating_resp`` / ``member_resp``: the response of each rating row /
+    ranking member; ``*_unit``: the unit of each judgment.
+    """
+
+    ds: Dataset
+    keys: np.ndarray
+    X: np.ndarray
+    ctx: np.ndarray | None
+    length: np.ndarray
+    pair_rows: np.ndarray
+    pair_w: np.ndarray
+    pair_l: np.ndarray
+    pair_strength: np.ndarray
+    pair_unit: np.ndarray
+    tie_unit: np.ndarray
+    rating_resp: np.ndarray
+    rating_unit: np.ndarray
+    member_resp: np.ndarray
+    ranking_unit: np.ndarray
+
+    @property
+    def units(self) -> np.ndarray:
+        return np.unique(np.concatenate([self.pair_unit, self.rating_unit, self.ranking_unit]))
+
+    def lookup(self, context: np.ndarray, item: np.ndarray) -> np.ndarray:
+        return np.searchsorted(self.keys, _key(self.ds, context, item))
+
+
+def _key(ds: Dataset, context: np.ndarray, item: np.ndarray) -> np.ndarray:
+    return (np.asarray(context, np.int64) + 1) * max(len(ds.items), 1) + np.asarray(item, np.int64)
+
+
+def _units(context: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+    """Context code, or (no context) a negative id unique to ``fallback``."""
+    return np.where(context >= 0, context, -1 - fallback).astype(np.int64)
+
+
+def _decisive(pw: PairwiseTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(decisive rows, winner codes, loser codes)."""
     rows = np.flatnonzero((pw.outcome == OUTCOME_A) | (pw.outcome == OUTCOME_B))
-    n_ties = len(pw) - len(rows)
-    if len(rows) == 0:
+    swapped = pw.outcome[rows] == OUTCOME_B
+    return rows, np.where(swapped, pw.b[rows], pw.a[rows]), np.where(swapped, pw.a[rows], pw.b[rows])
+
+
+def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
+    """Embed the distinct responses of ``ds``'s decisive pairs, rankings and ratings."""
+    pw, rk, rt = ds.pairwise, ds.rankings, ds.ratings
+    if ds.n_judgments == 0:
+        raise DataProblemError(f"{ds.source or 'the input'} has no pairs, rankings or ratings to learn from")
+    rows, win, lose = _decisive(pw)
+    ties = np.setdiff1d(np.arange(len(pw)), rows)
+    if len(rows) == 0 and not (len(rk) or len(rt)):
         raise DataProblemError(
             f"{ds.source or 'the input'} has only ties; a reward model needs decisive pairs"
         )
-    swapped = pw.outcome[rows] == OUTCOME_B
-    win = np.where(swapped, pw.b[rows], pw.a[rows])
-    lose = np.where(swapped, pw.a[rows], pw.b[rows])
-    ctx_codes = pw.context[rows]
-    prompts = [ds.context_text.get(ds.contexts.name(c)) if c >= 0 else None for c in ctx_codes.tolist()]
-    tw = _texts(ds, win, ds.items, ds.item_text, "response")
-    tl = _texts(ds, lose, ds.items, ds.item_text, "response")
+    strength = _strengths(ds, rows, pw.outcome[rows] == OUTCOME_B)
+    pctx = pw.context[rows]
+    mctx = np.repeat(rk.context, rk.sizes)
+    ctx_all = np.concatenate([pctx, pctx, mctx, rt.context]).astype(np.int64)
+    item_all = np.concatenate([win, lose, rk.members, rt.item]).astype(np.int64)
+    keys, inv = np.unique(_key(ds, ctx_all, item_all), return_inverse=True)
+    n_items = max(len(ds.items), 1)
+    kctx, kitem = keys // n_items - 1, keys % n_items
+    prompts = _prompts(ds, kctx)
+    texts = _texts(ds, kitem)
     mode = embedder.spec.text_mode
-    rw = [render_text(p, t, mode) for p, t in zip(prompts, tw, strict=True)]
-    rl = [render_text(p, t, mode) for p, t in zip(prompts, tl, strict=True)]
-    emb = embedder(rw + rl, "embedding responses")
-    ctx = embedder([prompt_text(p) for p in prompts], "embedding prompts") if need_ctx else None
-    n = len(rows)
-    multi_criteria = len(ds.criteria) > 1
-    pairs = PairFeatures(
-        xc=emb[:n],
-        xr=emb[n:],
-        ctx=ctx,
-        strength=_strengths(ds, rows, swapped),
-        weight=pw.weight[rows],
-        annotator=pw.annotator[rows],
-        subset=pw.criterion[rows] if multi_criteria else None,
-        len_c=np.array([len(render_content(t)) for t in tw], dtype=np.float64),
-        len_r=np.array([len(render_content(t)) for t in tl], dtype=np.float64),
-        annotator_names=ds.annotators.names,
-        subset_names=ds.criteria.names if multi_criteria else [],
+    X = embedder(
+        [render_text(p, t, mode) for p, t in zip(prompts, texts, strict=True)], "embedding responses"
     )
-    # texts that differ only beyond the encoder's truncation (or in whitespace) embed identically: such pairs
-    # carry no signal for any head, so they are left out (and counted) rather than failing the whole run
-    same = (pairs.xc == pairs.xr).all(axis=1)
-    if same.any():
-        keep = np.flatnonzero(~same)
-        pairs, rows = pairs.take(keep), rows[keep]
-    return Prepared(pairs, rows, n_ties, int(same.sum()))
+    ctx = embedder([prompt_text(p) for p in prompts], "embedding prompts") if need_ctx else None
+    n_p, n_m = len(rows), len(rk.members)
+    n_resp = len(keys)
+    return Judged(
+        ds=ds,
+        keys=keys,
+        X=X,
+        ctx=ctx,
+        length=np.array([len(render_content(t)) for t in texts], dtype=np.float64),
+        pair_rows=rows,
+        pair_w=inv[:n_p],
+        pair_l=inv[n_p : 2 * n_p],
+        pair_strength=strength,
+        pair_unit=_units(pctx, n_resp + np.arange(n_p)),
+        tie_unit=_units(pw.context[ties], n_resp + n_p + len(rk) + np.arange(len(ties))),
+        member_resp=inv[2 * n_p : 2 * n_p + n_m],
+        ranking_unit=_units(rk.context, n_resp + n_p + np.arange(len(rk))),
+        rating_resp=inv[2 * n_p + n_m :],
+        rating_unit=_units(rt.context, inv[2 * n_p + n_m :]),
+    )
 
 
-def prompt_text(prompt: str | None) -> str:
-    """What the gating network sees of a prompt: its rendered tail (the latest turns)."""
-    if not prompt:
-        return ""
-    p = render_content(prompt).strip()
-    return p if len(p) <= 2 * PROMPT_CHARS else "..." + p[-2 * PROMPT_CHARS :]
+# ---- pairs: the file's and those its rankings and ratings imply ----------------------------------------
+
+
+@dataclass
+class PairSet:
+    """The decisive pairs of some units as features, the unit of each pair, and the pairs left out."""
+
+    pairs: PairFeatures
+    unit: np.ndarray
+    n_ties: int
+    n_identical: int
+
+
+MAX_RATING_PAIRS = 2_000_000
+
+
+def pairs_in(j: Judged, units: np.ndarray) -> PairSet:
+    """The decisive pairs of ``units``: the file's pairs and those implied by its rankings and ratings, oriented
+    chosen-first, with strength (file pairs), weight, annotator and criterion (as ``subset`` when the file has
+    several). Ties and pairs whose responses embed identically carry no signal: they are left out, and counted."""
+    ds = j.ds
+    pw = ds.pairwise
+    pm = np.isin(j.pair_unit, units)
+    rows = j.pair_rows[pm]
+    parts = [
+        (
+            j.pair_w[pm],
+            j.pair_l[pm],
+            pw.weight[rows],
+            j.pair_strength[pm],
+            pw.context[rows],
+            pw.annotator[rows],
+            pw.criterion[rows],
+        )
+    ]
+    ties = int(np.isin(j.tie_unit, units).sum())
+    rk = np.flatnonzero(np.isin(j.ranking_unit, units))
+    rt = _cap_ratings(ds.ratings, np.flatnonzero(np.isin(j.rating_unit, units)))
+    for implied in (
+        ranking_to_pairs(ds.rankings.take(rk)) if len(rk) else None,
+        ratings_to_pairs(ds.ratings.take(rt)).pairs if len(rt) else None,
+    ):
+        if implied is not None:
+            keep, win, lose = _decisive(implied)
+            ties += len(implied) - len(keep)
+            c, n = implied.context[keep], len(keep)
+            parts.append(
+                (
+                    j.lookup(c, win),
+                    j.lookup(c, lose),
+                    np.ones(n),
+                    np.full(n, np.nan),
+                    c,
+                    implied.annotator[keep],
+                    implied.criterion[keep],
+                )
+            )
+    iw, il, weight, strength, context, annotator, criterion = (
+        np.concatenate(col) for col in zip(*parts, strict=True)
+    )
+    keep = ~(j.X[iw] == j.X[il]).all(axis=1)
+    iw, il = iw[keep], il[keep]
+    multi = len(ds.criteria) > 1
+    pairs = PairFeatures(
+        xc=j.X[iw],
+        xr=j.X[il],
+        ctx=None if j.ctx is None else j.ctx[iw],
+        strength=strength[keep],
+        weight=weight[keep],
+        annotator=annotator[keep],
+        subset=criterion[keep] if multi else None,
+        len_c=j.length[iw],
+        len_r=j.length[il],
+        annotator_names=ds.annotators.names,
+        subset_names=ds.criteria.names if multi else [],
+    )
+    unit = _units(context[keep], np.arange(int(keep.sum())))
+    return PairSet(pairs, unit, ties, int((~keep).sum()))
+
+
+def _cap_ratings(rt: RatingTable, rows: np.ndarray, seed: int = 0) -> np.ndarray:
+    """``rows``, or a random share of them when their implied pairs would exceed :data:`MAX_RATING_PAIRS`.
+
+    Ratings without prompts all compare with each other (n^2 / 2 pairs); a random subset of the rated
+    responses keeps the implied pairs an unbiased sample at bounded memory.
+    """
+    key = np.stack([rt.context[rows], rt.attribute[rows], rt.annotator[rows], rt.criterion[rows]], axis=1)
+    _, counts = np.unique(key, axis=0, return_counts=True)
+    total = float((counts * (counts - 1) / 2).sum())
+    if total <= MAX_RATING_PAIRS:
+        return rows
+    keep = np.random.default_rng(seed).random(len(rows)) < np.sqrt(MAX_RATING_PAIRS / total)
+    return rows[keep]
+
+
+def pair_features(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> PairSet:
+    """All the decisive pairs of ``ds`` (its own and implied), embedded: what pair heads train on."""
+    j = judge(ds, embedder, need_ctx=need_ctx)
+    return pairs_in(j, j.units)
+
+
+# ---- ratings ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RatingMatrix:
+    """Mean score of each rated response on each attribute (``nan`` = not rated)."""
+
+    resp: np.ndarray
+    Y: np.ndarray
+    names: list[str]
+    groups: np.ndarray
+
+
+def normalised_scores(rt: RatingTable) -> np.ndarray:
+    """Scores as given where each attribute uses one scale; mapped onto [0, 1] for attributes that mix scales."""
+    score = rt.score.astype(np.float64).copy()
+    for code in np.unique(rt.attribute):
+        m = rt.attribute == code
+        lo, hi = rt.scale_min[m], rt.scale_max[m]
+        if (lo != lo[0]).any() or (hi != hi[0]).any():
+            score[m] = (score[m] - lo) / (hi - lo)
+    return score
+
+
+def rating_matrix(j: Judged, units: np.ndarray) -> RatingMatrix:
+    """Mean (normalised) score of each response of ``units`` on each attribute of the file."""
+    rt = j.ds.ratings
+    codes = np.unique(rt.attribute)  # every attribute of the file, so folds share the columns
+    names = [j.ds.attributes.name(int(c)) if c >= 0 else "rating" for c in codes]
+    rows = np.flatnonzero(np.isin(j.rating_unit, units))
+    resp, r_inv = np.unique(j.rating_resp[rows], return_inverse=True)
+    col = np.searchsorted(codes, rt.attribute[rows])
+    total = np.zeros((len(resp), len(codes)))
+    count = np.zeros((len(resp), len(codes)))
+    np.add.at(total, (r_inv, col), normalised_scores(rt)[rows])
+    np.add.at(count, (r_inv, col), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        Y = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    groups = np.zeros(len(resp), dtype=np.int64)
+    groups[r_inv] = j.rating_unit[rows]
+    return RatingMatrix(resp, Y, names, groups)
+
+
+# ---- fitting ---------------------------------------------------------------------------------------------
+
+
+def shaped(head: str, ds: Dataset) -> str | None:
+    """Which judgments ``head`` trains on directly in ``ds`` ("ratings", "rankings"), or None for pairs."""
+    if head in ("regression", "armo") and len(ds.ratings):
+        return "ratings"
+    if head == "pl" and len(ds.rankings):
+        return "rankings"
+    return None
 
 
 def fit_head(name: str, pairs: PairFeatures, params: dict[str, Any] | None = None) -> RewardHead:
@@ -176,51 +385,195 @@ def fit_head(name: str, pairs: PairFeatures, params: dict[str, Any] | None = Non
     return head.fit(pairs)
 
 
+def fit_units(name: str, params: dict[str, Any], j: Judged, units: np.ndarray) -> RewardHead:
+    """A ``name`` head fitted on the judgments of ``units`` (see the module docstring)."""
+    from prefkit.reward.armo import ArmoHead
+    from prefkit.reward.plackett_luce import PlackettLuceHead
+    from prefkit.reward.regression import RegressionHead
+
+    kind = shaped(name, j.ds)
+    if kind is None:
+        return fit_head(name, pairs_in(j, units).pairs, params)
+    head = make_head(name, **params)
+    if isinstance(head, RegressionHead | ArmoHead):
+        m = rating_matrix(j, units)
+        reg = head if isinstance(head, RegressionHead) else RegressionHead(seed=int(params.get("seed", 0)))
+        reg.fit_ratings(j.X[m.resp], m.Y, m.names, groups=m.groups)
+        if isinstance(head, ArmoHead):
+            pairs = pairs_in(j, units).pairs
+            pairs.validate(need_ctx=True)
+            head.fit(pairs, attribute_coef=reg.coef_, attribute_names=m.names)
+        return head
+    if isinstance(head, PlackettLuceHead):
+        return _fit_pl(head, j, units)
+    raise ValidationError(f"head {name!r} trains on pairs, not on ratings or rankings")  # pragma: no cover
+
+
+def _fit_pl(head: Any, j: Judged, units: np.ndarray) -> Any:
+    """Plackett-Luce on the rankings of ``units`` and their decisive pairs (as rankings of two)."""
+    rk = j.ds.rankings
+    sel = np.isin(j.ranking_unit, units)
+    sizes = rk.sizes[sel]
+    mm = np.repeat(sel, rk.sizes)  # the members of the selected rankings, in order
+    pm = np.isin(j.pair_unit, units)
+    members = np.concatenate([j.member_resp[mm], np.stack([j.pair_w[pm], j.pair_l[pm]], 1).reshape(-1)])
+    level = np.concatenate([rk.level[mm], np.tile([0, 1], int(pm.sum()))])
+    all_sizes = np.concatenate([sizes, np.full(int(pm.sum()), 2)])
+    offsets = np.concatenate([[0], np.cumsum(all_sizes)])
+    weight = np.concatenate([np.ones(len(sizes)), j.ds.pairwise.weight[j.pair_rows[pm]]])
+    return head.fit_rankings(j.X, offsets, members, level, weight=weight)
+
+
+MIN_CALIBRATION_PAIRS = 20
+
+
 def fit_calibrated(
-    name: str,
-    pairs: PairFeatures,
-    params: dict[str, Any] | None = None,
-    *,
-    holdout: float = 0.1,
-    seed: int = 0,
-) -> tuple[RewardHead, float]:
-    """Fit the temperature on a held-out share of the pairs, then the head on all of them."""
+    name: str, params: dict[str, Any], j: Judged, *, holdout: float = 0.1, seed: int = 0
+) -> tuple[RewardHead, TemperatureFit]:
+    """The temperature fitted on the pairs of a held-out share of the units (a head fitted on the others),
+    then the head on all units. Too few held-out pairs: the temperature is not fitted (and says so)."""
     if not 0 <= holdout < 1:
         raise ValidationError(f"holdout must lie in [0, 1); got {holdout}")
-    n_hold = int(round(holdout * len(pairs)))
-    temperature = 1.0
-    if n_hold >= 20 and len(pairs) - n_hold >= 20:
-        perm = np.random.default_rng(seed).permutation(len(pairs))
-        cal = fit_head(name, pairs.take(perm[n_hold:]), params)
-        temperature = fit_temperature(cal.margins(pairs.take(perm[:n_hold])))
-    return fit_head(name, pairs, params), temperature
+    units = j.units
+    n_hold = int(round(holdout * len(units)))
+    temperature = TemperatureFit(1.0, "not_fitted", 0)
+    if n_hold >= 2 and len(units) - n_hold >= 5:
+        perm = np.random.default_rng(seed).permutation(units)
+        hold = pairs_in(j, perm[:n_hold]).pairs
+        temperature = TemperatureFit(1.0, "not_fitted", len(hold))
+        if len(hold) >= MIN_CALIBRATION_PAIRS:
+            cal = fit_units(name, params, j, perm[n_hold:])
+            temperature = calibrate_temperature(cal.margins(hold))
+    return fit_units(name, params, j, units), temperature
 
 
-def annotator_codes(ds: Dataset, rows: np.ndarray, known: list[str]) -> np.ndarray:
-    """The dataset's annotators of ``rows`` as codes of a model's annotator list (-1 = unknown)."""
+# ---- train and cross-validate on what a file holds ------------------------------------------------------
+
+
+@dataclass
+class Source:
+    """What a head was trained on: ``kind`` is "pairs", "ratings" or "rankings"; the counts of judgments;
+    pairs implied by rankings / ratings, and the pairs left out (ties, identical embeddings)."""
+
+    kind: str
+    n_pairs: int
+    n_rankings: int
+    n_ratings: int
+    implied_from_rankings: int = 0
+    implied_from_ratings: int = 0
+    ties_left_out: int = 0
+    identical_left_out: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass
+class Trained:
+    """A fitted head, its calibration temperature, and its accuracy on the ``n`` decisive pairs of its
+    training data (``None`` when the data imply none, e.g. one rated response per prompt)."""
+
+    head: RewardHead
+    temperature: TemperatureFit
+    n: int
+    train_accuracy: float | None
+    source: Source
+
+
+def _source(head: str, j: Judged, ps: PairSet) -> Source:
+    ds = j.ds
+    kind = shaped(head, ds) or "pairs"
+    src = Source(kind, len(ds.pairwise), len(ds.rankings), len(ds.ratings))
+    if kind == "pairs":
+        src.implied_from_rankings = int((ds.rankings.sizes * (ds.rankings.sizes - 1) // 2).sum())
+        src.implied_from_ratings = len(ratings_to_pairs(ds.ratings).pairs) if len(ds.ratings) else 0
+    src.ties_left_out, src.identical_left_out = ps.n_ties, ps.n_identical
+    return src
+
+
+def train(head: str, params: dict[str, Any], ds: Dataset, embedder: Embedder, *, seed: int = 0) -> Trained:
+    """Fit ``head`` on what ``ds`` holds (temperature on a held-out 10% of the units, then the head on all)."""
+    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
+    ps = pairs_in(j, j.units)
+    if shaped(head, ds) is None and len(ps.pairs) == 0:
+        raise DataProblemError(
+            f"{ds.source or 'the input'} has no decisive pairs to learn from (ties and pairs whose responses "
+            f"embed identically are left out: {ps.n_ties} and {ps.n_identical})"
+        )
+    fitted, temperature = fit_calibrated(head, params, j, seed=seed)
+    acc = accuracy_strict(fitted.margins(ps.pairs)) if len(ps.pairs) else None
+    return Trained(fitted, temperature, len(ps.pairs), acc, _source(head, j, ps))
+
+
+def cv(
+    head: str, params: dict[str, Any], ds: Dataset, embedder: Embedder, folds: int = 5, *, seed: int = 0
+) -> tuple[CVResult, int, Source]:
+    """k-fold CV over units (judgments on one prompt share a fold); each fold is scored on the pairs its
+    held-out judgments imply, with the temperature fitted on its training pairs. Returns the result, the pairs
+    scored and the source."""
+    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
+    units = j.units
+    results, secs = [], 0.0
+    for test in kfold_indices(len(units), folds, seed=seed):
+        train_units = np.delete(units, test)
+        t0 = time.perf_counter()
+        fitted = fit_units(head, params, j, train_units)
+        secs += time.perf_counter() - t0
+        te = pairs_in(j, units[test]).pairs
+        if len(te) == 0:
+            raise DataProblemError(
+                "a cross-validation fold implies no decisive pair to score; use fewer --folds"
+            )
+        temp = calibrate_temperature(fitted.margins(pairs_in(j, train_units).pairs))
+        results.append(
+            evaluate_margins(
+                fitted.margins(te),
+                temperature=temp.value,
+                temperature_status=temp.status,
+                subset=te.subset,
+                subset_names=te.subset_names,
+            )
+        )
+    accs = np.array([r.accuracy for r in results])
+    res = CVResult(
+        accuracy=float(accs.mean()),
+        accuracy_std=float(accs.std()),
+        ece=float(np.mean([r.ece for r in results])),
+        nll=float(np.mean([r.nll for r in results])),
+        train_seconds=secs / folds,
+        folds=results,
+    )
+    ps = pairs_in(j, units)
+    return res, len(ps.pairs), _source(head, j, ps)
+
+
+# ---- a saved model on new data ------------------------------------------------------------------------------
+
+
+def _model_codes(names: list[str], codes: np.ndarray, known: list[str]) -> np.ndarray:
+    """Annotator ``codes`` (into ``names``) as codes of a model's annotator list (-1 = unknown)."""
     pos = {n: i for i, n in enumerate(known)}
-    codes = ds.pairwise.annotator[rows]
-    names = ds.annotators.names
     return np.array([pos.get(names[c], -1) if c >= 0 else -1 for c in codes.tolist()], dtype=np.int64)
-
-
-def model_pairs(model: Any, ds: Dataset, embedder: Embedder) -> Prepared:
-    """Features of ``ds`` for a saved model: its annotators mapped onto the model's annotator list."""
-    prep = prepare(ds, embedder, need_ctx=model.head.needs_ctx)
-    known = list(getattr(model.head, "annotator_names_", []))
-    prep.pairs.annotator = annotator_codes(ds, prep.rows, known)
-    return prep
 
 
 def evaluate_model(
     model: Any, ds: Dataset, embedder: Embedder, *, n_bins: int = 10
 ) -> tuple[Evaluation, np.ndarray]:
-    """Evaluation figures (calibrated with the model's temperature) and the margins of ``ds``'s pairs."""
-    prep = model_pairs(model, ds, embedder)
-    m = model.head.margins(prep.pairs)
-    p = prep.pairs
+    """Evaluation figures (calibrated with the model's temperature) and the margins of ``ds``'s pairs (its own
+    and those its rankings and ratings imply)."""
+    head = model.head
+    p = pair_features(ds, embedder, need_ctx=head.needs_ctx).pairs
+    if len(p) == 0:
+        raise DataProblemError(f"{ds.source or 'the input'} implies no decisive pair to evaluate on")
+    p.annotator = _model_codes(p.annotator_names, p.annotator, list(getattr(head, "annotator_names_", [])))
+    m = head.margins(p)
     ev = evaluate_margins(
-        m, temperature=model.temperature, subset=p.subset, subset_names=p.subset_names, n_bins=n_bins
+        m,
+        temperature=model.temperature,
+        temperature_status=model.meta.get("temperature_status", "fitted"),
+        subset=p.subset,
+        subset_names=p.subset_names,
+        n_bins=n_bins,
     )
     return ev, m
 
@@ -242,16 +595,15 @@ def score_dataset(model: Any, ds: Dataset, embedder: Embedder) -> Scores:
     pw = ds.pairwise
     if len(pw) == 0:
         raise DataProblemError(f"{ds.source or 'the input'} has no pairwise rows to score")
-    prompts = [ds.context_text.get(ds.contexts.name(c)) if c >= 0 else None for c in pw.context.tolist()]
-    ta = _texts(ds, pw.a, ds.items, ds.item_text, "response")
-    tb = _texts(ds, pw.b, ds.items, ds.item_text, "response")
+    prompts = _prompts(ds, pw.context)
+    ta, tb = _texts(ds, pw.a), _texts(ds, pw.b)
     mode = embedder.spec.text_mode
     texts = [render_text(p, t, mode) for p, t in zip(prompts + prompts, ta + tb, strict=True)]
     emb = embedder(texts, "embedding responses")
     n = len(pw)
     head = model.head
     ctx = embedder([prompt_text(p) for p in prompts], "embedding prompts") if head.needs_ctx else None
-    ann = annotator_codes(ds, np.arange(n), list(getattr(head, "annotator_names_", [])))
+    ann = _model_codes(ds.annotators.names, pw.annotator, list(getattr(head, "annotator_names_", [])))
     va = np.log1p([len(render_content(t)) for t in ta])
     vb = np.log1p([len(render_content(t)) for t in tb])
     ra = np.asarray(head.reward(emb[:n], ctx, ann, va), dtype=np.float64)
@@ -262,3 +614,27 @@ def score_dataset(model: Any, ds: Dataset, embedder: Embedder) -> Scores:
         out.attributes_b = head.attribute_rewards(emb[n:], vb)
         out.attribute_weights = head.attribute_weights(ctx)
     return out
+
+
+@dataclass
+class ResponseScores:
+    """Reward of every distinct ranked or rated response (``context`` / ``item``: codes, -1 = no context)."""
+
+    context: np.ndarray
+    item: np.ndarray
+    reward: np.ndarray
+    attributes: np.ndarray | None = None
+
+
+def score_responses(model: Any, ds: Dataset, embedder: Embedder) -> ResponseScores:
+    """Rewards of the responses of ``ds``'s rankings and ratings under a loaded reward model."""
+    only = replace(ds, pairwise=PairwiseTable.empty())
+    head = model.head
+    j = judge(only, embedder, need_ctx=head.needs_ctx)
+    n_items = max(len(ds.items), 1)
+    verb = np.log1p(j.length)
+    reward = np.asarray(head.reward(j.X, j.ctx, None, verb), dtype=np.float64)
+    attrs = None
+    if hasattr(head, "attribute_rewards"):
+        attrs = head.attribute_rewards(j.X, verb) if head.kind == "armo" else head.attribute_rewards(j.X)
+    return ResponseScores(j.keys // n_items - 1, j.keys % n_items, reward, attrs)

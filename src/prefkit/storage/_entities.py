@@ -1,10 +1,10 @@
 """Upserting the named entities of a Dataset (items, contexts, annotators, criteria, attributes).
 
-Set-based: the names of one index go to a TEMP staging table in code order, conflicting attribute values
-are looked for with one join, new names are inserted in code order (so a fresh store numbers them like the
-dataset does), and the map code -> store pk comes back as a numpy array. Entity attributes (text, kind,
-groups) are write-once: a stored value is filled in when missing, never overwritten; a different value is
-an error that names the entity.
+One upsert for every batch size: the stored rows of the names are looked up with the given
+:class:`~prefkit.storage.lookup.Lookup` strategy, a conflicting attribute value is an error that names the
+entity (entity attributes -- text, kind, groups -- are write-once: a stored value is filled in when missing,
+never overwritten), and the new names are inserted in code order with explicit primary keys following the
+largest one (so a fresh store numbers them like the dataset does). Returns the map code -> store pk.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import numpy as np
 
 from prefkit.data.model import ANNOTATOR_KINDS, Dataset
 from prefkit.errors import InputError, ValidationError
+from prefkit.storage.lookup import Lookup
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,9 @@ class EntityMaps:
     new_annotators: int
 
 
-def _count(conn: sqlite3.Connection, table: str) -> int:
-    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-
-
 def upsert(
     conn: sqlite3.Connection,
+    lookup: Lookup,
     table: str,
     key: str,
     names: Sequence[str],
@@ -49,47 +47,50 @@ def upsert(
 ) -> tuple[np.ndarray, int]:
     """Insert the missing ``names`` (with attribute ``values``); return (pk by code, number of new names)."""
     cols = list(values)
-    stage = f"_stage_{table}"
-    col_defs = "".join(f", {c} TEXT" for c in cols)
-    conn.execute(f"CREATE TEMP TABLE {stage} (pos INTEGER PRIMARY KEY, {key} TEXT NOT NULL{col_defs})")
-    try:
-        marks = ", ".join("?" * (len(cols) + 2))
-        rows = zip(range(len(names)), names, *(values[c] for c in cols), strict=True)
-        conn.executemany(f"INSERT INTO {stage} VALUES ({marks})", rows)
-        for c in cols:
-            clash = conn.execute(
-                f"SELECT s.{key}, t.{c}, s.{c} FROM {stage} s JOIN {table} t ON t.{key} = s.{key} "
-                f"WHERE s.{c} IS NOT NULL AND t.{c} IS NOT NULL AND s.{c} != t.{c} LIMIT 1"
-            ).fetchone()
-            if clash:
+    col_list = "".join(f", {c}" for c in cols)
+    stored = {r[0]: r[1:] for r in lookup.rows(conn, f"SELECT {key}, pk{col_list} FROM {table}", key, names)}
+    pk_list: list[int] = [0] * len(names)
+    new: list[int] = []
+    fills: dict[str, list[tuple[str, int]]] = {c: [] for c in cols}
+    for pos, name in enumerate(names):
+        row = stored.get(name)
+        if row is None:
+            new.append(pos)
+            continue
+        pk_list[pos] = row[0]
+        for c, old in zip(cols, row[1:], strict=True):
+            value = values[c][pos]
+            if value is None or value == old:
+                continue
+            if old is not None:
+                what = "criterion" if table == "criteria" else table[:-1]
                 raise InputError(
-                    f"{table[:-1] if table != 'criteria' else 'criterion'} {clash[0]!r} is already in the store "
-                    f"with {c} {_short(clash[1])}, this source says {_short(clash[2])}; use a new id "
-                    f"for the new one or make the two agree",
+                    f"{what} {name!r} is already in the store with {c} {_short(old)}, this source says "
+                    f"{_short(value)}; use a new id for the new one or make the two agree",
                     path=source,
                 )
-        before = _count(conn, table)
-        col_list = "".join(f", {c}" for c in cols)
-        update = ", ".join(f"{c} = coalesce({table}.{c}, excluded.{c})" for c in cols)
-        conflict = f"DO UPDATE SET {update}" if cols else "DO NOTHING"
-        conn.execute(
-            f"INSERT INTO {table}({key}{col_list}) SELECT {key}{col_list} FROM {stage} WHERE true "
-            f"ORDER BY pos ON CONFLICT({key}) {conflict}"
+            fills[c].append((value, int(row[0])))
+    for c, rows in fills.items():
+        if rows:
+            conn.executemany(f"UPDATE {table} SET {c} = ? WHERE pk = ?", rows)
+    pks = np.asarray(pk_list, dtype=np.int64)
+    if new:
+        first = int(conn.execute(f"SELECT coalesce(max(pk), 0) + 1 FROM {table}").fetchone()[0])
+        new_pks = range(first, first + len(new))
+        pks[new] = np.asarray(new_pks, dtype=np.int64)
+        marks = ", ".join("?" * (len(cols) + 2))
+        columns = [new_pks, [names[p] for p in new], *([values[c][p] for p in new] for c in cols)]
+        conn.executemany(
+            f"INSERT INTO {table}(pk, {key}{col_list}) VALUES ({marks})", zip(*columns, strict=True)
         )
-        added = _count(conn, table) - before
-        pks = np.zeros(len(names), dtype=np.int64)
-        for pos, pk in conn.execute(f"SELECT s.pos, t.pk FROM {stage} s JOIN {table} t ON t.{key} = s.{key}"):
-            pks[pos] = pk
-    finally:
-        conn.execute(f"DROP TABLE {stage}")
-    return pks, added
+    return pks, len(new)
 
 
 def _short(v: str) -> str:
     return repr(v if len(v) <= 60 else v[:57] + "...")
 
 
-def upsert_all(conn: sqlite3.Connection, ds: Dataset, *, source: str | None) -> EntityMaps:
+def upsert_all(conn: sqlite3.Connection, ds: Dataset, lookup: Lookup, *, source: str | None) -> EntityMaps:
     """Upsert every index of ``ds``; the caller holds the transaction."""
     items = ds.items.names
     contexts = ds.contexts.names
@@ -100,13 +101,20 @@ def upsert_all(conn: sqlite3.Connection, ds: Dataset, *, source: str | None) -> 
         raise ValidationError(f"annotator {a!r} has kind {k!r}; use one of {', '.join(ANNOTATOR_KINDS)}")
     groups = [ds.annotator_groups.get(a) for a in annotators]
     item_pk, new_items = upsert(
-        conn, "items", "id", items, {"text": [ds.item_text.get(i) for i in items]}, source=source
+        conn, lookup, "items", "id", items, {"text": [ds.item_text.get(i) for i in items]}, source=source
     )
     ctx_pk, new_ctx = upsert(
-        conn, "contexts", "id", contexts, {"text": [ds.context_text.get(c) for c in contexts]}, source=source
+        conn,
+        lookup,
+        "contexts",
+        "id",
+        contexts,
+        {"text": [ds.context_text.get(c) for c in contexts]},
+        source=source,
     )
     ann_pk, new_ann = upsert(
         conn,
+        lookup,
         "annotators",
         "id",
         annotators,
@@ -116,8 +124,8 @@ def upsert_all(conn: sqlite3.Connection, ds: Dataset, *, source: str | None) -> 
         },
         source=source,
     )
-    crit_pk, _ = upsert(conn, "criteria", "name", ds.criteria.names, {}, source=source)
-    attr_pk, _ = upsert(conn, "attributes", "name", ds.attributes.names, {}, source=source)
+    crit_pk, _ = upsert(conn, lookup, "criteria", "name", ds.criteria.names, {}, source=source)
+    attr_pk, _ = upsert(conn, lookup, "attributes", "name", ds.attributes.names, {}, source=source)
     return EntityMaps(item_pk, ctx_pk, ann_pk, crit_pk, attr_pk, new_items, new_ctx, new_ann)
 
 

@@ -1,5 +1,5 @@
-"""Writing judgment rows: the id check against the store, and chunked bulk inserts (one transaction, held
-by the caller).
+"""Writing judgment rows: the id check against the store, and chunked inserts (one transaction, held by the
+caller; see :mod:`prefkit.storage.write`).
 
 Rows of pairwise and rating tables are inserted in key order (anonymous rows by digest, rows with ids by
 id) so the unique indexes grow almost sequentially; ``seq`` keeps each row's position in its source.
@@ -19,44 +19,53 @@ from prefkit.data.model import Dataset
 from prefkit.errors import InputError
 from prefkit.storage import keys as K
 from prefkit.storage._entities import EntityMaps, float_column, pk_column
+from prefkit.storage.lookup import Lookup
 
 CHUNK = 50_000
 Progress = Callable[[int], Any]
 
 
 def check_known_ids(
-    conn: sqlite3.Connection, table: str, jk: K.JudgmentKeys, lines: np.ndarray, *, source: str | None
+    conn: sqlite3.Connection,
+    lookup: Lookup,
+    table: str,
+    jk: K.JudgmentKeys,
+    lines: np.ndarray,
+    *,
+    source: str | None,
 ) -> None:
-    """A judgment id already in the store must come with the same content."""
+    """A judgment id already in the store must come with the same content (the first clash, by line, is
+    reported)."""
     named = np.flatnonzero(jk.occurrence < 0)
     if not len(named):
         return
-    rows = zip(
-        jk.ids.take(pa.array(named)).to_pylist(),
-        jk.d1[named].tolist(),
-        jk.d2[named].tolist(),
-        lines[named].tolist(),
-        strict=True,
+    ids = jk.ids.take(pa.array(named)).to_pylist()
+    stored = lookup.rows(
+        conn,
+        f"SELECT t.id, t.d1, t.d2, t.line, i.source FROM {table} t LEFT JOIN imports i ON i.pk = t.import_id",
+        "t.id",
+        ids,
     )
-    conn.execute("CREATE TEMP TABLE _ids (id TEXT PRIMARY KEY, d1 INTEGER, d2 INTEGER, line INTEGER)")
-    try:
-        conn.executemany("INSERT OR IGNORE INTO _ids VALUES (?, ?, ?, ?)", rows)
-        clash = conn.execute(
-            f"SELECT s.id, s.line, t.line, i.source FROM _ids s JOIN {table} t ON t.id = s.id "
-            "LEFT JOIN imports i ON i.pk = t.import_id WHERE t.d1 != s.d1 OR t.d2 != s.d2 "
-            "ORDER BY s.line LIMIT 1"
-        ).fetchone()
-    finally:
-        conn.execute("DROP TABLE _ids")
-    if clash:
-        jid, line, old_line, old_source = clash
-        where = f" (from {old_source or 'an earlier import'}" + (f" line {old_line})" if old_line else ")")
-        raise InputError(
-            f"judgment id {jid!r} is already in the store with different content{where}; "
-            f"give the new judgment its own id, or fix the row",
-            path=source,
-            line=line or None,
-        )
+    if not stored:
+        return
+    by_id = {r[0]: r[1:] for r in stored}
+    d1, d2, ln = jk.d1[named].tolist(), jk.d2[named].tolist(), lines[named].tolist()
+    clashes = [
+        j
+        for j, ident in enumerate(ids)
+        if (row := by_id.get(ident)) is not None and (row[0] != d1[j] or row[1] != d2[j])
+    ]
+    if not clashes:
+        return
+    j = min(clashes, key=lambda j: ln[j])
+    _, _, old_line, old_source = by_id[ids[j]]
+    where = f" (from {old_source or 'an earlier import'}" + (f" line {old_line})" if old_line else ")")
+    raise InputError(
+        f"judgment id {ids[j]!r} is already in the store with different content{where}; "
+        f"give the new judgment its own id, or fix the row",
+        path=source,
+        line=int(ln[j]) or None,
+    )
 
 
 def _executemany(conn: sqlite3.Connection, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -101,7 +110,6 @@ def insert_pairwise(
     advance: Progress,
 ) -> int:
     t = ds.pairwise
-    tstamp = K.tstamps(ds)
     n = len(t)
     if not n:
         return 0
@@ -117,7 +125,7 @@ def insert_pairwise(
         m.criteria[t.criterion[o]].tolist(),
         np.asarray(t.weight, dtype=np.float64)[o].tolist(),
         t.rationale.cast(pa.string()).take(pa.array(o)).to_pylist(),
-        float_column(tstamp[o]),
+        float_column(t.tstamp[o]),
         itertools.repeat(imp, n),
         t.line[o].tolist(),
         strict=False,
@@ -148,15 +156,15 @@ def insert_rankings(
     offsets = t.offsets.tolist()
     ident = list(zip(*_identity(jk, np.arange(n), seq0), strict=True))
     ctx, ann = pk_column(m.contexts, t.context), pk_column(m.annotators, t.annotator)
-    crit, lines = m.criteria[t.criterion].tolist(), t.line.tolist()
+    crit, lines, tstamp = m.criteria[t.criterion].tolist(), t.line.tolist(), float_column(t.tstamp)
     sql = (
         "INSERT OR IGNORE INTO rankings(id, d1, d2, occurrence, seq, context, annotator, criterion, "
-        "import_id, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "tstamp, import_id, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     added = 0
     member_rows: list[tuple[int, int, int, int]] = []
     for r in range(n):
-        cur = conn.execute(sql, (*ident[r], ctx[r], ann[r], crit[r], imp, lines[r]))
+        cur = conn.execute(sql, (*ident[r], ctx[r], ann[r], crit[r], tstamp[r], imp, lines[r]))
         if cur.rowcount == 1:
             added += 1
             pk = int(cur.lastrowid or 0)
@@ -194,13 +202,14 @@ def insert_ratings(
         pk_column(m.contexts, t.context[o]),
         pk_column(m.annotators, t.annotator[o]),
         m.criteria[t.criterion[o]].tolist(),
+        float_column(t.tstamp[o]),
         itertools.repeat(imp, n),
         t.line[o].tolist(),
         strict=False,
     )
     sql = (
         "INSERT OR IGNORE INTO ratings(id, d1, d2, occurrence, seq, item, score, scale_min, scale_max, "
-        "attribute, context, annotator, criterion, import_id, line) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        "attribute, context, annotator, criterion, tstamp, import_id, line) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     )
     return _insert_chunked(conn, sql, rows, advance)

@@ -13,10 +13,12 @@ in the store is then:
 
 Content per shape:
 
-* pairwise: a, b, outcome, strength, context, annotator, criterion, weight, rationale, tstamp (the
-  per-battle time readers keep in ``meta["tstamp"]``);
-* rankings: the tie groups of member names best first, context, annotator, criterion;
-* ratings: item, score, scale_min, scale_max, attribute, context, annotator, criterion.
+* pairwise: a, b, outcome, strength, context, annotator, criterion, weight, rationale, tstamp;
+* rankings: the tie groups of member names best first, context, annotator, criterion, and tstamp when known;
+* ratings: item, score, scale_min, scale_max, attribute, context, annotator, criterion, and tstamp when known.
+
+(Rankings and ratings fold their ``tstamp`` in only where it is known, so the keys of rows without one are
+those of the stores written before timestamps were a column.)
 
 The digest is vectorised: each distinct name or text is hashed once with BLAKE2b to two 64-bit lanes, a
 float's lanes are its IEEE-754 bits passed through a bijective mixer (two seeds; -0.0 counts as 0.0), and
@@ -120,10 +122,16 @@ def _text_field(col: pa.Array) -> np.ndarray:
     return table[idx]
 
 
-def _fold(seed: bytes, n: int, fields: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def _fold(
+    seed: bytes, n: int, fields: list[np.ndarray], known: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fold ``fields`` into the digest; the last field only into rows where ``known`` is true (if given)."""
     h = np.repeat(_lanes([seed]), n, axis=0)
-    for f in fields:
-        h = _fmix(h ^ f)
+    for k, f in enumerate(fields):
+        if known is not None and k == len(fields) - 1:
+            h = np.where(known[:, None], _fmix(h ^ f), h)
+        else:
+            h = _fmix(h ^ f)
     h = np.ascontiguousarray(h)
     return h[:, 0].view(np.int64).copy(), h[:, 1].view(np.int64).copy()
 
@@ -154,14 +162,6 @@ def _keys(d1: np.ndarray, d2: np.ndarray, ids: pa.Array) -> JudgmentKeys:
     return JudgmentKeys(d1=d1, d2=d2, occurrence=_occurrence(d1, d2, ids), ids=ids)
 
 
-def tstamps(ds: Dataset) -> np.ndarray:
-    """The per-battle Unix times the readers keep in ``ds.meta["tstamp"]`` (nan where absent)."""
-    ts = ds.meta.get("tstamp")
-    if isinstance(ts, np.ndarray) and len(ts) == len(ds.pairwise):
-        return np.asarray(ts, dtype=np.float64)
-    return np.full(len(ds.pairwise), np.nan)
-
-
 def pairwise_keys(ds: Dataset, t: PairwiseTable, cache: Lanes | None = None) -> JudgmentKeys:
     if not len(t):
         return _empty()
@@ -177,7 +177,7 @@ def pairwise_keys(ds: Dataset, t: PairwiseTable, cache: Lanes | None = None) -> 
         _name_field(ds.criteria, t.criterion, cache),
         _float_field(t.weight),
         _text_field(t.rationale),
-        _float_field(tstamps(ds)),
+        _float_field(t.tstamp),
     ]
     return _keys(*_fold(b"prefkit.pairwise.v1", len(t), fields), t.ids)
 
@@ -203,8 +203,9 @@ def ranking_keys(ds: Dataset, t: RankingTable, cache: Lanes | None = None) -> Ju
         _name_field(ds.contexts, t.context, cache),
         _name_field(ds.annotators, t.annotator, cache),
         _name_field(ds.criteria, t.criterion, cache),
+        _float_field(t.tstamp),
     ]
-    return _keys(*_fold(b"prefkit.ranking.v1", len(t), fields), t.ids)
+    return _keys(*_fold(b"prefkit.ranking.v1", len(t), fields, ~np.isnan(t.tstamp)), t.ids)
 
 
 def rating_keys(ds: Dataset, t: RatingTable, cache: Lanes | None = None) -> JudgmentKeys:
@@ -220,8 +221,9 @@ def rating_keys(ds: Dataset, t: RatingTable, cache: Lanes | None = None) -> Judg
         _name_field(ds.contexts, t.context, cache),
         _name_field(ds.annotators, t.annotator, cache),
         _name_field(ds.criteria, t.criterion, cache),
+        _float_field(t.tstamp),
     ]
-    return _keys(*_fold(b"prefkit.rating.v1", len(t), fields), t.ids)
+    return _keys(*_fold(b"prefkit.rating.v1", len(t), fields, ~np.isnan(t.tstamp)), t.ids)
 
 
 def check_unique_ids(keys: JudgmentKeys, lines: np.ndarray, *, source: str | None, shape: str) -> None:

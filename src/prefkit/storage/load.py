@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from prefkit.data.index import ItemIndex
 from prefkit.data.model import ANNOTATOR_KINDS, Dataset, PairwiseTable, RankingTable, RatingTable
-from prefkit.errors import ValidationError
+from prefkit.errors import DataProblemError, ValidationError
 
 if TYPE_CHECKING:
     from prefkit.storage.store import ProjectStore
@@ -61,12 +61,41 @@ def _where(
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 
+def _require_match(
+    conn: sqlite3.Connection,
+    where: str,
+    params: list[Any],
+    wanted: set[str],
+    criterion: str | Sequence[str] | None,
+    annotator_kind: str | None,
+    source: str | None,
+) -> None:
+    """DataProblemError listing what the store holds when no judgment of ``wanted`` passes the filters."""
+    for table in SHAPES:
+        if table in wanted and conn.execute(f"SELECT 1 FROM {table}{where} LIMIT 1", params).fetchone():
+            return
+    asked = [
+        f"{name} {v if isinstance(v, str) else ', '.join(v)!s}"
+        for name, v in (("criterion", criterion), ("annotator kind", annotator_kind), ("source", source))
+        if v is not None
+    ]
+    if len(wanted) < len(SHAPES):
+        asked.append("shapes " + ", ".join(sorted(wanted)))
+    what = f"no judgments match {' and '.join(asked)}" if asked else "nothing to read"
+    raise DataProblemError(f"{what}: {holdings(conn)}")
+
+
 def _columns(rows: list[tuple[Any, ...]], n_cols: int) -> list[tuple[Any, ...]]:
     return list(zip(*rows, strict=True)) if rows else [() for _ in range(n_cols)]
 
 
 def _ints(col: Iterable[Any]) -> np.ndarray:
     return np.asarray(col, dtype=np.int64)
+
+
+def _floats(col: Sequence[Any]) -> np.ndarray:
+    """A REAL column with NULLs as a float array, nan for NULL."""
+    return np.array([np.nan if v is None else v for v in col], dtype=np.float64)
 
 
 def _index(
@@ -92,6 +121,46 @@ def _source_order(table: T, import_id: Sequence[int], seq: Sequence[int]) -> tup
     return table.take(order), order
 
 
+def holdings(conn: sqlite3.Connection) -> str:
+    """What the store holds, by shape, annotator kind, criterion and source: for "nothing matched" errors."""
+    parts: list[str] = []
+    kinds: dict[str, int] = {}
+    crits: dict[str, int] = {}
+    sources: dict[str, int] = {}
+    shapes: list[str] = []
+    for table in SHAPES:
+        n = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        if not n:
+            continue
+        shapes.append(f"{n:,} {table}")
+        for k, c in conn.execute(
+            "SELECT CASE WHEN t.annotator IS NULL THEN 'no annotator' ELSE coalesce(a.kind, 'kind unknown') "
+            f"END, count(*) FROM {table} t LEFT JOIN annotators a ON a.pk = t.annotator GROUP BY 1"
+        ):
+            kinds[k] = kinds.get(k, 0) + int(c)
+        for name, c in conn.execute(
+            f"SELECT c.name, count(*) FROM {table} t JOIN criteria c ON c.pk = t.criterion GROUP BY 1"
+        ):
+            crits[name] = crits.get(name, 0) + int(c)
+        for src, c in conn.execute(
+            f"SELECT i.source, count(*) FROM {table} t LEFT JOIN imports i ON i.pk = t.import_id GROUP BY 1"
+        ):
+            sources[str(src)] = sources.get(str(src), 0) + int(c)
+    if not shapes:
+        return "the store holds no judgments; import some first (prefkit import FILE --db STORE)"
+
+    def listing(d: dict[str, int]) -> str:
+        items = sorted(d.items(), key=lambda kv: -kv[1])
+        shown = ", ".join(f"{k} {v:,}" for k, v in items[:10])
+        return shown + (f", ... ({len(items) - 10} more)" if len(items) > 10 else "")
+
+    parts.append("the store holds " + ", ".join(shapes))
+    parts.append("by annotator kind: " + listing(kinds))
+    parts.append("by criterion: " + listing(crits))
+    parts.append("by source: " + listing(sources))
+    return "; ".join(parts)
+
+
 def load_dataset(
     store: ProjectStore,
     *,
@@ -99,6 +168,7 @@ def load_dataset(
     annotator_kind: str | None = None,
     source: str | None = None,
     shapes: Iterable[str] = SHAPES,
+    empty_ok: bool = True,
 ) -> Dataset:
     conn = store.conn
     wanted = set(shapes)
@@ -106,6 +176,8 @@ def load_dataset(
         raise ValidationError(f"shapes={sorted(wanted)}; use a subset of {', '.join(SHAPES)}")
     where, params = _where(conn, criterion, annotator_kind, source)
     filtered = bool(where) or wanted != set(SHAPES)
+    if not empty_ok:
+        _require_match(conn, where, params, wanted, criterion, annotator_kind, source)
 
     pw = _columns(
         conn.execute(
@@ -119,13 +191,13 @@ def load_dataset(
     )
     rk = _columns(
         conn.execute(
-            "SELECT pk, coalesce(context, 0), coalesce(annotator, 0), criterion, id, line "
+            "SELECT pk, coalesce(context, 0), coalesce(annotator, 0), criterion, id, line, tstamp "
             f"FROM rankings{where} ORDER BY pk",
             params,
         ).fetchall()
         if "rankings" in wanted
         else [],
-        6,
+        7,
     )
     mem = _columns(
         conn.execute(
@@ -140,13 +212,13 @@ def load_dataset(
     rt = _columns(
         conn.execute(
             "SELECT item, score, scale_min, scale_max, coalesce(attribute, 0), coalesce(context, 0), "
-            f"coalesce(annotator, 0), criterion, id, line, coalesce(import_id, 0), seq FROM ratings{where} "
+            f"coalesce(annotator, 0), criterion, id, line, coalesce(import_id, 0), seq, tstamp FROM ratings{where} "
             "ORDER BY pk",
             params,
         ).fetchall()
         if "ratings" in wanted
         else [],
-        12,
+        13,
     )
 
     def used(*cols: Any) -> np.ndarray | None:
@@ -160,7 +232,7 @@ def load_dataset(
     criteria, crit_lut, _ = _index(conn, "criteria", "name", [], used(pw[6], rk[3], rt[7]))
     attributes, attr_lut, _ = _index(conn, "attributes", "name", [], used(rt[4]))
 
-    pairwise, pw_order = _source_order(
+    pairwise, _ = _source_order(
         PairwiseTable.build(
             item_lut[_ints(pw[0])],
             item_lut[_ints(pw[1])],
@@ -173,6 +245,7 @@ def load_dataset(
             ids=pa.array(pw[8], type=pa.string()),
             rationale=pa.array(pw[9], type=pa.string()),
             line=_ints(pw[10]),
+            tstamp=_floats(pw[13]),
         ),
         pw[11],
         pw[12],
@@ -190,6 +263,7 @@ def load_dataset(
         criterion=crit_lut[_ints(rk[3])],
         ids=pa.array(rk[4], type=pa.string()),
         line=_ints(rk[5]),
+        tstamp=_floats(rk[6]),
     )
     ratings, _ = _source_order(
         RatingTable.build(
@@ -203,14 +277,12 @@ def load_dataset(
             criterion=crit_lut[_ints(rt[7])],
             ids=pa.array(rt[8], type=pa.string()),
             line=_ints(rt[9]),
+            tstamp=_floats(rt[12]),
         ),
         rt[10],
         rt[11],
     )
     meta: dict[str, Any] = {}
-    tstamp = np.asarray(pw[13], dtype=np.float64)[pw_order]
-    if len(tstamp) and not np.isnan(tstamp).all():
-        meta["tstamp"] = tstamp
     for (m,) in conn.execute("SELECT meta FROM imports WHERE meta IS NOT NULL ORDER BY pk"):
         meta.update(json.loads(m))
     return Dataset(

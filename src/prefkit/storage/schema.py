@@ -122,5 +122,11 @@ CREATE INDEX rankings_criterion ON rankings(criterion);
 CREATE INDEX ratings_criterion ON ratings(criterion)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES)
+# v3: every judgment table has its time (pairwise had it from v1).
+V3_TSTAMPS = """
+ALTER TABLE rankings ADD COLUMN tstamp REAL;
+ALTER TABLE ratings ADD COLUMN tstamp REAL
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES, V3_TSTAMPS)
 SCHEMA_VERSION = len(MIGRATIONS)

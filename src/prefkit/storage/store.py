@@ -16,32 +16,19 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
-
+from prefkit._progress import ProgressFactory, no_progress
 from prefkit.data.model import Dataset
-from prefkit.errors import InputError, StoreError, ValidationError
-from prefkit.storage import _insert as W
-from prefkit.storage import keys as K
-from prefkit.storage._entities import upsert_all
+from prefkit.errors import InputError, StoreError
 from prefkit.storage.db import connect, migrate, schema_version
 from prefkit.storage.schema import MIGRATIONS, NAMESPACE
+from prefkit.storage.write import Progress, ShapeCount, append_dataset, new_import, prepare, write
 
 CACHE_KIB = 256 * 1024  # page-cache ceiling: keeps the judgment indexes of big imports in memory
-Progress = W.Progress
-
-
-@dataclass(frozen=True)
-class ShapeCount:
-    """Judgments of one shape in an import: newly stored, and already present (skipped)."""
-
-    added: int = 0
-    duplicates: int = 0
 
 
 @dataclass(frozen=True)
@@ -58,6 +45,7 @@ class ImportReport:
     new_contexts: int
     new_annotators: int
     seconds: float
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def added(self) -> int:
@@ -70,6 +58,7 @@ class ImportReport:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["added"], out["duplicates"] = self.added, self.duplicates
+        out["skipped"] = [{"line": line, "reason": reason} for line, reason in self.skipped]
         return out
 
 
@@ -180,17 +169,24 @@ class ProjectStore:
         annotator_kind: str | None = None,
         source: str | None = None,
         shapes: Iterable[str] = ("pairwise", "rankings", "ratings"),
+        empty_ok: bool = True,
     ) -> Dataset:
         """The stored judgments as a columnar Dataset, in the order of their sources, optionally filtered.
 
         ``criterion``: one name or several; ``annotator_kind``: "human" or "model"; ``source``: only the
         judgments first stored by imports of this source (as recorded in :meth:`imports`); ``shapes``: a
         subset of pairwise, rankings, ratings. With a filter, only the entities the judgments use are kept.
+        ``empty_ok=False``: raise DataProblemError, listing what the store holds, when nothing matches.
         """
         from prefkit.storage.load import load_dataset
 
         return load_dataset(
-            self, criterion=criterion, annotator_kind=annotator_kind, source=source, shapes=shapes
+            self,
+            criterion=criterion,
+            annotator_kind=annotator_kind,
+            source=source,
+            shapes=shapes,
+            empty_ok=empty_ok,
         )
 
     # -- importing -------------------------------------------------------------------------------------
@@ -201,11 +197,14 @@ class ProjectStore:
         format: str | None = None,
         *,
         strict: bool = True,
-        progress: Progress | None = None,
+        progress: ProgressFactory | None = None,
     ) -> ImportReport:
-        """Read ``path`` with :func:`prefkit.data.io.read` and import it (nothing is stored if reading fails).
+        """Read ``path`` with :func:`prefkit.data.io.iter_chunks` and import it (nothing is stored if reading
+        fails).
 
-        ``strict=False`` skips bad rows (the reader lists them in its ``meta["skipped"]``).
+        ``strict=False`` skips bad rows (listed in the report's ``skipped``). ``progress(description, total)``
+        is entered once for reading and once for storing and yields ``advance(n)``
+        (:mod:`prefkit._progress`); an exception from it rolls the import back.
         """
         from prefkit.data import io
 
@@ -214,9 +213,18 @@ class ProjectStore:
             raise InputError("is a directory; give a data file", path=p)
         if not p.exists():
             raise InputError("no such file", path=p)
-        ds = io.read(p, format=format, strict=strict)
+        stage = progress or no_progress
+        chunks = []
+        with stage(f"reading {p.name}", io.count_rows(p)) as advance:
+            for chunk in io.iter_chunks(p, format, strict=strict):
+                chunks.append(chunk)
+                advance(chunk.n_judgments)
+        ds = io.concat(chunks)
         fmt = io.normalize_format(format) or ds.meta.get("format")
-        return self.import_dataset(ds, source=str(p), format=fmt, sha256=file_sha256(p), progress=progress)
+        sha = file_sha256(p)
+        with stage(f"storing into {self.path.name}", float(ds.n_judgments)) as advance:
+            report = self.import_dataset(ds, source=str(p), format=fmt, sha256=sha, progress=advance)
+        return replace(report, skipped=list(ds.meta.get("skipped") or []))
 
     def import_dataset(
         self,
@@ -226,346 +234,47 @@ class ProjectStore:
         format: str | None = None,
         sha256: str | None = None,
         progress: Progress | None = None,
+        lookup: str = "auto",
     ) -> ImportReport:
         """Store ``ds`` in one transaction; judgments already present are skipped and counted.
 
         ``progress(n)`` is called after each chunk of ``n`` judgments; if it (or anything else) raises, the
-        transaction is rolled back and the store is left as it was.
+        transaction is rolled back and the store is left as it was. ``lookup`` (auto, small, bulk) picks how
+        stored names and ids are looked up (:mod:`prefkit.storage.lookup`); the result is the same.
         """
         t0 = time.perf_counter()
         source = source if source is not None else ds.source
-        _validate(ds)
-        lanes: K.Lanes = {}
-        pw = K.pairwise_keys(ds, ds.pairwise, lanes)
-        rk = K.ranking_keys(ds, ds.rankings, lanes)
-        rt = K.rating_keys(ds, ds.ratings, lanes)
-        K.check_unique_ids(pw, ds.pairwise.line, source=source, shape="pairwise")
-        K.check_unique_ids(rk, ds.rankings.line, source=source, shape="ranking")
-        K.check_unique_ids(rt, ds.ratings.line, source=source, shape="rating")
-        advance: Progress = progress or (lambda n: None)
+        keyed = prepare(ds, source=source)
         conn = self.conn
         # every reference written below is a pk read back in the same transaction, so per-row foreign-key
         # checks are skipped (25% of the insert time); tests run PRAGMA foreign_key_check on the result
         conn.execute("PRAGMA foreign_keys=OFF")
         try:
-            report = self._import(ds, pw, rk, rt, source, format, sha256, advance)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                imp = new_import(conn, source=source, format=format, sha256=sha256, meta=ds.meta)
+                w = write(conn, keyed, import_id=imp, source=source, lookup=lookup, progress=progress)
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"{self.path}: import failed, nothing was stored ({exc})") from exc
+                raise
         finally:
             conn.execute("PRAGMA foreign_keys=ON")
-        return _with_seconds(report, time.perf_counter() - t0)
-
-    def _import(
-        self,
-        ds: Dataset,
-        pw: K.JudgmentKeys,
-        rk: K.JudgmentKeys,
-        rt: K.JudgmentKeys,
-        source: str | None,
-        format: str | None,
-        sha256: str | None,
-        advance: Progress,
-    ) -> ImportReport:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            meta = json.dumps(_scalar_meta(ds.meta), sort_keys=True)
-            cur = conn.execute(
-                "INSERT INTO imports(source, sha256, format, time, counts, meta) VALUES (?, ?, ?, ?, ?, ?)",
-                (source, sha256, format, datetime.now(UTC).isoformat(timespec="seconds"), "{}", meta),
-            )
-            imp = int(cur.lastrowid or 0)
-            maps = upsert_all(conn, ds, source=source)
-            for table, jk, lines in (
-                ("pairwise", pw, ds.pairwise.line),
-                ("rankings", rk, ds.rankings.line),
-                ("ratings", rt, ds.ratings.line),
-            ):
-                W.check_known_ids(conn, table, jk, lines, source=source)
-            n_pw = W.insert_pairwise(conn, ds, pw, maps, imp, 0, advance)
-            n_rk = W.insert_rankings(conn, ds, rk, maps, imp, 0, advance)
-            n_rt = W.insert_ratings(conn, ds, rt, maps, imp, 0, advance)
-            report = ImportReport(
-                source=source,
-                format=format,
-                sha256=sha256,
-                pairwise=ShapeCount(n_pw, len(ds.pairwise) - n_pw),
-                rankings=ShapeCount(n_rk, len(ds.rankings) - n_rk),
-                ratings=ShapeCount(n_rt, len(ds.ratings) - n_rt),
-                new_items=maps.new_items,
-                new_contexts=maps.new_contexts,
-                new_annotators=maps.new_annotators,
-                seconds=0.0,
-            )
-            counts = {
-                k: v
-                for k, v in report.to_dict().items()
-                if k not in ("source", "format", "sha256", "seconds")
-            }
-            conn.execute("UPDATE imports SET counts = ? WHERE pk = ?", (json.dumps(counts), imp))
-            conn.execute("COMMIT")
-        except BaseException as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
-                raise StoreError(f"{self.path}: import failed, nothing was stored ({exc})") from exc
-            raise
-        return report
-
-
-def new_import(conn: sqlite3.Connection, *, source: str, format: str | None = None) -> int:
-    """Create an (empty) import record on ``conn`` inside the caller's transaction; return its pk.
-
-    For producers that add judgments over time (the web service appends each committed batch of votes
-    with :func:`append_dataset`); the caller commits or rolls back.
-    """
-    cur = conn.execute(
-        "INSERT INTO imports(source, sha256, format, time, counts, meta) VALUES (?, NULL, ?, ?, ?, NULL)",
-        (source, format, datetime.now(UTC).isoformat(timespec="seconds"), json.dumps(_EMPTY_COUNTS)),
-    )
-    return int(cur.lastrowid or 0)
-
-
-def append_dataset(conn: sqlite3.Connection, ds: Dataset, *, import_id: int, seq0: int = 0) -> ShapeCount:
-    """Add ``ds`` to the store on ``conn`` inside the caller's transaction (no BEGIN / COMMIT here).
-
-    The judgments are attached to the existing import record ``import_id`` (see :func:`new_import`) at
-    positions ``seq0, seq0 + 1, ...`` of each table; entities are upserted as in
-    :meth:`ProjectStore.import_dataset`, judgments already present are skipped, a known id with different
-    content raises InputError. The record's counts are increased. Returns the judgments added and skipped.
-    On an exception the caller must roll back (to a savepoint) what this call wrote.
-    """
-    source = conn.execute("SELECT source FROM imports WHERE pk = ?", (import_id,)).fetchone()
-    if source is None:
-        raise StoreError(f"no import record {import_id}; create one with new_import first")
-    src = source[0]
-    _validate(ds)
-    lanes: K.Lanes = {}
-    pw = K.pairwise_keys(ds, ds.pairwise, lanes)
-    rk = K.ranking_keys(ds, ds.rankings, lanes)
-    rt = K.rating_keys(ds, ds.ratings, lanes)
-    K.check_unique_ids(pw, ds.pairwise.line, source=src, shape="pairwise")
-    K.check_unique_ids(rk, ds.rankings.line, source=src, shape="ranking")
-    K.check_unique_ids(rt, ds.ratings.line, source=src, shape="rating")
-    small = ds.n_judgments <= _SMALL and max(len(ds.items), len(ds.contexts), len(ds.annotators)) <= _SMALL
-    maps = _upsert_all_small(conn, ds, src) if small else upsert_all(conn, ds, source=src)
-    for table, jk, lines in (
-        ("pairwise", pw, ds.pairwise.line),
-        ("rankings", rk, ds.rankings.line),
-        ("ratings", rt, ds.ratings.line),
-    ):
-        if small:
-            _check_known_ids_small(conn, table, jk, lines, src)
-        else:
-            W.check_known_ids(conn, table, jk, lines, source=src)
-    added: dict[str, tuple[int, int]] = {}
-    for name, n_rows, jk, insert in (
-        ("pairwise", len(ds.pairwise), pw, W.insert_pairwise),
-        ("rankings", len(ds.rankings), rk, W.insert_rankings),
-        ("ratings", len(ds.ratings), rt, W.insert_ratings),
-    ):
-        n = insert(conn, ds, jk, maps, import_id, seq0, lambda n: None)
-        added[name] = (n, n_rows - n)
-    row = conn.execute("SELECT counts FROM imports WHERE pk = ?", (import_id,)).fetchone()
-    counts = {**_EMPTY_COUNTS, **json.loads(row[0] or "{}")}
-    for name, (n, dup) in added.items():
-        shape = dict(counts.get(name) or {"added": 0, "duplicates": 0})
-        shape["added"] = int(shape.get("added", 0)) + n
-        shape["duplicates"] = int(shape.get("duplicates", 0)) + dup
-        counts[name] = shape
-    counts["new_items"] = int(counts.get("new_items", 0)) + maps.new_items
-    counts["new_contexts"] = int(counts.get("new_contexts", 0)) + maps.new_contexts
-    counts["new_annotators"] = int(counts.get("new_annotators", 0)) + maps.new_annotators
-    counts["added"] = sum(v[0] for v in added.values()) + int(counts.get("added", 0))
-    counts["duplicates"] = sum(v[1] for v in added.values()) + int(counts.get("duplicates", 0))
-    conn.execute("UPDATE imports SET counts = ? WHERE pk = ?", (json.dumps(counts), import_id))
-    total_added = sum(v[0] for v in added.values())
-    return ShapeCount(total_added, ds.n_judgments - total_added)
-
-
-# Small appends (a batch of live votes) look names and ids up with IN (...) queries instead of the TEMP
-# staging tables of bulk imports (whose CREATE / DROP cost milliseconds); same checks, same messages.
-_SMALL = 2000
-_IN_CHUNK = 500
-
-
-def _in_query(
-    conn: sqlite3.Connection, sql: str, keys: Sequence[Any], extra: Sequence[Any] = ()
-) -> list[tuple[Any, ...]]:
-    """Rows of ``sql`` (with one ``{marks}`` placeholder list) for ``keys``, in chunks."""
-    out: list[tuple[Any, ...]] = []
-    for i in range(0, len(keys), _IN_CHUNK):
-        part = list(keys[i : i + _IN_CHUNK])
-        out.extend(conn.execute(sql.format(marks=", ".join("?" * len(part))), [*extra, *part]).fetchall())
-    return out
-
-
-def _upsert_small(
-    conn: sqlite3.Connection,
-    table: str,
-    key: str,
-    names: Sequence[str],
-    values: dict[str, Sequence[str | None]],
-    source: str | None,
-) -> tuple[np.ndarray, int]:
-    """What :func:`prefkit.storage._entities.upsert` does, for a few names."""
-    from prefkit.storage._entities import _short
-
-    cols = list(values)
-    col_list = "".join(f", {c}" for c in cols)
-    stored = {
-        r[0]: r[1:]
-        for r in _in_query(conn, f"SELECT {key}, pk{col_list} FROM {table} WHERE {key} IN ({{marks}})", names)
-    }
-    pks = np.zeros(len(names), dtype=np.int64)
-    added = 0
-    for pos, name in enumerate(names):
-        new = [values[c][pos] for c in cols]
-        row = stored.get(name)
-        if row is None:
-            marks = ", ".join("?" * (len(cols) + 1))
-            cur = conn.execute(f"INSERT INTO {table}({key}{col_list}) VALUES ({marks})", (name, *new))
-            pks[pos] = int(cur.lastrowid or 0)
-            added += 1
-            continue
-        pks[pos] = row[0]
-        for c, old, value in zip(cols, row[1:], new, strict=True):
-            if value is None:
-                continue
-            if old is None:
-                conn.execute(f"UPDATE {table} SET {c} = ? WHERE pk = ?", (value, row[0]))
-            elif old != value:
-                raise InputError(
-                    f"{table[:-1] if table != 'criteria' else 'criterion'} {name!r} is already in the store "
-                    f"with {c} {_short(old)}, this source says {_short(value)}; use a new id "
-                    f"for the new one or make the two agree",
-                    path=source,
-                )
-    return pks, added
-
-
-def _upsert_all_small(conn: sqlite3.Connection, ds: Dataset, source: str | None) -> Any:
-    from prefkit.data.model import ANNOTATOR_KINDS
-    from prefkit.storage._entities import EntityMaps
-
-    bad_kind = {a: k for a, k in ds.annotator_kind.items() if k not in ANNOTATOR_KINDS}
-    if bad_kind:
-        a, k = next(iter(bad_kind.items()))
-        raise ValidationError(f"annotator {a!r} has kind {k!r}; use one of {', '.join(ANNOTATOR_KINDS)}")
-    items, contexts, annotators = ds.items.names, ds.contexts.names, ds.annotators.names
-    groups = [ds.annotator_groups.get(a) for a in annotators]
-    item_pk, new_items = _upsert_small(
-        conn, "items", "id", items, {"text": [ds.item_text.get(i) for i in items]}, source
-    )
-    ctx_pk, new_ctx = _upsert_small(
-        conn, "contexts", "id", contexts, {"text": [ds.context_text.get(c) for c in contexts]}, source
-    )
-    ann_pk, new_ann = _upsert_small(
-        conn,
-        "annotators",
-        "id",
-        annotators,
-        {
-            "kind": [ds.annotator_kind.get(a) for a in annotators],
-            "groups": [None if g is None else json.dumps(g, sort_keys=True) for g in groups],
-        },
-        source,
-    )
-    crit_pk, _ = _upsert_small(conn, "criteria", "name", ds.criteria.names, {}, source)
-    attr_pk, _ = _upsert_small(conn, "attributes", "name", ds.attributes.names, {}, source)
-    return EntityMaps(item_pk, ctx_pk, ann_pk, crit_pk, attr_pk, new_items, new_ctx, new_ann)
-
-
-def _check_known_ids_small(
-    conn: sqlite3.Connection, table: str, jk: K.JudgmentKeys, lines: np.ndarray, source: str | None
-) -> None:
-    """What :func:`prefkit.storage._insert.check_known_ids` does, for a few ids."""
-    named = np.flatnonzero(jk.occurrence < 0)
-    if not len(named):
-        return
-    ids = jk.ids.take(named).to_pylist()
-    stored = {
-        r[0]: r[1:]
-        for r in _in_query(
-            conn,
-            f"SELECT t.id, t.d1, t.d2, t.line, i.source FROM {table} t LEFT JOIN imports i "
-            "ON i.pk = t.import_id WHERE t.id IN ({marks})",
-            ids,
+        return ImportReport(
+            source=source,
+            format=format,
+            sha256=sha256,
+            pairwise=w.shapes["pairwise"],
+            rankings=w.shapes["rankings"],
+            ratings=w.shapes["ratings"],
+            new_items=w.new_items,
+            new_contexts=w.new_contexts,
+            new_annotators=w.new_annotators,
+            seconds=time.perf_counter() - t0,
         )
-    }
-    if not stored:
-        return
-    for j in sorted(range(len(named)), key=lambda j: int(lines[named[j]])):
-        row = stored.get(ids[j])
-        i = int(named[j])
-        if row is not None and (row[0] != int(jk.d1[i]) or row[1] != int(jk.d2[i])):
-            old_line, old_source = row[2], row[3]
-            where = f" (from {old_source or 'an earlier import'}" + (
-                f" line {old_line})" if old_line else ")"
-            )
-            raise InputError(
-                f"judgment id {ids[j]!r} is already in the store with different content{where}; "
-                f"give the new judgment its own id, or fix the row",
-                path=source,
-                line=int(lines[i]) or None,
-            )
-
-
-_EMPTY_COUNTS: dict[str, Any] = {
-    "pairwise": {"added": 0, "duplicates": 0},
-    "rankings": {"added": 0, "duplicates": 0},
-    "ratings": {"added": 0, "duplicates": 0},
-    "new_items": 0,
-    "new_contexts": 0,
-    "new_annotators": 0,
-    "added": 0,
-    "duplicates": 0,
-}
-
-
-def _scalar_meta(meta: dict[str, Any]) -> dict[str, Any]:
-    """The format details worth keeping (``conversational`` ...): scalars only, not per-row arrays."""
-    skip = {"format", "skipped", "tstamp"}
-    return {k: v for k, v in meta.items() if k not in skip and isinstance(v, bool | int | float | str)}
-
-
-def _with_seconds(r: ImportReport, seconds: float) -> ImportReport:
-    return replace(r, seconds=seconds)
-
-
-def _validate(ds: Dataset) -> None:
-    """Codes within their indexes, outcomes known: checked before anything is written."""
-
-    def codes(name: str, x: np.ndarray, n: int, *, optional: bool) -> None:
-        x = np.asarray(x)
-        lo = -1 if optional else 0
-        if len(x) and (x.min() < lo or x.max() >= n):
-            raise ValidationError(
-                f"{name} has codes outside 0..{n - 1}; build it with the dataset's ItemIndex"
-            )
-
-    p, r, t = ds.pairwise, ds.rankings, ds.ratings
-    n_items, n_ctx, n_ann = len(ds.items), len(ds.contexts), len(ds.annotators)
-    n_crit, n_attr = len(ds.criteria), len(ds.attributes)
-    for name, x, n, opt in (
-        ("pairwise.a", p.a, n_items, False),
-        ("pairwise.b", p.b, n_items, False),
-        ("pairwise.context", p.context, n_ctx, True),
-        ("pairwise.annotator", p.annotator, n_ann, True),
-        ("pairwise.criterion", p.criterion, n_crit, False),
-        ("rankings.members", r.members, n_items, False),
-        ("rankings.context", r.context, n_ctx, True),
-        ("rankings.annotator", r.annotator, n_ann, True),
-        ("rankings.criterion", r.criterion, n_crit, False),
-        ("ratings.item", t.item, n_items, False),
-        ("ratings.attribute", t.attribute, n_attr, True),
-        ("ratings.context", t.context, n_ctx, True),
-        ("ratings.annotator", t.annotator, n_ann, True),
-        ("ratings.criterion", t.criterion, n_crit, False),
-    ):
-        codes(name, x, n, optional=opt)
-    if len(p) and (p.outcome.min() < 0 or p.outcome.max() > 3):
-        raise ValidationError("pairwise.outcome must be 0 (a), 1 (b), 2 (tie) or 3 (both bad)")
-    if len(t) and np.isnan(t.score).any():
-        raise ValidationError("ratings.score has missing values (nan); drop those rows before importing")
 
 
 __all__ = [

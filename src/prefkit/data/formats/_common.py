@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from datetime import UTC, datetime
 from typing import Any
 
 from prefkit.data._build import Builder
@@ -29,6 +30,29 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     return float(value)
+
+
+def seconds(value: Any) -> float:
+    """A timestamp cell as float Unix seconds (nan when missing): a number, or an ISO-8601 date-time string
+    (without a zone it is taken as UTC). ValueError when it is neither."""
+    if value is None or value == "":
+        return math.nan
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{value!r} is neither Unix seconds nor an ISO-8601 date-time") from None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.timestamp()
 
 
 def text_id(*parts: str) -> str:

@@ -48,8 +48,14 @@ def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator
             if outcome is None:
                 b.ctx.problem(line, winner_problem(w))
             else:
+                try:
+                    t = number(rec.get("tstamp"))
+                except ValueError:
+                    b.ctx.problem(line, f"tstamp {rec['tstamp']!r} is not a number (Unix seconds)")
+                    yield
+                    continue
                 ident = name(rec.get("id")) or name(rec.get("battle_id"))
-                ok = b.pair(
+                b.pair(
                     str(rec["model_a"]),
                     str(rec["model_b"]),
                     outcome,
@@ -57,14 +63,8 @@ def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator
                     context=name(rec.get("question_id")),
                     annotator=name(rec.get("judge")),
                     ident=ident,
+                    tstamp=math.nan if t is None else t,
                 )
-                if ok and "tstamp" in rec:
-                    try:
-                        t = number(rec["tstamp"])
-                    except ValueError:
-                        b.ctx.problem(line, f"tstamp {rec['tstamp']!r} is not a number (Unix seconds)")
-                        t = None
-                    b.extra("tstamp", math.nan if t is None else t)
         yield
 
 
@@ -119,10 +119,8 @@ def parquet_chunks(path: str | Path, t: Dataset, ctx: Context, chunk_rows: int) 
             annotator=t.annotators.encode(batch.column("judge")) if "judge" in wanted else None,
             ids=ids,
             line=line,
+            tstamp=_seconds(batch.column("tstamp")) if "tstamp" in wanted else None,
         )
-        meta = t.meta
-        if "tstamp" in wanted:
-            meta = {**t.meta, "tstamp": _seconds(batch.column("tstamp"))}
         yield Dataset(
             items=t.items,
             contexts=t.contexts,
@@ -134,7 +132,7 @@ def parquet_chunks(path: str | Path, t: Dataset, ctx: Context, chunk_rows: int) 
             context_text=t.context_text,
             annotator_kind=t.annotator_kind,
             annotator_groups=t.annotator_groups,
-            meta=meta,
+            meta=t.meta,
             source=t.source,
         )
 
@@ -166,9 +164,8 @@ def to_table(ds: Dataset) -> pa.Table:
         cols["judge"] = pa.array(ds.annotators.decode(pw.annotator), pa.string())
     if pw.ids.null_count < len(pw):
         cols["id"] = pw.ids
-    ts = ds.meta.get("tstamp")
-    if isinstance(ts, np.ndarray) and len(ts) == len(pw):
-        cols["tstamp"] = pa.array(ts, pa.float64(), from_pandas=True)
+    if not np.isnan(pw.tstamp).all():
+        cols["tstamp"] = pa.array(pw.tstamp, pa.float64(), from_pandas=True)
     return pa.table(cols)
 
 

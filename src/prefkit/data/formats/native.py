@@ -10,7 +10,8 @@
     {"type": "rating", "item": "x", "score": 5, "scale": [1, 7], "attribute": "helpfulness"}
     {"type": "rating", "item": "x", "scores": {"helpfulness": 5, "coherence": 3}, "scale": [0, 4]}
 
-``outcome`` is one of a, b, tie, both_bad. A ranking is best first; a nested list is a group of tied items.
+Every judgment may carry ``"tstamp"``: when it was made, as Unix seconds or an ISO-8601 date-time (UTC when
+no zone is given); it is written back as Unix seconds. ``outcome`` is one of a, b, tie, both_bad. A ranking is best first; a nested list is a group of tied items.
 Only ``type`` and the shape's own fields (a/b/outcome, ranking, item/score(s)/scale) are required.
 """
 
@@ -26,7 +27,7 @@ import numpy as np
 
 from prefkit.data import _tabular
 from prefkit.data._build import Builder
-from prefkit.data.formats._common import name, number
+from prefkit.data.formats._common import name, number, seconds
 from prefkit.data.model import ANNOTATOR_KINDS, OUTCOME_NAMES, Dataset
 
 TYPES = ("meta", "item", "context", "annotator", "pairwise", "ranking", "rating")
@@ -67,11 +68,16 @@ def _kind(b: Builder, annotator: str | None, kind: Any) -> None:
 
 
 def _common(rec: dict[str, Any]) -> dict[str, Any]:
+    try:
+        tstamp = seconds(rec.get("tstamp"))
+    except ValueError as exc:
+        raise _Bad(f"'tstamp': {exc}; give Unix seconds or an ISO-8601 date-time") from None
     return {
         "context": _str(rec, "context"),
         "annotator": _str(rec, "annotator"),
         "criterion": _str(rec, "criterion"),
         "ident": _str(rec, "id"),
+        "tstamp": tstamp,
     }
 
 
@@ -193,6 +199,9 @@ def _shared(ds: Dataset, rec: dict[str, Any], table: Any, i: int) -> dict[str, A
     ident = table.ids[i].as_py()
     if ident is not None:
         rec["id"] = ident
+    t = float(table.tstamp[i])
+    if not math.isnan(t):
+        rec["tstamp"] = t
     return rec
 
 
