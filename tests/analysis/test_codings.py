@@ -220,6 +220,7 @@ def test_all_equal_answers_say_why_there_is_no_alpha() -> None:
                     criterion=np.array([0]),
                     ids=RankingTable.empty().ids,
                     line=np.zeros(1, np.int64),
+                    tstamp=np.full(1, np.nan),
                 )
             ),
             "at least one item",
