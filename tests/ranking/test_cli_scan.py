@@ -16,7 +16,7 @@ from prefkit.cli.main import main
 from prefkit.errors import FormatError, InputError
 from prefkit.ranking.bt import fit_bt
 from prefkit.ranking.counts import count_pairwise
-from prefkit.ranking.scan import read_battles, scan_counts
+from prefkit.storage.arena_scan import read_battles, scan_counts
 
 PREFKIT = Path(sys.executable).with_name("prefkit")
 NAMES = np.array(["alpha", "beta", "gamma", "delta", "epsilon"])

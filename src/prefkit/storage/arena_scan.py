@@ -1,0 +1,428 @@
+"""The DuckDB fast path of the arena reader (:mod:`prefkit.data.formats.arena`): same rules, same errors.
+
+One streaming ``GROUP BY`` reduces a battle log of any size (Parquet, CSV, JSON lines, optionally gzipped) to
+its distinct ``(model_a, model_b, winner)`` cells; the per-row rules that do not survive the grouping (weight,
+tstamp, unique ids, and the parts of CSV / JSON syntax where DuckDB is more lenient than the row reader) are
+counted in the same pass, in SQL, so the scan stays streaming. The distinct cells are then checked in Python
+with the reader's own :func:`~prefkit.data.formats.arena.row_problem`. When anything is (or may be) wrong the
+fast path does not guess: it hands the file to the row reader, which reports the exact ``FILE:LINE`` problem
+(the same message and line as ``prefkit validate``) or returns the data.
+
+What the fast path leaves to the row reader: CSV files with quote characters (parsed here without quoting, so
+only files without them are vouched for) or a header DuckDB could read differently; JSON lines with
+``Infinity``, trailing commas, duplicate keys or a line that is not an object; anything DuckDB itself refuses.
+The fast path never accepts a file that the row reader refuses, and both return the same names (sorted) and
+counts. Without DuckDB, :func:`scan_counts` and :func:`read_battles` raise MissingDependencyError (callers such
+as :mod:`prefkit.storage.rank_input` then use the row reader).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from prefkit._optional import require
+from prefkit.data import _source, io
+from prefkit.data.formats import arena
+from prefkit.data.index import ItemIndex
+from prefkit.errors import FormatError, InputError, MissingDependencyError, ValidationError
+from prefkit.ranking.counts import CountTable, count_table_from_cells
+from prefkit.ranking.leaderboard_data import Battles, sorted_battles
+from prefkit.ranking.style import STYLE_FEATURES, arena_style_features
+
+_INTS = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+)
+_FLOATS = ("FLOAT", "DOUBLE")
+_STYLE_PAIRS = ("header_count", "list_count", "bold_count")
+_JSON_NUMBERS = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+
+
+class _Unvouched(Exception):  # noqa: N818 - a signal between the fast path and its caller, not an error
+    """The fast path cannot vouch for this file (a bad row, or syntax it reads differently): use the row reader."""
+
+
+def available() -> bool:
+    """True when DuckDB is installed (``sys.modules['duckdb'] = None`` makes it unavailable, as in the tests)."""
+    try:
+        require("duckdb")
+    except MissingDependencyError:
+        return False
+    return True
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Source:
+    """A battle log opened for DuckDB: the FROM expression and one SQL expression (and kind) per arena column.
+
+    ``kind`` is the DuckDB type of a Parquet / CSV column, or ``JSON`` (a JSON value, typed row by row).
+    ``guard`` is a SQL condition true on rows whose syntax only the row reader can judge.
+    """
+
+    path: Path
+    container: str
+    sql: str
+    cells: dict[str, tuple[str, str]]
+    guard: str | None
+    columns: tuple[str, ...]
+
+
+def connect() -> Any:
+    duckdb = require("duckdb")
+    return duckdb.connect(config={"preserve_insertion_order": True})
+
+
+def open_source(con: Any, path: str | Path) -> Source:
+    """Describe ``path`` (an arena log, as recognised by :func:`prefkit.data.io.detect_format`) for DuckDB."""
+    p = Path(path)
+    container = io.check_file(p, "arena")
+    gz = "gzip" if not _source.is_parquet(p) and _gzipped(p) else "none"
+    if container == "parquet":
+        sql = f"read_parquet({_lit(str(p))})"
+        types = _describe(con, sql)
+        cells = {c: (_ident(c), types[c]) for c in arena.COLUMNS if c in types}
+        return Source(p, container, sql, cells, None, tuple(types))
+    if container == "csv":
+        header = _csv_header(p)
+        cols = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+        sql = (
+            f"read_csv({_lit(str(p))}, header=true, auto_detect=false, delim=',', quote='', escape='', "
+            f"strict_mode=true, null_padding=false, columns={cols}, compression='{gz}')"
+        )
+        cells = {c: (_ident(c), "VARCHAR") for c in arena.COLUMNS if c in header}
+        guard = " OR ".join(f"coalesce(regexp_matches({_ident(h)}, '[\"\\x00]'), false)" for h in header)
+        return Source(p, container, sql, cells, guard, tuple(header))
+    paths = ", ".join(_lit(f"$.{c}") for c in arena.COLUMNS)
+    sql = (
+        f"(SELECT json AS _j, json_extract(json, [{paths}]) AS _x FROM "
+        f"read_json_objects({_lit(str(p))}, format='newline_delimited', compression='{gz}'))"
+    )
+    cells = {c: (f"_x[{k + 1}]", "JSON") for k, c in enumerate(arena.COLUMNS)}
+    guard = (
+        "coalesce(json_type(_j) <> 'OBJECT' OR contains(_j, 'Infinity') OR regexp_matches(_j, ',\\s*[}\\]]') "
+        "OR len(json_keys(_j)) <> len(list_distinct(json_keys(_j))), true)"
+    )
+    return Source(p, container, sql, cells, guard, tuple(arena.COLUMNS))
+
+
+def _gzipped(p: Path) -> bool:
+    with p.open("rb") as fh:
+        return fh.read(2) == _source.GZIP_MAGIC
+
+
+def _describe(con: Any, sql: str) -> dict[str, str]:
+    return {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()}
+
+
+def _csv_header(p: Path) -> list[str]:
+    """The header, when DuckDB's quote-free parse reads it exactly as the row reader does."""
+    head = _source.head_bytes(p, 1 << 16).removeprefix(b"\xef\xbb\xbf")
+    first, newline, _ = head.partition(b"\n")
+    if not newline or b'"' in first or b"\r" in first.removesuffix(b"\r") or not first.strip():
+        raise _Unvouched("the CSV header needs the row reader (quotes, a blank first line or odd line ends)")
+    header = [h.strip() for h in first.removesuffix(b"\r").decode("utf-8", errors="replace").split(",")]
+    if len(set(header)) != len(header) or not all(header) or header != _source.csv_header(p):
+        raise _Unvouched("the CSV header has empty or repeated column names")
+    return header
+
+
+# -- the rules in SQL ------------------------------------------------------------------------------------
+
+
+def _number(cell: str, kind: str) -> tuple[str, str, str]:
+    """SQL (missing, is_number, value) for a cell by the rule of :func:`prefkit.data.formats.arena._number`."""
+    if kind in _INTS or kind in _FLOATS:
+        return f"({cell} IS NULL)", "true", f"CAST({cell} AS DOUBLE)"
+    if kind == "VARCHAR":
+        return _text_number(cell)
+    if kind == "JSON":
+        missing = f"({cell} IS NULL OR json_type({cell}) = 'NULL')"
+        tm, tn, tv = _text_number(f"({cell} ->> '$')")
+        is_text = f"json_type({cell}) = 'VARCHAR'"
+        is_num = f"json_type({cell}) IN {_JSON_NUMBERS}"
+        value = f"(CASE WHEN {is_num} THEN TRY_CAST({cell} AS DOUBLE) ELSE {tv} END)"
+        return f"({missing} OR ({is_text} AND {tm}))", f"({is_num} OR ({is_text} AND {tn}))", value
+    return "false", "false", "NULL"
+
+
+def _text_number(s: str) -> tuple[str, str, str]:
+    return (
+        f"({s} IS NULL OR trim({s}) = '')",
+        f"coalesce(regexp_full_match({s}, {_lit(arena.NUMBER_RE)}), false)",
+        f"TRY_CAST({s} AS DOUBLE)",
+    )
+
+
+def weight_sql(src: Source) -> tuple[str, str | None]:
+    """SQL (value, bad) of the weight column (value 1 when missing; no column: ``1.0`` and None)."""
+    if "weight" not in src.cells:
+        return "1.0", None
+    missing, is_num, value = _number(*src.cells["weight"])
+    bad = f"NOT coalesce({missing} OR ({is_num} AND isfinite({value}) AND {value} >= 0), false)"
+    return f"(CASE WHEN {missing} THEN 1.0 ELSE {value} END)", bad
+
+
+def _tstamp_bad(src: Source) -> str | None:
+    if "tstamp" not in src.cells:
+        return None
+    cell, kind = src.cells["tstamp"]
+    if kind.startswith(("TIMESTAMP", "DATE")):
+        return None
+    missing, is_num, value = _number(cell, kind)
+    return f"NOT coalesce({missing} OR ({is_num} AND NOT isinf({value})), false)"
+
+
+def _id_key(cell: str, kind: str) -> tuple[str, str]:
+    """SQL (key, unsure): the id as :func:`prefkit.data.formats._common.name` spells it, or unsure."""
+    if kind == "VARCHAR":
+        return f"(CASE WHEN trim({cell}) = '' THEN NULL ELSE {cell} END)", "false"
+    if kind in _INTS:
+        return f"CAST({cell} AS VARCHAR)", "false"
+    if kind in _FLOATS or kind == "JSON":
+        v = f"TRY_CAST({cell} AS DOUBLE)"
+        integral = f"(NOT isnan({v}) AND {v} = trunc({v}) AND abs({v}) < 1e18)"
+        as_int = f"CAST(CAST({v} AS BIGINT) AS VARCHAR)"
+        if kind != "JSON":
+            return (
+                f"(CASE WHEN {integral} THEN {as_int} END)",
+                f"coalesce(NOT isnan({v}) AND NOT {integral}, false)",
+            )
+        t = f"json_type({cell})"
+        s = f"({cell} ->> '$')"
+        key = (
+            f"(CASE WHEN {t} = 'VARCHAR' THEN (CASE WHEN trim({s}) = '' THEN NULL ELSE {s} END) "
+            f"WHEN {t} IN {_JSON_NUMBERS} AND {integral} THEN {as_int} END)"
+        )
+        unsure = (
+            f"coalesce(NOT ({t} IN ('NULL', 'VARCHAR') OR ({t} IN {_JSON_NUMBERS} AND "
+            f"(isnan({v}) OR {integral}))), false)"
+        )
+        return key, f"({cell} IS NOT NULL AND {unsure})"
+    return "NULL", f"({cell} IS NOT NULL)"
+
+
+def id_sql(src: Source) -> tuple[str, str] | None:
+    """SQL (key, unsure) of a battle's id (``id``, else ``battle_id``); None without id columns."""
+    parts = [_id_key(*src.cells[c]) for c in arena.ID_COLUMNS if c in src.cells]
+    if not parts:
+        return None
+    key = parts[0][0] if len(parts) == 1 else f"coalesce({parts[0][0]}, {parts[1][0]})"
+    return key, " OR ".join(p[1] for p in parts)
+
+
+# -- the scan ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cells:
+    """The distinct checked ``(model_a, model_b, outcome)`` cells of a log and their (weighted) counts."""
+
+    a: list[str]
+    b: list[str]
+    outcome: np.ndarray
+    weight: np.ndarray
+
+
+def _decode(container: str, values: Sequence[Any]) -> list[Any]:
+    if container != "jsonl":
+        return [None if v is None else v for v in values]
+    return [None if v is None else json.loads(v) for v in values]
+
+
+def scan_cells(con: Any, src: Source) -> Cells:
+    """One streaming pass: the distinct cells, checked by the reader's rules."""
+    a, b, w = (src.cells[c][0] for c in arena.REQUIRED)
+    wvalue, wbad = weight_sql(src)
+    bad = [x for x in (wbad, _tstamp_bad(src), src.guard) if x]
+    ids = id_sql(src)
+    if ids is not None:
+        bad.append(ids[1])
+    bad_sql = f"count_if({' OR '.join(f'({x})' for x in bad)})" if bad else "0"
+    total = f"sum({wvalue})" if wvalue != "1.0" else "count(*)"
+    rows = con.execute(f"SELECT {a}, {b}, {w}, {total}, {bad_sql} FROM {src.sql} GROUP BY ALL").fetchall()
+    if any(r[4] for r in rows):
+        raise _Unvouched("a row may break the weight, tstamp or id rules, or needs the row reader's syntax")
+    ma = _decode(src.container, [r[0] for r in rows])
+    mb = _decode(src.container, [r[1] for r in rows])
+    win = _decode(src.container, [r[2] for r in rows])
+    for x, y, z in zip(ma, mb, win, strict=True):
+        if arena.row_problem({"model_a": x, "model_b": y, "winner": z}) is not None:
+            raise _Unvouched("a battle breaks the arena rules")
+    if ids is not None:
+        dup = con.execute(f"SELECT count(k) - count(DISTINCT k) FROM (SELECT {ids[0]} AS k FROM {src.sql})")
+        if dup.fetchall()[0][0]:
+            raise _Unvouched("an id appears twice")
+    if not rows:
+        raise _Unvouched("no battles: the row reader says why")
+    return Cells(
+        ma,
+        mb,
+        np.asarray([arena.WINNERS[z] for z in win], dtype=np.int64),
+        np.asarray([r[3] for r in rows], dtype=np.float64),
+    )
+
+
+def scan_counts(path: str | Path) -> CountTable:
+    """The count table of an arena log, in one streaming DuckDB aggregation (names sorted).
+
+    InputError ``FILE:LINE`` on a bad row (from the row reader); MissingDependencyError without DuckDB.
+    """
+    duckdb = require("duckdb")
+    con = connect()
+    try:
+        src = open_source(con, path)
+        cells = scan_cells(con, src)
+    except (_Unvouched, duckdb.Error):
+        return _row_reader(path).counts()
+    finally:
+        con.close()
+    names = ItemIndex(sorted(set(cells.a) | set(cells.b)))
+    i, j = names.encode(cells.a), names.encode(cells.b)
+    cell = np.minimum(cells.outcome, 2)
+    return count_table_from_cells(i, j, cell, cells.weight, len(names), names.names)
+
+
+def read_battles(path: str | Path, *, style: bool = False) -> Battles:
+    """Per-battle arrays in file order (online Elo, Plackett-Luce, style control), checked as by scan_counts.
+
+    With ``style``, per-battle features come from numeric ``style_*`` columns, or from Chatbot Arena's
+    ``conv_metadata`` (or the same fields as flat columns), turned into LMArena's four features.
+    """
+    duckdb = require("duckdb")
+    pa = require("pyarrow")
+    con = connect()
+    try:
+        src = open_source(con, path)
+        scan_cells(con, src)
+        extra, from_sql = _style_source(con, src) if style else ([], src.sql)
+        wvalue, _ = weight_sql(src)
+        sel = [f"{_text(src, c)} AS {c}" for c in arena.REQUIRED] + [f"{wvalue} AS weight"]
+        rel = con.sql(f"SELECT {', '.join(sel + [_ident(c) for c in extra])} FROM {from_sql}")
+        tbl = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    except (_Unvouched, duckdb.Error) as exc:
+        battles = _row_reader(path)
+        if style:
+            raise ValidationError(
+                f"{path}: style control reads per-battle features with DuckDB, which cannot read this file "
+                f"as prefkit's reader does ({exc}); convert it first (prefkit convert FILE battles.parquet)"
+            ) from None
+        return battles
+    finally:
+        con.close()
+    if hasattr(tbl, "read_all"):  # some DuckDB versions hand back a record batch reader
+        tbl = tbl.read_all()
+    idx = ItemIndex()
+    a = idx.encode(tbl.column("model_a").cast(pa.string())).astype(np.int64)
+    b = idx.encode(tbl.column("model_b").cast(pa.string())).astype(np.int64)
+    order = np.argsort(np.array(idx.names, dtype=object))
+    remap = np.empty(len(order), dtype=np.int64)
+    remap[order] = np.arange(len(order))
+    names = tuple(np.array(idx.names, dtype=object)[order].tolist())
+    labels = tbl.column("winner").to_pylist()
+    outcome = np.fromiter((arena.WINNERS[w] for w in labels), dtype=np.int64, count=len(labels))
+    weight = tbl.column("weight").to_numpy().astype(np.float64)
+    feats: np.ndarray | None = None
+    fnames: tuple[str, ...] = ()
+    if style:
+        feats, fnames = _style_features(src.path, tbl, extra)
+    return Battles(remap[a], remap[b], outcome, names, weight=weight, features=feats, feature_names=fnames)
+
+
+def _row_reader(path: str | Path) -> Battles:
+    """The row reader's verdict: the exact ``FILE:LINE`` problem, or the battles (names sorted)."""
+    pw_ds = io.read(path, "arena")
+    pw = pw_ds.pairwise
+    return sorted_battles(pw.a, pw.b, pw.outcome, pw_ds.items.names, pw.weight)
+
+
+def _text(src: Source, column: str) -> str:
+    cell, kind = src.cells[column]
+    return f"({cell} ->> '$')" if kind == "JSON" else f"CAST({cell} AS VARCHAR)"
+
+
+def _style_source(con: Any, src: Source) -> tuple[list[str], str]:
+    """The style columns to read and the FROM clause that has them (JSON lines: joined by position)."""
+    if src.container != "jsonl":
+        return _style_columns(src.path, list(src.columns)), src.sql
+    typed = f"read_json({_lit(str(src.path))}, format='newline_delimited')"
+    extra = _style_columns(src.path, list(_describe(con, typed)))
+    cols = ", ".join(_ident(c) for c in extra)
+    return extra, f"(SELECT * FROM {src.sql} POSITIONAL JOIN (SELECT {cols} FROM {typed}))"
+
+
+def _style_columns(path: Path, cols: list[str]) -> list[str]:
+    style_cols = [c for c in cols if c.startswith("style_")]
+    if style_cols:
+        return style_cols
+    if "conv_metadata" in cols:
+        return ["conv_metadata"]
+    flat = ["sum_assistant_a_tokens", "sum_assistant_b_tokens"] + [
+        f"{k}_{s}" for k in _STYLE_PAIRS for s in "ab"
+    ]
+    if all(c in cols for c in flat):
+        return flat
+    raise FormatError(
+        "style control needs per-battle features: numeric style_* columns, or Chatbot Arena's "
+        "conv_metadata (sum_assistant_a_tokens, header_count_a, ...); none found",
+        path=path,
+    )
+
+
+def _num(col: Any, name: str, path: Path) -> np.ndarray:
+    """A numeric column, or a struct of numbers summed over its fields; nulls become 0."""
+    pa = require("pyarrow")
+    pc = require("pyarrow.compute")
+    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+    if pa.types.is_struct(col.type):
+        total = np.zeros(len(col))
+        for k in range(col.type.num_fields):
+            total += _num(col.field(k), name, path)
+        return total
+    try:
+        return pc.fill_null(col.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputError(f"style column {name} holds values that are not numbers", path=path) from None
+
+
+def _style_features(path: Path, tbl: Any, extra: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
+    if extra[0].startswith("style_"):
+        X = np.stack([_num(tbl.column(c), c, path) for c in extra], axis=1)
+        return X, tuple(c.removeprefix("style_") for c in extra)
+    if extra == ["conv_metadata"]:
+        meta = tbl.column("conv_metadata").combine_chunks()
+
+        def get(name: str) -> np.ndarray:
+            return _num(meta.field(name), f"conv_metadata.{name}", path)
+    else:
+
+        def get(name: str) -> np.ndarray:
+            return _num(tbl.column(name), name, path)
+
+    X = arena_style_features(
+        get("sum_assistant_a_tokens"),
+        get("sum_assistant_b_tokens"),
+        [get(f"{k}_a") for k in _STYLE_PAIRS],
+        [get(f"{k}_b") for k in _STYLE_PAIRS],
+    )
+    return X, STYLE_FEATURES
