@@ -19,7 +19,6 @@ as :mod:`prefkit.storage.rank_input` then use the row reader).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -244,10 +243,15 @@ class Cells:
     weight: np.ndarray
 
 
-def _decode(container: str, values: Sequence[Any]) -> list[Any]:
-    if container != "jsonl":
-        return [None if v is None else v for v in values]
-    return [None if v is None else json.loads(v) for v in values]
+def _decoded(container: str, raw: list[Any], ok: Any) -> list[Any]:
+    """The cells as the row reader sees them (JSON values decoded), each distinct one checked once by ``ok``."""
+    seen: dict[Any, Any] = {}
+    for v in set(raw):
+        x = v if container != "jsonl" or v is None else json.loads(v)
+        if not ok(x):
+            raise _Unvouched("a battle breaks the arena rules")
+        seen[v] = x
+    return [seen[v] for v in raw]
 
 
 def scan_cells(con: Any, src: Source) -> Cells:
@@ -263,12 +267,11 @@ def scan_cells(con: Any, src: Source) -> Cells:
     rows = con.execute(f"SELECT {a}, {b}, {w}, {total}, {bad_sql} FROM {src.sql} GROUP BY ALL").fetchall()
     if any(r[4] for r in rows):
         raise _Unvouched("a row may break the weight, tstamp or id rules, or needs the row reader's syntax")
-    ma = _decode(src.container, [r[0] for r in rows])
-    mb = _decode(src.container, [r[1] for r in rows])
-    win = _decode(src.container, [r[2] for r in rows])
-    for x, y, z in zip(ma, mb, win, strict=True):
-        if arena.row_problem({"model_a": x, "model_b": y, "winner": z}) is not None:
-            raise _Unvouched("a battle breaks the arena rules")
+    ma = _decoded(src.container, [r[0] for r in rows], arena.name_ok)
+    mb = _decoded(src.container, [r[1] for r in rows], arena.name_ok)
+    win = _decoded(src.container, [r[2] for r in rows], arena.winner_ok)
+    if any(x == y for x, y in zip(ma, mb, strict=True)):
+        raise _Unvouched("an item is compared with itself")
     if ids is not None:
         dup = con.execute(f"SELECT count(k) - count(DISTINCT k) FROM (SELECT {ids[0]} AS k FROM {src.sql})")
         if dup.fetchall()[0][0]:

@@ -119,6 +119,15 @@ def tstamp_of(v: Any) -> float:
     return x
 
 
+def name_ok(v: Any) -> bool:
+    """A model name: text with at least one non-whitespace character."""
+    return isinstance(v, str) and not blank(v)
+
+
+def winner_ok(v: Any) -> bool:
+    return isinstance(v, str) and v in WINNERS
+
+
 def row_problem(rec: dict[str, Any]) -> str | None:
     """What is wrong with one battle record (None when nothing): the one definition every path applies."""
     missing = [k for k in REQUIRED if blank(rec.get(k))]
@@ -126,10 +135,10 @@ def row_problem(rec: dict[str, Any]) -> str | None:
         return missing_problem(missing)
     for k in ("model_a", "model_b"):
         v = rec[k]
-        if not isinstance(v, str):
+        if not name_ok(v):
             return f"{k} is {v!r}, not a name; model names must be text (write it as {json.dumps(str(v))})"
     w = rec["winner"]
-    if not isinstance(w, str) or w not in WINNERS:
+    if not winner_ok(w):
         return winner_problem(w)
     if rec["model_a"] == rec["model_b"]:
         return self_problem(rec["model_a"])
