@@ -306,6 +306,8 @@ CSV_SYNTAX = {
     "crlf": ("model_a,model_b,winner\r\nx,y,model_a\r\ny,x,model_a\r\nx,y,tie\r\n", None),
     "empty_cells_row": ("model_a,model_b,winner\nx,y,model_a\n,,\ny,x,tie\n", 3),
     "header_spaces": ("model_a , model_b,winner\nx,y,model_a\ny,x,model_a\nx,y,tie\n", None),
+    "header_quoted": ('"model_a","model_b",winner\nx,y,model_a\ny,x,model_a\nx,y,tie\n', None),
+    "header_quoted_comma": ('"model_a","model_b",winner,"a,b"\nx,y,model_a,1\ny,x,model_a,2\nx,y,tie,3\n', None),
     "no_rows": ("model_a,model_b,winner\n", None),
 }
 
@@ -363,7 +365,7 @@ def test_style_control_needs_duckdb_and_a_vouched_file(tmp_path, cli, monkeypatc
     path = write(tmp_path / "style.csv", recs)
     assert cli("rank", str(path), "--style-control", "--ci", "none").code == 0
     quoted = tmp_path / "quoted.csv"
-    quoted.write_text(path.read_text().replace("model_a,model_b", '"model_a",model_b', 1))
+    quoted.write_text(path.read_text().replace("\nx,", '\n"x",'))
     res = cli("rank", str(quoted), "--style-control", "--ci", "none")
     assert res.code == 2 and "style control reads per-battle features with DuckDB" in res.err
     bad_style = write(tmp_path / "bad_style.csv", bad("winner", "a", style_length=[0.1] * 6))

@@ -18,6 +18,7 @@ as :mod:`prefkit.storage.rank_input` then use the row reader).
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ _INTS = (
 _FLOATS = ("FLOAT", "DOUBLE")
 _STYLE_PAIRS = ("header_count", "list_count", "bold_count")
 _JSON_NUMBERS = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+_TYPE = "$type"  # suffix of the JSON type columns
+_TYPED = ("id", "battle_id", "tstamp", "weight")
 
 
 class _Unvouched(Exception):  # noqa: N818 - a signal between the fast path and its caller, not an error
@@ -76,7 +79,8 @@ class Source:
     """A battle log opened for DuckDB: the FROM expression and one SQL expression (and kind) per arena column.
 
     ``kind`` is the DuckDB type of a Parquet / CSV column, or ``JSON`` (a JSON value, typed row by row).
-    ``guard`` is a SQL condition true on rows whose syntax only the row reader can judge.
+    ``guard`` is a SQL condition true on rows whose syntax only the row reader can judge; ``raw_guard`` a query
+    counting raw lines of that kind (JSON lines).
     """
 
     path: Path
@@ -85,11 +89,14 @@ class Source:
     cells: dict[str, tuple[str, str]]
     guard: str | None
     columns: tuple[str, ...]
+    raw_guard: str | None
 
 
 def connect() -> Any:
     duckdb = require("duckdb")
-    return duckdb.connect(config={"preserve_insertion_order": True})
+    con = duckdb.connect(config={"preserve_insertion_order": True})
+    con.execute("SET enable_progress_bar = false").fetchall()  # stdout carries JSON / CSV output
+    return con
 
 
 def open_source(con: Any, path: str | Path) -> Source:
@@ -101,7 +108,7 @@ def open_source(con: Any, path: str | Path) -> Source:
         sql = f"read_parquet({_lit(str(p))})"
         types = _describe(con, sql)
         cells = {c: (_ident(c), types[c]) for c in arena.COLUMNS if c in types}
-        return Source(p, container, sql, cells, None, tuple(types))
+        return Source(p, container, sql, cells, None, tuple(types), None)
     if container == "csv":
         header = _csv_header(p)
         cols = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
@@ -110,19 +117,24 @@ def open_source(con: Any, path: str | Path) -> Source:
             f"strict_mode=true, null_padding=false, columns={cols}, compression='{gz}')"
         )
         cells = {c: (_ident(c), "VARCHAR") for c in arena.COLUMNS if c in header}
-        guard = " OR ".join(f"coalesce(regexp_matches({_ident(h)}, '[\"\\x00]'), false)" for h in header)
-        return Source(p, container, sql, cells, guard, tuple(header))
-    paths = ", ".join(_lit(f"$.{c}") for c in arena.COLUMNS)
+        quotes = " OR ".join(f"contains({_ident(h)}, '\"') OR contains({_ident(h)}, chr(0))" for h in header)
+        guard = f"coalesce({quotes}, false)"
+        return Source(p, container, sql, cells, guard, tuple(header), None)
+    # typed JSON cells: DuckDB refuses a line that is not an object or repeats one of these keys; the raw
+    # lines are searched for the two things its JSON parser accepts and Python's does not
+    cols = "{" + ", ".join(f"{_lit(c)}: 'JSON'" for c in arena.COLUMNS) + "}"
+    types = ", ".join(f"json_type({_ident(c)}) AS {_ident(c + _TYPE)}" for c in _TYPED)
     sql = (
-        f"(SELECT json AS _j, json_extract(json, [{paths}]) AS _x FROM "
-        f"read_json_objects({_lit(str(p))}, format='newline_delimited', compression='{gz}'))"
+        f"(SELECT *, {types} FROM read_json({_lit(str(p))}, format='newline_delimited', columns={cols}, "
+        f"compression='{gz}'))"
     )
-    cells = {c: (f"_x[{k + 1}]", "JSON") for k, c in enumerate(arena.COLUMNS)}
-    guard = (
-        "coalesce(json_type(_j) <> 'OBJECT' OR contains(_j, 'Infinity') OR regexp_matches(_j, ',\\s*[}\\]]') "
-        "OR len(json_keys(_j)) <> len(list_distinct(json_keys(_j))), true)"
+    lines = (
+        f"read_csv({_lit(str(p))}, columns={{'line': 'VARCHAR'}}, header=false, delim='{chr(31)}', quote='', "
+        f"escape='', auto_detect=false, strict_mode=true, compression='{gz}')"
     )
-    return Source(p, container, sql, cells, guard, tuple(arena.COLUMNS))
+    raw = f"SELECT count_if(contains(line, 'Infinity') OR regexp_matches(line, ',\\s*[}}\\]]')) FROM {lines}"
+    cells = {c: (_ident(c), "JSON") for c in arena.COLUMNS}
+    return Source(p, container, sql, cells, None, tuple(arena.COLUMNS), raw)
 
 
 def _gzipped(p: Path) -> bool:
@@ -135,14 +147,19 @@ def _describe(con: Any, sql: str) -> dict[str, str]:
 
 
 def _csv_header(p: Path) -> list[str]:
-    """The header, when DuckDB's quote-free parse reads it exactly as the row reader does."""
+    """The header, when DuckDB's quote-free parse skips it as the row reader reads it (quoted names are fine
+    while no name holds a comma or a line break)."""
     head = _source.head_bytes(p, 1 << 16).removeprefix(b"\xef\xbb\xbf")
     first, newline, _ = head.partition(b"\n")
-    if not newline or b'"' in first or b"\r" in first.removesuffix(b"\r") or not first.strip():
-        raise _Unvouched("the CSV header needs the row reader (quotes, a blank first line or odd line ends)")
-    header = [h.strip() for h in first.removesuffix(b"\r").decode("utf-8", errors="replace").split(",")]
-    if len(set(header)) != len(header) or not all(header) or header != _source.csv_header(p):
-        raise _Unvouched("the CSV header has empty or repeated column names")
+    first = first.removesuffix(b"\r")
+    if not newline or b"\r" in first or not first.strip() or first.count(b'"') % 2:
+        raise _Unvouched("the CSV header needs the row reader (a blank first line, odd line ends or quotes)")
+    text = first.decode("utf-8", errors="replace")
+    header = [h.strip() for h in next(csv.reader([text]))]
+    if len(text.split(",")) != len(header) or len(set(header)) != len(header) or not all(header):
+        raise _Unvouched("the CSV header has commas in names, or empty or repeated names")
+    if header != _source.csv_header(p):
+        raise _Unvouched("the CSV header reads differently line by line")
     return header
 
 
@@ -155,14 +172,15 @@ def _number(cell: str, kind: str) -> tuple[str, str, str]:
         return f"({cell} IS NULL)", "true", f"CAST({cell} AS DOUBLE)"
     if kind == "VARCHAR":
         return _text_number(cell)
-    if kind == "JSON":
-        missing = f"({cell} IS NULL OR json_type({cell}) = 'NULL')"
-        tm, tn, tv = _text_number(f"({cell} ->> '$')")
-        is_text = f"json_type({cell}) = 'VARCHAR'"
-        is_num = f"json_type({cell}) IN {_JSON_NUMBERS}"
-        value = f"(CASE WHEN {is_num} THEN TRY_CAST({cell} AS DOUBLE) ELSE {tv} END)"
-        return f"({missing} OR ({is_text} AND {tm}))", f"({is_num} OR ({is_text} AND {tn}))", value
+    if kind == "JSON":  # numbers written as JSON text are left to the row reader
+        t = _jtype(cell)
+        return f"({t} IS NULL OR {t} = 'NULL')", f"({t} IN {_JSON_NUMBERS})", f"TRY_CAST({cell} AS DOUBLE)"
     return "false", "false", "NULL"
+
+
+def _jtype(cell: str) -> str:
+    """The column holding ``json_type`` of a JSON cell (computed once per row in the source)."""
+    return cell[:-1] + _TYPE + '"'
 
 
 def _text_number(s: str) -> tuple[str, str, str]:
@@ -207,7 +225,7 @@ def _id_key(cell: str, kind: str) -> tuple[str, str]:
                 f"(CASE WHEN {integral} THEN {as_int} END)",
                 f"coalesce(NOT isnan({v}) AND NOT {integral}, false)",
             )
-        t = f"json_type({cell})"
+        t = _jtype(cell)
         s = f"({cell} ->> '$')"
         key = (
             f"(CASE WHEN {t} = 'VARCHAR' THEN (CASE WHEN trim({s}) = '' THEN NULL ELSE {s} END) "
@@ -255,29 +273,35 @@ def _decoded(container: str, raw: list[Any], ok: Any) -> list[Any]:
 
 
 def scan_cells(con: Any, src: Source) -> Cells:
-    """One streaming pass: the distinct cells, checked by the reader's rules."""
+    """One streaming pass: the distinct cells, checked by the reader's rules (ids, when any, in a second)."""
     a, b, w = (src.cells[c][0] for c in arena.REQUIRED)
+    if src.raw_guard is not None and con.execute(src.raw_guard).fetchall()[0][0]:
+        raise _Unvouched("a line holds Infinity or a trailing comma, which only the row reader judges")
     wvalue, wbad = weight_sql(src)
     bad = [x for x in (wbad, _tstamp_bad(src), src.guard) if x]
-    ids = id_sql(src)
-    if ids is not None:
-        bad.append(ids[1])
     bad_sql = f"count_if({' OR '.join(f'({x})' for x in bad)})" if bad else "0"
     total = f"sum({wvalue})" if wvalue != "1.0" else "count(*)"
-    rows = con.execute(f"SELECT {a}, {b}, {w}, {total}, {bad_sql} FROM {src.sql} GROUP BY ALL").fetchall()
+    id_cells = [src.cells[c][0] for c in arena.ID_COLUMNS if c in src.cells]
+    has_id = f"count_if({' OR '.join(f'{c} IS NOT NULL' for c in id_cells)})" if id_cells else "0"
+    rows = con.execute(
+        f"SELECT {a}, {b}, {w}, {total}, {bad_sql}, {has_id} FROM {src.sql} GROUP BY ALL"
+    ).fetchall()
+    if not rows:
+        raise _Unvouched("no battles: the row reader says why")
     if any(r[4] for r in rows):
-        raise _Unvouched("a row may break the weight, tstamp or id rules, or needs the row reader's syntax")
+        raise _Unvouched("a row may break the weight or tstamp rules, or needs the row reader's syntax")
     ma = _decoded(src.container, [r[0] for r in rows], arena.name_ok)
     mb = _decoded(src.container, [r[1] for r in rows], arena.name_ok)
     win = _decoded(src.container, [r[2] for r in rows], arena.winner_ok)
     if any(x == y for x, y in zip(ma, mb, strict=True)):
         raise _Unvouched("an item is compared with itself")
-    if ids is not None:
-        dup = con.execute(f"SELECT count(k) - count(DISTINCT k) FROM (SELECT {ids[0]} AS k FROM {src.sql})")
-        if dup.fetchall()[0][0]:
-            raise _Unvouched("an id appears twice")
-    if not rows:
-        raise _Unvouched("no battles: the row reader says why")
+    ids = id_sql(src)
+    if ids is not None and any(r[5] for r in rows):
+        unsure, dup = con.execute(
+            f"SELECT count_if({ids[1]}), count({ids[0]}) - count(DISTINCT {ids[0]}) FROM {src.sql}"
+        ).fetchall()[0]
+        if unsure or dup:
+            raise _Unvouched("an id appears twice, or is spelled in a way only the row reader judges")
     return Cells(
         ma,
         mb,
