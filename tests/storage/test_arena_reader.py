@@ -25,7 +25,7 @@ import pytest
 
 from prefkit.cli.main import main
 from prefkit.data import io
-from prefkit.storage import arena_scan
+from prefkit.storage import arena_battles, arena_scan
 
 BASE = [
     ("x", "y", "model_a"),
@@ -247,9 +247,9 @@ def test_fast_path_vouches_for_clean_files(tmp_path, container, case, monkeypatc
     def refuse(p: Any) -> Any:
         raise AssertionError("the fast path fell back to the row reader")
 
-    monkeypatch.setattr(arena_scan, "_row_reader", refuse)
+    monkeypatch.setattr(arena_scan, "row_reader", refuse)
     table = arena_scan.scan_counts(path)
-    battles = arena_scan.read_battles(path)
+    battles = arena_battles.read_battles(path)
     ds = io.read(path)
     ref = io.read(path)
     assert table.names == tuple(sorted(ref.items.names)) == battles.names
@@ -307,7 +307,10 @@ CSV_SYNTAX = {
     "empty_cells_row": ("model_a,model_b,winner\nx,y,model_a\n,,\ny,x,tie\n", 3),
     "header_spaces": ("model_a , model_b,winner\nx,y,model_a\ny,x,model_a\nx,y,tie\n", None),
     "header_quoted": ('"model_a","model_b",winner\nx,y,model_a\ny,x,model_a\nx,y,tie\n', None),
-    "header_quoted_comma": ('"model_a","model_b",winner,"a,b"\nx,y,model_a,1\ny,x,model_a,2\nx,y,tie,3\n', None),
+    "header_quoted_comma": (
+        '"model_a","model_b",winner,"a,b"\nx,y,model_a,1\ny,x,model_a,2\nx,y,tie,3\n',
+        None,
+    ),
     "no_rows": ("model_a,model_b,winner\n", None),
 }
 
@@ -399,3 +402,21 @@ def test_not_an_arena_log_is_not_swallowed(tmp_path, cli, engine):
         )
     )
     assert cli("rank", str(prefkit_jsonl), "--ci", "none").code == 0
+
+
+@pytest.mark.parametrize("container", CONTAINERS)
+def test_import_refuses_a_bad_weight_like_validate(tmp_path, cli, container):
+    """The weight was dropped without a word by import; now every path refuses it at its line."""
+    path = write(tmp_path / f"heavy.{container}", bad("weight", "heavy", weight=[0.5] * 6))
+    db = tmp_path / "p.db"
+    res = cli("import", str(path), "--db", str(db))
+    assert res.code == 2 and res.err == cli("validate", str(path)).err
+    assert f"{path}:{bad_line(path)}: weight 'heavy'" in res.err and not db.exists()
+    res = cli("import", str(path), "--db", str(db), "--skip-bad", "--format", "json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["pairwise"]["added"] == 5
+    assert [s["line"] for s in doc["skipped"]] == [bad_line(path)]
+    out = tmp_path / "out.jsonl"
+    assert cli("export", "--db", str(db), str(out), "--to", "arena").code == 0
+    assert {json.loads(line)["weight"] for line in out.read_text().splitlines()} == {0.5}

@@ -17,12 +17,13 @@ def _load(file: Path | None, db: Path | None, method: str, style: bool, criterio
 
     if (file is None) == (db is None):
         raise ValidationError("give exactly one of FILE or --db PROJECT.db")
-    if db is None:
+    if file is not None:
         if criterion or source or kind:
             raise ValidationError(
                 "--criterion, --source and --annotator-kind filter a store: use them with --db"
             )
         return rank_input.from_file(file, method=method, style=style)
+    assert db is not None
     return rank_input.from_store(
         db, method=method, style=style, criterion=criterion, source=source, annotator_kind=kind
     )

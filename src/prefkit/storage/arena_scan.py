@@ -12,7 +12,7 @@ What the fast path leaves to the row reader: CSV files with quote characters (pa
 only files without them are vouched for) or a header DuckDB could read differently; JSON lines with
 ``Infinity``, trailing commas, duplicate keys or a line that is not an object; anything DuckDB itself refuses.
 The fast path never accepts a file that the row reader refuses, and both return the same names (sorted) and
-counts. Without DuckDB, :func:`scan_counts` and :func:`read_battles` raise MissingDependencyError (callers such
+counts. Without DuckDB, :func:`scan_counts` and :func:`prefkit.storage.arena_battles.read_battles` raise MissingDependencyError (callers such
 as :mod:`prefkit.storage.rank_input` then use the row reader).
 """
 
@@ -30,10 +30,9 @@ from prefkit._optional import require
 from prefkit.data import _source, io
 from prefkit.data.formats import arena
 from prefkit.data.index import ItemIndex
-from prefkit.errors import FormatError, InputError, MissingDependencyError, ValidationError
+from prefkit.errors import MissingDependencyError
 from prefkit.ranking.counts import CountTable, count_table_from_cells
 from prefkit.ranking.leaderboard_data import Battles, sorted_battles
-from prefkit.ranking.style import STYLE_FEATURES, arena_style_features
 
 _INTS = (
     "TINYINT",
@@ -47,13 +46,12 @@ _INTS = (
     "UBIGINT",
 )
 _FLOATS = ("FLOAT", "DOUBLE")
-_STYLE_PAIRS = ("header_count", "list_count", "bold_count")
 _JSON_NUMBERS = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 _TYPE = "$type"  # suffix of the JSON type columns
 _TYPED = ("id", "battle_id", "tstamp", "weight")
 
 
-class _Unvouched(Exception):  # noqa: N818 - a signal between the fast path and its caller, not an error
+class Unvouched(Exception):  # noqa: N818 - a signal between the fast path and its caller, not an error
     """The fast path cannot vouch for this file (a bad row, or syntax it reads differently): use the row reader."""
 
 
@@ -66,11 +64,11 @@ def available() -> bool:
     return True
 
 
-def _lit(text: str) -> str:
+def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _ident(name: str) -> str:
+def sql_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -105,35 +103,37 @@ def open_source(con: Any, path: str | Path) -> Source:
     container = io.check_file(p, "arena")
     gz = "gzip" if not _source.is_parquet(p) and _gzipped(p) else "none"
     if container == "parquet":
-        sql = f"read_parquet({_lit(str(p))})"
-        types = _describe(con, sql)
-        cells = {c: (_ident(c), types[c]) for c in arena.COLUMNS if c in types}
+        sql = f"read_parquet({sql_literal(str(p))})"
+        types = describe(con, sql)
+        cells = {c: (sql_ident(c), types[c]) for c in arena.COLUMNS if c in types}
         return Source(p, container, sql, cells, None, tuple(types), None)
     if container == "csv":
         header = _csv_header(p)
-        cols = "{" + ", ".join(f"{_lit(h)}: 'VARCHAR'" for h in header) + "}"
+        cols = "{" + ", ".join(f"{sql_literal(h)}: 'VARCHAR'" for h in header) + "}"
         sql = (
-            f"read_csv({_lit(str(p))}, header=true, auto_detect=false, delim=',', quote='', escape='', "
+            f"read_csv({sql_literal(str(p))}, header=true, auto_detect=false, delim=',', quote='', escape='', "
             f"strict_mode=true, null_padding=false, columns={cols}, compression='{gz}')"
         )
-        cells = {c: (_ident(c), "VARCHAR") for c in arena.COLUMNS if c in header}
-        quotes = " OR ".join(f"contains({_ident(h)}, '\"') OR contains({_ident(h)}, chr(0))" for h in header)
+        cells = {c: (sql_ident(c), "VARCHAR") for c in arena.COLUMNS if c in header}
+        quotes = " OR ".join(
+            f"contains({sql_ident(h)}, '\"') OR contains({sql_ident(h)}, chr(0))" for h in header
+        )
         guard = f"coalesce({quotes}, false)"
         return Source(p, container, sql, cells, guard, tuple(header), None)
     # typed JSON cells: DuckDB refuses a line that is not an object or repeats one of these keys; the raw
     # lines are searched for the two things its JSON parser accepts and Python's does not
-    cols = "{" + ", ".join(f"{_lit(c)}: 'JSON'" for c in arena.COLUMNS) + "}"
-    types = ", ".join(f"json_type({_ident(c)}) AS {_ident(c + _TYPE)}" for c in _TYPED)
+    cols = "{" + ", ".join(f"{sql_literal(c)}: 'JSON'" for c in arena.COLUMNS) + "}"
+    typed = ", ".join(f"json_type({sql_ident(c)}) AS {sql_ident(c + _TYPE)}" for c in _TYPED)
     sql = (
-        f"(SELECT *, {types} FROM read_json({_lit(str(p))}, format='newline_delimited', columns={cols}, "
+        f"(SELECT *, {typed} FROM read_json({sql_literal(str(p))}, format='newline_delimited', columns={cols}, "
         f"compression='{gz}'))"
     )
     lines = (
-        f"read_csv({_lit(str(p))}, columns={{'line': 'VARCHAR'}}, header=false, delim='{chr(31)}', quote='', "
+        f"read_csv({sql_literal(str(p))}, columns={{'line': 'VARCHAR'}}, header=false, delim='{chr(31)}', quote='', "
         f"escape='', auto_detect=false, strict_mode=true, compression='{gz}')"
     )
     raw = f"SELECT count_if(contains(line, 'Infinity') OR regexp_matches(line, ',\\s*[}}\\]]')) FROM {lines}"
-    cells = {c: (_ident(c), "JSON") for c in arena.COLUMNS}
+    cells = {c: (sql_ident(c), "JSON") for c in arena.COLUMNS}
     return Source(p, container, sql, cells, None, tuple(arena.COLUMNS), raw)
 
 
@@ -142,7 +142,7 @@ def _gzipped(p: Path) -> bool:
         return fh.read(2) == _source.GZIP_MAGIC
 
 
-def _describe(con: Any, sql: str) -> dict[str, str]:
+def describe(con: Any, sql: str) -> dict[str, str]:
     return {r[0]: str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {sql}").fetchall()}
 
 
@@ -153,13 +153,13 @@ def _csv_header(p: Path) -> list[str]:
     first, newline, _ = head.partition(b"\n")
     first = first.removesuffix(b"\r")
     if not newline or b"\r" in first or not first.strip() or first.count(b'"') % 2:
-        raise _Unvouched("the CSV header needs the row reader (a blank first line, odd line ends or quotes)")
+        raise Unvouched("the CSV header needs the row reader (a blank first line, odd line ends or quotes)")
     text = first.decode("utf-8", errors="replace")
     header = [h.strip() for h in next(csv.reader([text]))]
     if len(text.split(",")) != len(header) or len(set(header)) != len(header) or not all(header):
-        raise _Unvouched("the CSV header has commas in names, or empty or repeated names")
+        raise Unvouched("the CSV header has commas in names, or empty or repeated names")
     if header != _source.csv_header(p):
-        raise _Unvouched("the CSV header reads differently line by line")
+        raise Unvouched("the CSV header reads differently line by line")
     return header
 
 
@@ -186,7 +186,7 @@ def _jtype(cell: str) -> str:
 def _text_number(s: str) -> tuple[str, str, str]:
     return (
         f"({s} IS NULL OR trim({s}) = '')",
-        f"coalesce(regexp_full_match({s}, {_lit(arena.NUMBER_RE)}), false)",
+        f"coalesce(regexp_full_match({s}, {sql_literal(arena.NUMBER_RE)}), false)",
         f"TRY_CAST({s} AS DOUBLE)",
     )
 
@@ -267,7 +267,7 @@ def _decoded(container: str, raw: list[Any], ok: Any) -> list[Any]:
     for v in set(raw):
         x = v if container != "jsonl" or v is None else json.loads(v)
         if not ok(x):
-            raise _Unvouched("a battle breaks the arena rules")
+            raise Unvouched("a battle breaks the arena rules")
         seen[v] = x
     return [seen[v] for v in raw]
 
@@ -276,7 +276,7 @@ def scan_cells(con: Any, src: Source) -> Cells:
     """One streaming pass: the distinct cells, checked by the reader's rules (ids, when any, in a second)."""
     a, b, w = (src.cells[c][0] for c in arena.REQUIRED)
     if src.raw_guard is not None and con.execute(src.raw_guard).fetchall()[0][0]:
-        raise _Unvouched("a line holds Infinity or a trailing comma, which only the row reader judges")
+        raise Unvouched("a line holds Infinity or a trailing comma, which only the row reader judges")
     wvalue, wbad = weight_sql(src)
     bad = [x for x in (wbad, _tstamp_bad(src), src.guard) if x]
     bad_sql = f"count_if({' OR '.join(f'({x})' for x in bad)})" if bad else "0"
@@ -287,21 +287,21 @@ def scan_cells(con: Any, src: Source) -> Cells:
         f"SELECT {a}, {b}, {w}, {total}, {bad_sql}, {has_id} FROM {src.sql} GROUP BY ALL"
     ).fetchall()
     if not rows:
-        raise _Unvouched("no battles: the row reader says why")
+        raise Unvouched("no battles: the row reader says why")
     if any(r[4] for r in rows):
-        raise _Unvouched("a row may break the weight or tstamp rules, or needs the row reader's syntax")
+        raise Unvouched("a row may break the weight or tstamp rules, or needs the row reader's syntax")
     ma = _decoded(src.container, [r[0] for r in rows], arena.name_ok)
     mb = _decoded(src.container, [r[1] for r in rows], arena.name_ok)
     win = _decoded(src.container, [r[2] for r in rows], arena.winner_ok)
     if any(x == y for x, y in zip(ma, mb, strict=True)):
-        raise _Unvouched("an item is compared with itself")
+        raise Unvouched("an item is compared with itself")
     ids = id_sql(src)
     if ids is not None and any(r[5] for r in rows):
         unsure, dup = con.execute(
             f"SELECT count_if({ids[1]}), count({ids[0]}) - count(DISTINCT {ids[0]}) FROM {src.sql}"
         ).fetchall()[0]
         if unsure or dup:
-            raise _Unvouched("an id appears twice, or is spelled in a way only the row reader judges")
+            raise Unvouched("an id appears twice, or is spelled in a way only the row reader judges")
     return Cells(
         ma,
         mb,
@@ -320,8 +320,8 @@ def scan_counts(path: str | Path) -> CountTable:
     try:
         src = open_source(con, path)
         cells = scan_cells(con, src)
-    except (_Unvouched, duckdb.Error):
-        return _row_reader(path).counts()
+    except (Unvouched, duckdb.Error):
+        return row_reader(path).counts()
     finally:
         con.close()
     names = ItemIndex(sorted(set(cells.a) | set(cells.b)))
@@ -330,126 +330,8 @@ def scan_counts(path: str | Path) -> CountTable:
     return count_table_from_cells(i, j, cell, cells.weight, len(names), names.names)
 
 
-def read_battles(path: str | Path, *, style: bool = False) -> Battles:
-    """Per-battle arrays in file order (online Elo, Plackett-Luce, style control), checked as by scan_counts.
-
-    With ``style``, per-battle features come from numeric ``style_*`` columns, or from Chatbot Arena's
-    ``conv_metadata`` (or the same fields as flat columns), turned into LMArena's four features.
-    """
-    duckdb = require("duckdb")
-    pa = require("pyarrow")
-    con = connect()
-    try:
-        src = open_source(con, path)
-        scan_cells(con, src)
-        extra, from_sql = _style_source(con, src) if style else ([], src.sql)
-        wvalue, _ = weight_sql(src)
-        sel = [f"{_text(src, c)} AS {c}" for c in arena.REQUIRED] + [f"{wvalue} AS weight"]
-        rel = con.sql(f"SELECT {', '.join(sel + [_ident(c) for c in extra])} FROM {from_sql}")
-        tbl = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
-    except (_Unvouched, duckdb.Error) as exc:
-        battles = _row_reader(path)
-        if style:
-            raise ValidationError(
-                f"{path}: style control reads per-battle features with DuckDB, which cannot read this file "
-                f"as prefkit's reader does ({exc}); convert it first (prefkit convert FILE battles.parquet)"
-            ) from None
-        return battles
-    finally:
-        con.close()
-    if hasattr(tbl, "read_all"):  # some DuckDB versions hand back a record batch reader
-        tbl = tbl.read_all()
-    idx = ItemIndex()
-    a = idx.encode(tbl.column("model_a").cast(pa.string())).astype(np.int64)
-    b = idx.encode(tbl.column("model_b").cast(pa.string())).astype(np.int64)
-    order = np.argsort(np.array(idx.names, dtype=object))
-    remap = np.empty(len(order), dtype=np.int64)
-    remap[order] = np.arange(len(order))
-    names = tuple(np.array(idx.names, dtype=object)[order].tolist())
-    labels = tbl.column("winner").to_pylist()
-    outcome = np.fromiter((arena.WINNERS[w] for w in labels), dtype=np.int64, count=len(labels))
-    weight = tbl.column("weight").to_numpy().astype(np.float64)
-    feats: np.ndarray | None = None
-    fnames: tuple[str, ...] = ()
-    if style:
-        feats, fnames = _style_features(src.path, tbl, extra)
-    return Battles(remap[a], remap[b], outcome, names, weight=weight, features=feats, feature_names=fnames)
-
-
-def _row_reader(path: str | Path) -> Battles:
+def row_reader(path: str | Path) -> Battles:
     """The row reader's verdict: the exact ``FILE:LINE`` problem, or the battles (names sorted)."""
     pw_ds = io.read(path, "arena")
     pw = pw_ds.pairwise
     return sorted_battles(pw.a, pw.b, pw.outcome, pw_ds.items.names, pw.weight)
-
-
-def _text(src: Source, column: str) -> str:
-    cell, kind = src.cells[column]
-    return f"({cell} ->> '$')" if kind == "JSON" else f"CAST({cell} AS VARCHAR)"
-
-
-def _style_source(con: Any, src: Source) -> tuple[list[str], str]:
-    """The style columns to read and the FROM clause that has them (JSON lines: joined by position)."""
-    if src.container != "jsonl":
-        return _style_columns(src.path, list(src.columns)), src.sql
-    typed = f"read_json({_lit(str(src.path))}, format='newline_delimited')"
-    extra = _style_columns(src.path, list(_describe(con, typed)))
-    cols = ", ".join(_ident(c) for c in extra)
-    return extra, f"(SELECT * FROM {src.sql} POSITIONAL JOIN (SELECT {cols} FROM {typed}))"
-
-
-def _style_columns(path: Path, cols: list[str]) -> list[str]:
-    style_cols = [c for c in cols if c.startswith("style_")]
-    if style_cols:
-        return style_cols
-    if "conv_metadata" in cols:
-        return ["conv_metadata"]
-    flat = ["sum_assistant_a_tokens", "sum_assistant_b_tokens"] + [
-        f"{k}_{s}" for k in _STYLE_PAIRS for s in "ab"
-    ]
-    if all(c in cols for c in flat):
-        return flat
-    raise FormatError(
-        "style control needs per-battle features: numeric style_* columns, or Chatbot Arena's "
-        "conv_metadata (sum_assistant_a_tokens, header_count_a, ...); none found",
-        path=path,
-    )
-
-
-def _num(col: Any, name: str, path: Path) -> np.ndarray:
-    """A numeric column, or a struct of numbers summed over its fields; nulls become 0."""
-    pa = require("pyarrow")
-    pc = require("pyarrow.compute")
-    col = col.combine_chunks() if hasattr(col, "combine_chunks") else col
-    if pa.types.is_struct(col.type):
-        total = np.zeros(len(col))
-        for k in range(col.type.num_fields):
-            total += _num(col.field(k), name, path)
-        return total
-    try:
-        return pc.fill_null(col.cast(pa.float64()), 0.0).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        raise InputError(f"style column {name} holds values that are not numbers", path=path) from None
-
-
-def _style_features(path: Path, tbl: Any, extra: list[str]) -> tuple[np.ndarray, tuple[str, ...]]:
-    if extra[0].startswith("style_"):
-        X = np.stack([_num(tbl.column(c), c, path) for c in extra], axis=1)
-        return X, tuple(c.removeprefix("style_") for c in extra)
-    if extra == ["conv_metadata"]:
-        meta = tbl.column("conv_metadata").combine_chunks()
-
-        def get(name: str) -> np.ndarray:
-            return _num(meta.field(name), f"conv_metadata.{name}", path)
-    else:
-
-        def get(name: str) -> np.ndarray:
-            return _num(tbl.column(name), name, path)
-
-    X = arena_style_features(
-        get("sum_assistant_a_tokens"),
-        get("sum_assistant_b_tokens"),
-        [get(f"{k}_a") for k in _STYLE_PAIRS],
-        [get(f"{k}_b") for k in _STYLE_PAIRS],
-    )
-    return X, STYLE_FEATURES

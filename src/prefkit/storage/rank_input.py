@@ -18,7 +18,7 @@ from prefkit.data.model import Dataset
 from prefkit.errors import InputError, MissingDependencyError, ValidationError
 from prefkit.ranking.counts import CountTable
 from prefkit.ranking.leaderboard_data import Battles, Rankings, renumber_sorted, sorted_battles
-from prefkit.storage import arena_scan
+from prefkit.storage import arena_battles, arena_scan
 
 RankInput = Battles | CountTable | Rankings
 POOLED = ("bt", "davidson", "rao-kupper")
@@ -40,7 +40,7 @@ def from_file(path: str | Path, *, method: str = "bt", style: bool = False) -> R
     try:
         if _pooled(method, style):
             return arena_scan.scan_counts(p)
-        return arena_scan.read_battles(p, style=style)
+        return arena_battles.read_battles(p, style=style)
     except MissingDependencyError:
         if style:
             raise
