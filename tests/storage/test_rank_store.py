@@ -215,3 +215,17 @@ def test_rank_db_bad_usage(store, tmp_path, cli):
         res = cli("rank", *args)
         assert res.code == 2 and res.err.startswith("error: ") and needle in res.err, (args, res.err)
     assert not (tmp_path / "none.db").exists()
+
+
+def test_rankings_only_need_plackett_luce(tmp_path, cli):
+    recs = [{"type": "ranking", "ranking": r} for r in (["x", "y", "z"], ["y", "x", "z"], ["z", "y", "x"])]
+    log = write_jsonl(tmp_path / "rk.jsonl", recs * 3)
+    db = tmp_path / "rk.db"
+    assert cli("import", str(log), "--db", str(db)).code == 0
+    for src in ((str(log),), ("--db", str(db))):
+        res = cli("rank", *src)
+        assert res.code == 2 and "--method pl" in res.err, res.err
+    a = cli("rank", str(log), "--method", "pl", "-f", "json")
+    b = cli("rank", "--db", str(db), "--method", "pl", "-f", "json")
+    assert a.code == b.code == 0
+    assert_same_json(json.loads(a.out), json.loads(b.out))

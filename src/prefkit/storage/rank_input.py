@@ -93,5 +93,10 @@ def from_dataset(ds: Dataset, *, method: str = "bt", style: bool = False) -> Ran
             f"{ds.source}: style control needs an arena log with style_* or conv_metadata columns"
         )
     pw = ds.pairwise
+    if not len(pw) and len(ds.rankings):
+        raise ValidationError(
+            f"{ds.source}: the data hold {len(ds.rankings)} K-wise rankings and no pairwise judgments; rank them "
+            "with --method pl"
+        )
     battles = sorted_battles(pw.a, pw.b, pw.outcome, ds.items.names, pw.weight)
     return battles.counts() if _pooled(method, style) else battles
