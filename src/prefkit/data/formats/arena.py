@@ -200,6 +200,9 @@ def _name_suspect(col: pa.Array) -> np.ndarray:
 
 
 def _has_text(col: pa.Array) -> pa.Array:
+    """True where a text cell holds a non-whitespace character (dictionary columns: tested once per value)."""
+    if isinstance(col, pa.DictionaryArray):
+        return pc.take(_has_text(col.dictionary), col.indices)
     return pc.match_substring_regex(pc.cast(col, pa.string()), "[^" + re.escape(SPACE_CHARS) + "]")
 
 
@@ -227,8 +230,7 @@ def _batch_problems(batch: pa.RecordBatch, line: np.ndarray) -> tuple[np.ndarray
     suspect = _name_suspect(ma) | _name_suspect(mb)
     suspect |= np.ones(len(line), bool) if code is None else np.asarray(pc.is_null(code), dtype=bool)
     if _is_text(ma.type) and _is_text(mb.type):
-        same = pc.equal(pc.cast(ma, pa.string()), pc.cast(mb, pa.string()))
-        suspect |= np.asarray(pc.fill_null(same, False), dtype=bool)
+        suspect |= np.asarray(pc.fill_null(_same(ma, mb), False), dtype=bool)
     if "weight" in cols:
         x, by_rule = _number_column(batch.column("weight"), 1.0)
         suspect |= by_rule | ~np.isfinite(x) | (x < 0)
@@ -320,8 +322,18 @@ def parquet_chunks(path: str | Path, t: Dataset, ctx: Context, chunk_rows: int) 
         )
 
 
+def _same(ma: pa.Array, mb: pa.Array) -> pa.Array:
+    """Rows where the two names are equal (dictionary columns sharing a dictionary: compared by index)."""
+    if isinstance(ma, pa.DictionaryArray) and isinstance(mb, pa.DictionaryArray):
+        if ma.dictionary.equals(mb.dictionary):
+            return pc.equal(ma.indices, mb.indices)
+    return pc.equal(pc.cast(ma, pa.string()), pc.cast(mb, pa.string()))
+
+
 def _winner_codes(col: pa.Array) -> pa.Array:
     """Outcome codes of a text winner column (null where the label is not one of :data:`WINNERS`)."""
+    if isinstance(col, pa.DictionaryArray):
+        return pc.take(_winner_codes(col.dictionary), col.indices)
     pos = pc.index_in(pc.cast(col, pa.string()), value_set=pa.array(list(WINNERS)))
     return pc.take(pa.array(list(WINNERS.values()), pa.int8()), pos)
 
