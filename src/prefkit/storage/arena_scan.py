@@ -2,18 +2,20 @@
 
 One streaming ``GROUP BY`` reduces a battle log of any size (Parquet, CSV, JSON lines, optionally gzipped) to
 its distinct ``(model_a, model_b, winner)`` cells; the per-row rules that do not survive the grouping (weight,
-tstamp, unique ids, and the parts of CSV / JSON syntax where DuckDB is more lenient than the row reader) are
-counted in the same pass, in SQL, so the scan stays streaming. The distinct cells are then checked in Python
-with the reader's own :func:`~prefkit.data.formats.arena.row_problem`. When anything is (or may be) wrong the
-fast path does not guess: it hands the file to the row reader, which reports the exact ``FILE:LINE`` problem
-(the same message and line as ``prefkit validate``) or returns the data.
+tstamp, and the parts of CSV / JSON syntax where DuckDB is more lenient than the row reader) are counted in the
+same pass, in SQL, so the scan stays streaming (unique ids, when a file has ids, take a second pass). The
+distinct names and labels are then checked in Python with the reader's own rules
+(:func:`~prefkit.data.formats.arena.name_ok`, :func:`~prefkit.data.formats.arena.winner_ok`). When anything
+is (or may be) wrong the fast path does not guess: it hands the file to the row reader, which reports the exact
+``FILE:LINE`` problem (the same message and line as ``prefkit validate``) or returns the data.
 
-What the fast path leaves to the row reader: CSV files with quote characters (parsed here without quoting, so
-only files without them are vouched for) or a header DuckDB could read differently; JSON lines with
-``Infinity``, trailing commas, duplicate keys or a line that is not an object; anything DuckDB itself refuses.
-The fast path never accepts a file that the row reader refuses, and both return the same names (sorted) and
-counts. Without DuckDB, :func:`scan_counts` and :func:`prefkit.storage.arena_battles.read_battles` raise MissingDependencyError (callers such
-as :mod:`prefkit.storage.rank_input` then use the row reader).
+What the fast path leaves to the row reader: CSV files with quote characters in the data (parsed here without
+quoting, so only files without them are vouched for) or a header DuckDB could read differently; JSON lines with
+``Infinity``, trailing commas, a repeated arena key, numbers written as text, or a line that is not an object;
+anything DuckDB itself refuses. The fast path never accepts a file that the row reader refuses, and both return
+the same names (sorted) and counts. Without DuckDB, :func:`scan_counts` and
+:func:`prefkit.storage.arena_battles.read_battles` raise MissingDependencyError (callers such as
+:mod:`prefkit.storage.rank_input` then use the row reader).
 """
 
 from __future__ import annotations
@@ -264,7 +266,11 @@ class Cells:
 def _decoded(container: str, raw: list[Any], ok: Any) -> list[Any]:
     """The cells as the row reader sees them (JSON values decoded), each distinct one checked once by ``ok``."""
     seen: dict[Any, Any] = {}
-    for v in set(raw):
+    try:
+        distinct = set(raw)
+    except TypeError:  # lists or structs (Parquet): not names, not labels
+        raise Unvouched("a cell is not a scalar") from None
+    for v in distinct:
         x = v if container != "jsonl" or v is None else json.loads(v)
         if not ok(x):
             raise Unvouched("a battle breaks the arena rules")
