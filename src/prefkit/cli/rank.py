@@ -15,18 +15,15 @@ def _load(file: Path | None, db: Path | None, method: str, style: bool, criterio
     """The one reader per format (DuckDB fast path for arena logs when installed), or the project store."""
     from prefkit.storage import rank_input
 
-    if (file is None) == (db is None):
+    if db is not None and file is None:
+        return rank_input.from_store(
+            db, method=method, style=style, criterion=criterion, source=source, annotator_kind=kind
+        )
+    if file is None or db is not None:
         raise ValidationError("give exactly one of FILE or --db PROJECT.db")
-    if file is not None:
-        if criterion or source or kind:
-            raise ValidationError(
-                "--criterion, --source and --annotator-kind filter a store: use them with --db"
-            )
-        return rank_input.from_file(file, method=method, style=style)
-    assert db is not None
-    return rank_input.from_store(
-        db, method=method, style=style, criterion=criterion, source=source, annotator_kind=kind
-    )
+    if criterion or source or kind:
+        raise ValidationError("--criterion, --source and --annotator-kind filter a store: use them with --db")
+    return rank_input.from_file(file, method=method, style=style)
 
 
 def rank(
