@@ -420,3 +420,38 @@ def test_import_refuses_a_bad_weight_like_validate(tmp_path, cli, container):
     out = tmp_path / "out.jsonl"
     assert cli("export", "--db", str(db), str(out), "--to", "arena").code == 0
     assert {json.loads(line)["weight"] for line in out.read_text().splitlines()} == {0.5}
+
+
+def test_lenient_reading_skips_the_same_rows_in_every_container(tmp_path):
+    """--skip-bad: the vectorised Parquet reader and the row reader skip the same rows for the same reasons."""
+    recs = rows(id=["a", "b", "c", "d", "e", "f"], weight=[1.0] * 6)
+    recs += [
+        {"model_a": "x", "model_b": "y", "winner": "bothbad", "id": "g", "weight": 1.0},
+        {"model_a": "x", "model_b": "y", "winner": "tie", "id": "a", "weight": 1.0},
+        {"model_a": " ", "model_b": "y", "winner": "tie", "id": "h", "weight": 1.0},
+        {"model_a": "x", "model_b": "y", "winner": "tie", "id": "i", "weight": -2.0},
+        {"model_a": "y", "model_b": "y", "winner": "tie", "id": "j", "weight": 1.0},
+        {"model_a": "x", "model_b": "z", "winner": "model_b", "id": "k", "weight": 0.25},
+    ]
+    got = {}
+    for container in CONTAINERS:
+        path = write(tmp_path / f"lenient.{container}", recs)
+        ds = io.read(path, strict=False)
+        offset = 1 if container == "csv" else 0
+        # the reasons' first words (a CSV cell is text: weight '-2.0' there, -2.0 elsewhere)
+        skipped = [(line - offset, reason.split()[0]) for line, reason in ds.meta["skipped"]]
+        kept = list(
+            zip(
+                ds.items.decode(ds.pairwise.a),
+                ds.items.decode(ds.pairwise.b),
+                ds.pairwise.outcome.tolist(),
+                ds.pairwise.weight.tolist(),
+                ds.pairwise.ids.to_pylist(),
+                strict=True,
+            )
+        )
+        got[container] = (skipped, kept)
+    assert got["jsonl"] == got["csv"] == got["parquet"]
+    skipped, kept = got["jsonl"]
+    assert skipped == [(7, "unknown"), (8, "judgment"), (9, "missing"), (10, "weight"), (11, "item")]
+    assert len(kept) == 7 and kept[-1] == ("x", "z", 1, 0.25, "k")

@@ -276,6 +276,7 @@ def parquet_chunks(path: str | Path, t: Dataset, ctx: Context, chunk_rows: int) 
         line = np.arange(row0 + 1, row0 + n + 1, dtype=np.int64)
         row0 += n
         bad, problems = _batch_problems(batch, line)
+        listed = len(ctx.skipped)
         if problems and ctx.strict:
             _ids_before(batch, line, bad, ctx, problems[0][0])
         for ln, msg in problems:
@@ -291,6 +292,7 @@ def parquet_chunks(path: str | Path, t: Dataset, ctx: Context, chunk_rows: int) 
                 ok = pa.array(~np.asarray(dup))
                 batch, ids = batch.filter(ok), ids.filter(ok)
                 line = line[~np.asarray(dup)]
+        ctx.skipped[listed:] = sorted(ctx.skipped[listed:])  # in file order, as the row reader lists them
         pw = PairwiseTable.build(
             t.items.encode(pc.cast(batch.column("model_a"), pa.string())),
             t.items.encode(pc.cast(batch.column("model_b"), pa.string())),
