@@ -188,7 +188,7 @@ def tool_evalica(d, rounds):
 
 def tool_prefkit_parquet(path, rounds):
     from prefkit.ranking.leaderboard import build_leaderboard
-    from prefkit.ranking.scan import scan_counts
+    from prefkit.storage.arena_scan import scan_counts
 
     t = time.perf_counter()
     table = scan_counts(path)

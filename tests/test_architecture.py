@@ -60,9 +60,6 @@ ALLOWED_BACKENDS = {
 }
 # Known exceptions, by module (see ARCHITECTURE.md, "Known exceptions").
 KNOWN_BACKEND_USES = {
-    # KNOWN VIOLATION, to remove: the DuckDB scan of arena logs moves to prefkit.storage (another branch); once it
-    # is merged, delete this line and the test keeps ranking free of duckdb.
-    ("prefkit.ranking.scan", "duckdb"),
     # the on-disk embedding cache of reward/ (DESIGN.md puts it there) is a SQLite file
     ("prefkit.reward.cache", "sqlite3"),
 }

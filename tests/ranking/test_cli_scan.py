@@ -16,7 +16,8 @@ from prefkit.cli.main import main
 from prefkit.errors import FormatError, InputError
 from prefkit.ranking.bt import fit_bt
 from prefkit.ranking.counts import count_pairwise
-from prefkit.ranking.scan import read_battles, scan_counts
+from prefkit.storage.arena_battles import read_battles
+from prefkit.storage.arena_scan import scan_counts
 
 PREFKIT = Path(sys.executable).with_name("prefkit")
 NAMES = np.array(["alpha", "beta", "gamma", "delta", "epsilon"])
@@ -205,3 +206,16 @@ def test_cli_disconnected_graph_names_components(tmp_path, run):
 def test_console_script_help_has_example():
     res = subprocess.run([str(PREFKIT), "rank", "--help"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "Example:" in res.stdout
+
+
+@pytest.mark.parametrize("label", ["a", "b", "bothbad", "both_bad", "MODEL_A", "Tie"])
+def test_scan_refuses_winner_aliases(tmp_path, label, run):
+    """The scan used to lowercase winners and accept aliases; it now reads exactly what validate reads."""
+    path = tmp_path / "alias.csv"
+    path.write_text(f"model_a,model_b,winner\nx,y,model_a\ny,x,{label}\n")
+    with pytest.raises(InputError, match=rf"alias\.csv:3: unknown winner '{label}'"):
+        scan_counts(path)
+    with pytest.raises(InputError, match=rf"alias\.csv:3: unknown winner '{label}'"):
+        read_battles(path)
+    res = run(str(path))
+    assert res.returncode == 2 and f"alias.csv:3: unknown winner '{label}'" in res.stderr

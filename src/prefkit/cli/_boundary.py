@@ -79,18 +79,17 @@ def _cli_hint(message: str, exc: BaseException) -> str:
     """Name the command's flag, not the library's argument: ``--skip-bad`` where the command has it."""
     if LENIENT_HINT not in message:
         return message
-    names = {frame.f_code.co_name for frame, _ in traceback.walk_tb(exc.__traceback__)}
     has_flag = any(
         "skip_bad" in frame.f_code.co_varnames
         for frame, _ in traceback.walk_tb(exc.__traceback__)
         if frame.f_globals.get("__name__", "").startswith("prefkit.cli.")
     )
-    if has_flag:
-        hint = " (or pass --skip-bad to skip such rows)"
-    elif "validate" in names:
-        hint = " (prefkit info FILE --skip-bad lists every bad row)"
-    else:
-        hint = ""
+    # a command without the flag (validate, rank, ...) points to the one that lists every bad row
+    hint = (
+        " (or pass --skip-bad to skip such rows)"
+        if has_flag
+        else " (prefkit info FILE --skip-bad lists every bad row)"
+    )
     return message.replace(LENIENT_HINT, hint)
 
 

@@ -12,41 +12,34 @@ from prefkit.cli._common import input_file, output_file
 from prefkit.errors import ValidationError
 
 
-def _load(file: Path, method: str, style: bool):
-    """Count table (streaming) when enough, else per-battle arrays; other formats via prefkit.data.io."""
-    from prefkit.errors import InputError
-    from prefkit.ranking import scan
-    from prefkit.ranking.leaderboard import Battles, Rankings
+def _load(file: Path | None, db: Path | None, method: str, style: bool, criterion, source, kind):
+    """The one reader per format (DuckDB fast path for arena logs when installed), or the project store."""
+    from prefkit.storage import rank_input
 
-    if not file.is_file():
-        raise InputError("no such file; check the path", path=file)
-    if scan.is_arena_log(file):
-        if method in ("bt", "davidson", "rao-kupper") and not style:
-            return scan.scan_counts(file)
-        return scan.read_battles(file, style=style)
-    try:
-        from prefkit.data import io  # type: ignore[attr-defined]
-    except ImportError:  # pragma: no cover - depends on the data module being present
-        raise ValidationError(
-            f"{file}: not an arena log (model_a, model_b, winner as Parquet/CSV/JSONL) and prefkit.data.io "
-            "is not available to read other formats"
-        ) from None
-    ds = io.read(file)
-    names = tuple(ds.items.names)
-    if method == "pl" and len(ds.rankings):
-        rk = ds.rankings
-        return Rankings(rk.offsets, rk.members, rk.level, names)
-    pw = ds.pairwise
-    if style:
-        raise ValidationError(
-            f"{file}: style control needs an arena log with style_* or conv_metadata columns"
+    if db is not None and file is None:
+        return rank_input.from_store(
+            db, method=method, style=style, criterion=criterion, source=source, annotator_kind=kind
         )
-    return Battles(pw.a, pw.b, pw.outcome, names, weight=pw.weight)
+    if file is None or db is not None:
+        raise ValidationError("give exactly one of FILE or --db PROJECT.db")
+    if criterion or source or kind:
+        raise ValidationError("--criterion, --source and --annotator-kind filter a store: use them with --db")
+    return rank_input.from_file(file, method=method, style=style)
 
 
 def rank(
-    file: Path = typer.Argument(
-        ..., help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read.", callback=input_file
+    file: Path | None = typer.Argument(
+        None,
+        help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read (or use --db).",
+        callback=input_file,
+    ),
+    db: Path | None = typer.Option(None, "--db", help="Rank the judgments of this project store instead."),
+    criterion: str | None = typer.Option(None, "--criterion", help="With --db: only this criterion."),
+    source: str | None = typer.Option(
+        None, "--source", help="With --db: only judgments imported from this file (path or file name)."
+    ),
+    annotator_kind: str | None = typer.Option(
+        None, "--annotator-kind", help="With --db: only judgments by human or model annotators."
     ),
     method: str = typer.Option("bt", "--method", "-m", help="bt | elo | davidson | rao-kupper | pl"),
     ties: str = typer.Option("half", "--ties", help="half (a tie is half a win each) | drop"),
@@ -74,6 +67,8 @@ def rank(
     """Rank items from pairwise battles (or K-wise rankings) with confidence intervals.
 
     Example: prefkit rank battles.parquet --method bt --ci bootstrap --rounds 1000 --format json
+
+    Example: prefkit rank --db project.db --criterion overall --format json
     """
     from prefkit.cli._common import print_json, progress_bar
     from prefkit.ranking.leaderboard import METHODS, build_leaderboard
@@ -86,7 +81,7 @@ def rank(
     if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
         raise ValidationError(f"--plot must end in .png or .html, got {plot.name!r}")
     anchor_t = parse_anchor(anchor) if anchor else None
-    data = _load(file, method, style_control)
+    data = _load(file, db, method, style_control, criterion, source, annotator_kind)
     effective_ci = ci or ("bootstrap" if method == "elo" else "sandwich")
     total = rounds
     if method == "elo" and effective_ci == "bootstrap":

@@ -106,7 +106,9 @@ def export(
         None, "--annotator-kind", help="Only judgments by annotators of this kind: human or model."
     ),
     source: str | None = typer.Option(
-        None, "--source", help="Only judgments first stored by imports of this file (as given to import)."
+        None,
+        "--source",
+        help="Only judgments first stored by imports of this file (the path given to import, its file name, or the same file).",
     ),
     format: str = typer.Option(
         "table", "--format", help="Output: table or json (one JSON object on stdout)."

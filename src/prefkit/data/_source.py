@@ -142,6 +142,8 @@ def csv_rows(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tuple
         header = next(reader)
     except StopIteration:
         raise FormatError("the file is empty; expected a CSV header line", path=path) from None
+    except csv.Error as exc:
+        raise InputError(f"malformed CSV ({exc})", path=path, line=1) from None
     header = [h.strip() for h in header]
     missing = [c for c in required if c not in header]
     if missing:
@@ -172,9 +174,12 @@ def csv_rows(path: str | Path, required: tuple[str, ...] = ()) -> Iterator[tuple
 
 def csv_header(path: str | Path) -> list[str]:
     """The header fields of a CSV file (empty list if none)."""
-    for _, text in lines(path):
+    for lineno, text in lines(path):
         if text.strip():
-            return [h.strip() for h in next(csv.reader(io.StringIO(text)))]
+            try:
+                return [h.strip() for h in next(csv.reader(io.StringIO(text)))]
+            except csv.Error as exc:
+                raise InputError(f"malformed CSV ({exc})", path=path, line=lineno) from None
     return []
 
 

@@ -97,6 +97,15 @@ def detect_format(path: str | Path) -> str:
     )
 
 
+def check_file(path: str | Path, fmt: str) -> str:
+    """The file-level checks of every reader (text, container, required columns); returns the container."""
+    if not _source.is_parquet(path):
+        _source.check_text(path, _WHAT[fmt])
+    container = _tabular.container_of(path)
+    _tabular.require_columns(path, container, _REQUIRED[fmt], _WHAT[fmt])
+    return container
+
+
 def _template(path: str | Path, fmt: str, ctx: Context) -> Dataset:
     ds = Dataset(source=str(path))
     ds.meta["format"] = fmt
@@ -119,11 +128,7 @@ def iter_chunks(
     if chunk_rows < 1:
         raise ValidationError(f"chunk_rows must be >= 1, got {chunk_rows}")
     fmt = normalize_format(format) or detect_format(path)
-    parquet = _source.is_parquet(path)
-    if not parquet:
-        _source.check_text(path, _WHAT[fmt])
-    container = _tabular.container_of(path)
-    _tabular.require_columns(path, container, _REQUIRED[fmt], _WHAT[fmt])
+    container = check_file(path, fmt)
     ctx = Context(path=path, strict=strict)
     t = _template(path, fmt, ctx)
     total = 0

@@ -4,8 +4,8 @@ Bradley-Terry and its tie models (Davidson, Rao-Kupper) depend on a log of battl
 unordered pair ``i < j``, the (weighted) number of times ``i`` won, ``j`` won, and they tied. A log of any
 size is reduced to that table (at most ``n(n-1)/2`` rows) and every fit, interval and bootstrap runs on it.
 
-``count_pairwise`` reduces integer arrays in memory; :mod:`prefkit.ranking.scan` reduces files that do not fit
-in memory with a streaming DuckDB query.
+``count_pairwise`` reduces integer arrays in memory; :mod:`prefkit.storage.arena_scan` reduces files that do
+not fit in memory with a streaming DuckDB query.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ levels tie); pairs are rankings of two (for Plackett-Luce).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,6 +23,8 @@ __all__ = [
     "pairs_to_rankings",
     "ranking_totals",
     "rankings_to_pairs",
+    "renumber_sorted",
+    "sorted_battles",
 ]
 
 
@@ -56,6 +59,25 @@ class Rankings:
     level: np.ndarray
     names: tuple[str, ...]
     weight: np.ndarray | None = None
+
+
+def renumber_sorted(names: Sequence[str], *codes: np.ndarray) -> tuple[list[np.ndarray], tuple[str, ...]]:
+    """Renumber item codes over the items they use, in sorted name order (the order every reader returns)."""
+    used = np.unique(np.concatenate([np.asarray(c, dtype=np.int64).reshape(-1) for c in codes]))
+    kept = [names[int(k)] for k in used]
+    order = np.asarray(sorted(range(len(kept)), key=kept.__getitem__), dtype=np.int64)
+    lut = np.full(len(names), -1, dtype=np.int64)
+    lut[used[order]] = np.arange(len(used))
+    return [lut[np.asarray(c, dtype=np.int64)] for c in codes], tuple(kept[int(k)] for k in order)
+
+
+def sorted_battles(
+    a: np.ndarray, b: np.ndarray, outcome: np.ndarray, names: Sequence[str], weight: np.ndarray | None = None
+) -> Battles:
+    """:class:`Battles` over the items that occur, in sorted name order; all-ones weights become None."""
+    (a2, b2), kept = renumber_sorted(names, a, b)
+    w = None if weight is None or np.all(np.asarray(weight) == 1.0) else np.asarray(weight, dtype=np.float64)
+    return Battles(a2, b2, np.asarray(outcome, dtype=np.int64), kept, weight=w)
 
 
 def rankings_to_pairs(rk: Rankings) -> Battles:

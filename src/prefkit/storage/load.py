@@ -18,6 +18,7 @@ import pyarrow as pa
 from prefkit.data.index import ItemIndex
 from prefkit.data.model import ANNOTATOR_KINDS, Dataset, PairwiseTable, RankingTable, RatingTable
 from prefkit.errors import DataProblemError, ValidationError
+from prefkit.storage.sources import match_sources
 
 if TYPE_CHECKING:
     from prefkit.storage.store import ProjectStore
@@ -52,12 +53,11 @@ def _where(
         clauses.append("annotator IN (SELECT pk FROM annotators WHERE kind = ?)")
         params.append(annotator_kind)
     if source is not None:
-        known_sources = [r[0] for r in conn.execute("SELECT DISTINCT source FROM imports ORDER BY pk")]
-        if source not in known_sources:
-            listed = ", ".join(str(s) for s in known_sources[:10]) or "(none)"
-            raise ValidationError(f"source {source!r} was never imported; imported sources: {listed}")
-        clauses.append("import_id IN (SELECT pk FROM imports WHERE source = ?)")
-        params.append(source)
+        sources = match_sources(conn, source)
+        clauses.append(
+            f"import_id IN (SELECT pk FROM imports WHERE source IN ({', '.join('?' * len(sources))}))"
+        )
+        params.extend(sources)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), params
 
 

@@ -1,12 +1,28 @@
-"""Chatbot Arena battle logs: ``model_a, model_b, winner`` (+ judge, question_id, id/battle_id, tstamp).
+"""Chatbot Arena battle logs: ``model_a, model_b, winner`` (+ judge, question_id, id/battle_id, tstamp, weight).
 
-``winner`` is one of ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``; anything else is an error.
+The one arena reader. Its rules live here, once, and every path applies them: the row reader (JSON lines,
+CSV), the vectorised Parquet reader below, and the DuckDB fast path of :mod:`prefkit.storage.arena_scan`
+(which refers every row it cannot vouch for back to this reader, so errors and line numbers are the same).
+
+* ``model_a`` and ``model_b`` are text with at least one non-whitespace character, and differ;
+* ``winner`` is exactly one of ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)`` (no aliases, no case
+  folding: prefkit never guesses);
+* ``weight`` (optional; empty means 1) is a finite number >= 0;
+* ``tstamp`` (optional; empty means unknown) is a finite number of Unix seconds (or a Parquet timestamp);
+* ``id`` / ``battle_id`` (optional) is unique.
+
+Numbers are JSON / Parquet numbers or text in plain decimal notation (:data:`NUMBER_RE`: ``12``, ``-0.5``,
+``1.7e9``; not ``nan``, ``inf``, ``1_000`` or ``0x10``).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
+import json
 import math
+import re
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +32,7 @@ import pyarrow.compute as pc
 
 from prefkit.data import _tabular
 from prefkit.data._build import Builder, Context
-from prefkit.data.formats._common import name, number, require
+from prefkit.data.formats._common import name
 from prefkit.data.model import (
     OUTCOME_A,
     OUTCOME_B,
@@ -31,6 +47,14 @@ REQUIRED = ("model_a", "model_b", "winner")
 WINNERS = {"model_a": OUTCOME_A, "model_b": OUTCOME_B, "tie": OUTCOME_TIE, "tie (bothbad)": OUTCOME_BOTH_BAD}
 LABELS = {v: k for k, v in WINNERS.items()}
 ID_COLUMNS = ("id", "battle_id")
+#: every column the reader looks at (the fast path reads exactly these)
+COLUMNS = (*REQUIRED, "question_id", "judge", *ID_COLUMNS, "tstamp", "weight")
+#: a number written as text (RE2 and Python ``re`` syntax alike, so SQL can use it too)
+NUMBER_RE = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+#: the characters Python's ``str.isspace`` accepts (a name made only of these is blank)
+SPACE_CHARS = "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680" + "".join(map(chr, range(0x2000, 0x200B)))
+SPACE_CHARS += "\u2028\u2029\u202f\u205f\u3000"
+_NUMBER = re.compile(NUMBER_RE)
 
 
 def winner_problem(w: Any) -> str:
@@ -40,83 +64,243 @@ def winner_problem(w: Any) -> str:
     )
 
 
+def missing_problem(keys: list[str]) -> str:
+    return f"missing value for {', '.join(keys)}; every arena battle needs {', '.join(REQUIRED)}"
+
+
+def self_problem(a: str) -> str:
+    return f"item {a!r} is compared with itself; fix one of the two names or drop the row"
+
+
+def blank(v: Any) -> bool:
+    """A missing cell: None, NaN, or text made only of whitespace."""
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip())
+
+
+def _number(v: Any) -> float | None:
+    """A cell as a float (None when missing); ValueError when it is not a number."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        raise ValueError("a boolean is not a number")
+    if isinstance(v, int | float | Decimal):
+        try:
+            return float(v)
+        except OverflowError:
+            raise ValueError("out of range") from None
+    if isinstance(v, str):
+        s = v.strip()
+        if not s:
+            return None
+        if _NUMBER.fullmatch(s):
+            return float(s)
+    raise ValueError("not a number")
+
+
+def weight_of(v: Any) -> float:
+    """The weight of a battle: 1 when missing; ValueError unless a finite number >= 0."""
+    x = _number(v)
+    if x is None:
+        return 1.0
+    if not (math.isfinite(x) and x >= 0):
+        raise ValueError("weight must be finite and >= 0")
+    return x
+
+
+def tstamp_of(v: Any) -> float:
+    """Unix seconds (NaN when missing); ValueError unless a finite number or a timestamp."""
+    if isinstance(v, _dt.datetime):
+        return v.timestamp() if v.tzinfo else v.replace(tzinfo=_dt.UTC).timestamp()
+    x = _number(v)
+    if x is None or math.isnan(x):
+        return math.nan
+    if math.isinf(x):
+        raise ValueError("tstamp must be finite")
+    return x
+
+
+def name_ok(v: Any) -> bool:
+    """A model name: text with at least one non-whitespace character."""
+    return isinstance(v, str) and not blank(v)
+
+
+def winner_ok(v: Any) -> bool:
+    return isinstance(v, str) and v in WINNERS
+
+
+def row_problem(rec: dict[str, Any]) -> str | None:
+    """What is wrong with one battle record (None when nothing): the one definition every path applies."""
+    missing = [k for k in REQUIRED if blank(rec.get(k))]
+    if missing:
+        return missing_problem(missing)
+    for k in ("model_a", "model_b"):
+        v = rec[k]
+        if not name_ok(v):
+            return f"{k} is {v!r}, not a name; model names must be text (write it as {json.dumps(str(v))})"
+    w = rec["winner"]
+    if not winner_ok(w):
+        return winner_problem(w)
+    if rec["model_a"] == rec["model_b"]:
+        return self_problem(rec["model_a"])
+    if "weight" in rec:
+        try:
+            weight_of(rec["weight"])
+        except ValueError:
+            return (
+                f"weight {rec['weight']!r} is not a finite number >= 0; fix it (an empty weight counts as 1)"
+            )
+    if "tstamp" in rec:
+        try:
+            tstamp_of(rec["tstamp"])
+        except ValueError:
+            return f"tstamp {rec['tstamp']!r} is not a number (Unix seconds); fix it or leave it empty"
+    return None
+
+
+def ident_of(rec: dict[str, Any]) -> str | None:
+    return name(rec.get("id")) or name(rec.get("battle_id"))
+
+
 def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator[None]:
     for line, rec in records:
-        if require(b, rec, line, REQUIRED, "arena battle"):
-            w = rec["winner"]
-            outcome = WINNERS.get(w) if isinstance(w, str) else None
-            if outcome is None:
-                b.ctx.problem(line, winner_problem(w))
-            else:
-                try:
-                    t = number(rec.get("tstamp"))
-                except ValueError:
-                    b.ctx.problem(line, f"tstamp {rec['tstamp']!r} is not a number (Unix seconds)")
-                    yield
-                    continue
-                ident = name(rec.get("id")) or name(rec.get("battle_id"))
-                b.pair(
-                    str(rec["model_a"]),
-                    str(rec["model_b"]),
-                    outcome,
-                    line=line,
-                    context=name(rec.get("question_id")),
-                    annotator=name(rec.get("judge")),
-                    ident=ident,
-                    tstamp=math.nan if t is None else t,
-                )
+        problem = row_problem(rec)
+        if problem is not None:
+            b.ctx.problem(line, problem)
+        else:
+            b.pair(
+                rec["model_a"],
+                rec["model_b"],
+                WINNERS[rec["winner"]],
+                line=line,
+                context=name(rec.get("question_id")),
+                annotator=name(rec.get("judge")),
+                ident=ident_of(rec),
+                weight=weight_of(rec.get("weight")),
+                tstamp=tstamp_of(rec.get("tstamp")),
+            )
         yield
 
 
+def _is_text(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _is_number(t: pa.DataType) -> bool:
+    return bool(pa.types.is_integer(t) or pa.types.is_floating(t))
+
+
+def _name_suspect(col: pa.Array) -> np.ndarray:
+    """Rows whose name may be bad (missing, blank or not text); the exact rule decides."""
+    if not _is_text(col.type):
+        return np.ones(len(col), dtype=bool)
+    return np.asarray(pc.fill_null(pc.invert(_has_text(col)), True), dtype=bool)
+
+
+def _has_text(col: pa.Array) -> pa.Array:
+    """True where a text cell holds a non-whitespace character (dictionary columns: tested once per value)."""
+    if isinstance(col, pa.DictionaryArray):
+        return pc.take(_has_text(col.dictionary), col.indices)
+    return pc.match_substring_regex(pc.cast(col, pa.string()), "[^" + re.escape(SPACE_CHARS) + "]")
+
+
+def _number_column(col: pa.Array, default: float) -> tuple[np.ndarray, np.ndarray]:
+    """(values, by_rule): a numeric or timestamp column as floats (missing: ``default``); other columns
+    (text, booleans ...) give ``by_rule`` True on every row: the exact rule reads those cells one by one."""
+    n = len(col)
+    if pa.types.is_null(col.type):
+        return np.full(n, default), np.zeros(n, dtype=bool)
+    if pa.types.is_timestamp(col.type):
+        unit = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[col.type.unit]
+        secs = pc.divide(pc.cast(pc.cast(col, pa.int64()), pa.float64()), unit)
+        return np.asarray(pc.fill_null(secs, default).to_numpy(zero_copy_only=False)), np.zeros(n, bool)
+    if _is_number(col.type):
+        x = pc.fill_null(pc.cast(col, pa.float64()), default).to_numpy(zero_copy_only=False)
+        return np.array(x, dtype=np.float64), np.zeros(n, dtype=bool)
+    return np.full(n, default), np.ones(n, dtype=bool)
+
+
+def _batch_problems(batch: pa.RecordBatch, line: np.ndarray) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """Exact per-row problems of a record batch: (bad mask, [(line, message)] in file order)."""
+    cols = batch.schema.names
+    ma, mb, w = batch.column("model_a"), batch.column("model_b"), batch.column("winner")
+    code = _winner_codes(w) if _is_text(w.type) else None
+    suspect = _name_suspect(ma) | _name_suspect(mb)
+    suspect |= np.ones(len(line), bool) if code is None else np.asarray(pc.is_null(code), dtype=bool)
+    if _is_text(ma.type) and _is_text(mb.type):
+        suspect |= np.asarray(pc.fill_null(_same(ma, mb), False), dtype=bool)
+    if "weight" in cols:
+        x, by_rule = _number_column(batch.column("weight"), 1.0)
+        suspect |= by_rule | ~np.isfinite(x) | (x < 0)
+    if "tstamp" in cols:
+        x, by_rule = _number_column(batch.column("tstamp"), math.nan)
+        suspect |= by_rule | np.isinf(x)
+    bad = np.zeros(len(line), dtype=bool)
+    problems: list[tuple[int, str]] = []
+    for i in np.flatnonzero(suspect):
+        msg = row_problem(batch.slice(int(i), 1).to_pylist()[0])
+        if msg is not None:
+            bad[i] = True
+            problems.append((int(line[i]), msg))
+    return bad, problems
+
+
+def _weights(col: pa.Array) -> np.ndarray:
+    x, by_rule = _number_column(col, 1.0)
+    if by_rule.any():  # rows that passed the exact rule: numbers written as text
+        x = np.array([weight_of(v) for v in col.to_pylist()], dtype=np.float64)
+    return x
+
+
+def _seconds(col: pa.Array) -> np.ndarray:
+    x, by_rule = _number_column(col, math.nan)
+    if by_rule.any():
+        x = np.array([tstamp_of(v) for v in col.to_pylist()], dtype=np.float64)
+    return x
+
+
 def parquet_chunks(path: str | Path, t: Dataset, ctx: Context, chunk_rows: int) -> Iterator[Dataset]:
-    """Vectorised reading of a (possibly huge) Parquet battle log, one record batch at a time."""
+    """Vectorised reading of a (possibly huge) Parquet battle log, one record batch at a time.
+
+    The same rules as :func:`parse`: cheap array tests pick the rows that may be bad, and
+    :func:`row_problem` decides each of them.
+    """
     names = _tabular.columns(path, "parquet") or []
     id_col = next((c for c in ID_COLUMNS if c in names), None)
-    wanted = [
-        c for c in (*REQUIRED, "question_id", "judge", id_col, "tstamp") if c is not None and c in names
-    ]
-    labels = pa.array(list(WINNERS))
+    wanted = [c for c in COLUMNS if c in names]
     row0 = 0
     for batch in _tabular.parquet_batches(path, chunk_rows, wanted):
         n = batch.num_rows
         line = np.arange(row0 + 1, row0 + n + 1, dtype=np.int64)
         row0 += n
-        ma = pc.cast(batch.column("model_a"), pa.string())
-        mb = pc.cast(batch.column("model_b"), pa.string())
-        w = batch.column("winner")
-        code = pc.index_in(pc.cast(w, pa.string()), value_set=labels)
-        bad = pc.or_(pc.or_(pc.is_null(code), pc.is_null(ma)), pc.or_(pc.is_null(mb), pc.equal(ma, mb)))
-        bad_np = np.asarray(pc.fill_null(bad, True))
-        keep = None
-        if bad_np.any():
-            for i in np.flatnonzero(bad_np):
-                a_i, b_i, w_i = ma[i].as_py(), mb[i].as_py(), w[i].as_py()
-                if a_i is None or b_i is None:
-                    ctx.problem(int(line[i]), "missing value for model_a or model_b; every battle needs both")
-                elif WINNERS.get(w_i) is None:
-                    ctx.problem(int(line[i]), winner_problem(w_i))
-                else:
-                    ctx.problem(
-                        int(line[i]),
-                        f"item {a_i!r} is compared with itself; fix one of the two names or drop the row",
-                    )
-            keep = pa.array(~bad_np)
-            batch = batch.filter(keep)
-            ma, mb, code, line = ma.filter(keep), mb.filter(keep), code.filter(keep), line[~bad_np]
+        bad, problems = _batch_problems(batch, line)
+        listed = len(ctx.skipped)
+        if problems and ctx.strict:
+            _ids_before(batch, line, bad, ctx, problems[0][0])
+        for ln, msg in problems:
+            ctx.problem(ln, msg)
+        if bad.any():
+            keep = pa.array(~bad)
+            batch, line = batch.filter(keep), line[~bad]
         ids = None
         if id_col is not None:
-            ids = pc.cast(batch.column(id_col), pa.string())
+            ids = pa.array([ident_of(r) for r in batch.select(_id_cols(batch)).to_pylist()], pa.string())
             dup = [not ctx.check_id(v, int(ln)) for v, ln in zip(ids.to_pylist(), line.tolist(), strict=True)]
             if any(dup):  # only reachable when lenient
                 ok = pa.array(~np.asarray(dup))
-                batch, ma, mb, code, ids = (x.filter(ok) for x in (batch, ma, mb, code, ids))
+                batch, ids = batch.filter(ok), ids.filter(ok)
                 line = line[~np.asarray(dup)]
+        ctx.skipped[listed:] = sorted(ctx.skipped[listed:])  # in file order, as the row reader lists them
         pw = PairwiseTable.build(
-            t.items.encode(ma),
-            t.items.encode(mb),
-            np.asarray(code, dtype=np.int8),
-            context=t.contexts.encode(batch.column("question_id")) if "question_id" in wanted else None,
-            annotator=t.annotators.encode(batch.column("judge")) if "judge" in wanted else None,
+            t.items.encode(pc.cast(batch.column("model_a"), pa.string())),
+            t.items.encode(pc.cast(batch.column("model_b"), pa.string())),
+            np.asarray(_winner_codes(batch.column("winner")), dtype=np.int8),
+            context=t.contexts.encode(_names(batch.column("question_id")))
+            if "question_id" in wanted
+            else None,
+            annotator=t.annotators.encode(_names(batch.column("judge"))) if "judge" in wanted else None,
+            weight=_weights(batch.column("weight")) if "weight" in wanted else None,
             ids=ids,
             line=line,
             tstamp=_seconds(batch.column("tstamp")) if "tstamp" in wanted else None,
@@ -137,11 +321,44 @@ def parquet_chunks(path: str | Path, t: Dataset, ctx: Context, chunk_rows: int) 
         )
 
 
-def _seconds(col: pa.Array) -> np.ndarray:
-    if pa.types.is_timestamp(col.type):
-        unit = {"s": 1.0, "ms": 1e3, "us": 1e6, "ns": 1e9}[col.type.unit]
-        col = pc.divide(pc.cast(pc.cast(col, pa.int64()), pa.float64()), unit)
-    return np.asarray(pc.cast(col, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+def _same(ma: pa.Array, mb: pa.Array) -> pa.Array:
+    """Rows where the two names are equal (dictionary columns sharing a dictionary: compared by index)."""
+    if isinstance(ma, pa.DictionaryArray) and isinstance(mb, pa.DictionaryArray):
+        if ma.dictionary.equals(mb.dictionary):
+            return pc.equal(ma.indices, mb.indices)
+    return pc.equal(pc.cast(ma, pa.string()), pc.cast(mb, pa.string()))
+
+
+def _winner_codes(col: pa.Array) -> pa.Array:
+    """Outcome codes of a text winner column (null where the label is not one of :data:`WINNERS`)."""
+    if isinstance(col, pa.DictionaryArray):
+        return pc.take(_winner_codes(col.dictionary), col.indices)
+    pos = pc.index_in(pc.cast(col, pa.string()), value_set=pa.array(list(WINNERS)))
+    return pc.take(pa.array(list(WINNERS.values()), pa.int8()), pos)
+
+
+def _id_cols(batch: pa.RecordBatch) -> list[str]:
+    return [c for c in ID_COLUMNS if c in batch.schema.names]
+
+
+def _ids_before(
+    batch: pa.RecordBatch, line: np.ndarray, bad: np.ndarray, ctx: Context, first_bad: int
+) -> None:
+    """Strict reading: a duplicate id on a good row before the first bad row is the first problem."""
+    cols = _id_cols(batch)
+    if not cols:
+        return
+    rows = batch.select(cols).to_pylist()
+    for i in np.flatnonzero(~bad & (line < first_bad)):
+        ctx.check_id(ident_of(rows[i]), int(line[i]))
+
+
+def _names(col: pa.Array) -> pa.Array | list[str | None]:
+    """An optional name column (question_id, judge) by the row reader's rule (:func:`name`)."""
+    if _is_text(col.type):
+        s = pc.cast(col, pa.string())
+        return pc.if_else(pc.fill_null(_has_text(col), False), s, pa.scalar(None, pa.string()))
+    return [name(v) for v in col.to_pylist()]
 
 
 def to_table(ds: Dataset) -> pa.Table:
@@ -164,6 +381,8 @@ def to_table(ds: Dataset) -> pa.Table:
         cols["judge"] = pa.array(ds.annotators.decode(pw.annotator), pa.string())
     if pw.ids.null_count < len(pw):
         cols["id"] = pw.ids
+    if (pw.weight != 1.0).any():
+        cols["weight"] = pa.array(pw.weight, pa.float64())
     if not np.isnan(pw.tstamp).all():
         cols["tstamp"] = pa.array(pw.tstamp, pa.float64(), from_pandas=True)
     return pa.table(cols)
