@@ -7,6 +7,8 @@
     ├── DataProblemError       data that is well-formed but cannot support the request (e.g. a disconnected
     │                          comparison graph for an unpenalised MLE)
     ├── StoreError             the project store (SQLite) refused an operation; nothing was changed
+    ├── BackendError           a judge backend (an LLM server) failed after its retries; the verdicts
+    │                          already obtained are kept (cached)
     └── MissingDependencyError an optional extra is not installed (message carries the pip command)
 
 The CLI turns every PrefkitError into one line on stderr and exit status 2.
@@ -63,6 +65,10 @@ class DataProblemError(PrefkitError, ValueError):
 
 class StoreError(PrefkitError):
     """The project store refused an operation; the store is unchanged."""
+
+
+class BackendError(PrefkitError):
+    """A judge backend failed (after retries): unreachable server, rate limits, timeouts, bad replies."""
 
 
 class MissingDependencyError(PrefkitError, ImportError):

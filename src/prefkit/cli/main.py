@@ -34,9 +34,9 @@ def version() -> None:
 
 
 def _register() -> None:
-    from prefkit.cli import arena, data, rank, reward, serve, store
+    from prefkit.cli import arena, data, judge, rank, reward, serve, store
 
-    for module in (data, store, rank, arena, reward, serve):
+    for module in (data, store, rank, arena, reward, serve, judge):
         module.register(app)
 
 

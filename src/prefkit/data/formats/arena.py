@@ -7,7 +7,8 @@ Optional texts: ``prompt``, ``response_a``, ``response_b`` as plain strings, or 
 ``conversation_b`` as chat-message lists (``[{"role": "user", "content": ...}, {"role": "assistant", ...}]``,
 the public Chatbot Arena conversation sets): the user turns give the prompt, the assistant turns the response.
 The responses are kept per (context, model) in ``Dataset.responses``; the context is ``question_id`` when
-given, else a content id of the prompt.
+given, else a content id of the prompt. An optional ``judge_kind`` (human or model) sets the kind of the
+``judge`` annotator (LLM judges' verdicts written by ``prefkit judge run`` say "model").
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from prefkit.data import _tabular
 from prefkit.data._build import Builder, Context
 from prefkit.data.formats._common import name, number, require, text_id
 from prefkit.data.model import (
+    ANNOTATOR_KINDS,
     OUTCOME_A,
     OUTCOME_B,
     OUTCOME_BOTH_BAD,
@@ -176,6 +178,9 @@ def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator
                     annotator=name(rec.get("judge")),
                     ident=ident,
                 ) and _responses(rec, texts, context, line, b)
+                kind = rec.get("judge_kind")
+                if ok and kind in ANNOTATOR_KINDS and name(rec.get("judge")) is not None:
+                    b.t.annotator_kind[str(name(rec.get("judge")))] = kind
                 if ok and "tstamp" in rec:
                     try:
                         t = number(rec["tstamp"])
@@ -287,6 +292,10 @@ def to_table(ds: Dataset) -> pa.Table:
     ts = ds.meta.get("tstamp")
     if isinstance(ts, np.ndarray) and len(ts) == len(pw):
         cols["tstamp"] = pa.array(ts, pa.float64(), from_pandas=True)
+    if "judge" in cols and ds.annotator_kind:
+        kinds = [ds.annotator_kind.get(n) if n is not None else None for n in cols["judge"].to_pylist()]
+        if any(k is not None for k in kinds):
+            cols["judge_kind"] = pa.array(kinds, pa.string())
     if len(ds.responses):
         cols.update(_text_columns(ds))
     return pa.table(cols)
