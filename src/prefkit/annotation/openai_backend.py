@@ -87,6 +87,8 @@ class OpenAIChat:
             raise BackendError(f"{where}: HTTP {exc.status_code}: {_short(exc)}") from exc
         except o.OpenAIError as exc:
             raise TransientBackendError(f"{where}: {type(exc).__name__}: {_short(exc)}") from exc
+        except ValueError as exc:  # a body that is not JSON at all
+            raise TransientBackendError(f"{where}: the reply is not JSON ({_short(exc)})") from exc
         return _reply(resp, where)
 
 

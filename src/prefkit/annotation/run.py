@@ -31,10 +31,17 @@ class Pairs:
     a: np.ndarray
     b: np.ndarray
     tasks: list[PairTask]
+    skipped: list[tuple[int, str]] = field(default_factory=list)
 
 
-def pair_tasks(ds: Dataset, *, limit: int | None = None, rows: Sequence[int] | None = None) -> Pairs:
-    """The distinct pairs of ``ds.pairwise`` (in order of first appearance, at most ``limit``) as tasks."""
+def pair_tasks(
+    ds: Dataset, *, limit: int | None = None, rows: Sequence[int] | None = None, skip_bad: bool = False
+) -> Pairs:
+    """The distinct pairs of ``ds.pairwise`` (in order of first appearance, at most ``limit``) as tasks.
+
+    A pair without a prompt or with a missing or empty response raises ``InputError`` naming its row; with
+    ``skip_bad`` it is left out and listed in ``Pairs.skipped`` as ``(line, reason)``.
+    """
     pw = ds.pairwise
     if not len(pw):
         raise ValidationError("the data have no pairwise judgments to give the judge")
@@ -43,6 +50,7 @@ def pair_tasks(ds: Dataset, *, limit: int | None = None, rows: Sequence[int] | N
     seen: set[tuple[int, int, int]] = set()
     cs, as_, bs, tasks = [], [], [], []
     src = ds.source or "<data>"
+    skipped: list[tuple[int, str]] = []
     for i in idx.tolist():
         c, a, b = int(pw.context[i]), int(pw.a[i]), int(pw.b[i])
         key = (c, min(a, b), max(a, b))
@@ -51,39 +59,42 @@ def pair_tasks(ds: Dataset, *, limit: int | None = None, rows: Sequence[int] | N
         seen.add(key)
         line = int(pw.line[i])
         prompt = ds.context_text.get(ds.contexts.name(c)) if c >= 0 else None
+        problem = None
         if prompt is None:
-            raise InputError(
+            problem = (
                 "no prompt text for this pair; give a prompt column (or question_id with texts, or the llmfao "
-                "prompts.jsonl) so that the judge knows the question",
-                path=src,
-                line=line,
+                "prompts.jsonl) so that the judge knows the question"
             )
         pair_texts = []
         for code in (a, b):
             t = texts.get((c, code))
             name = ds.items.name(code)
             if t is None:
-                raise InputError(
+                problem = problem or (
                     f"no response text of {name!r} for this pair; give response_a/response_b (or the llmfao "
-                    "results.jsonl) for every pair to judge",
-                    path=src,
-                    line=line,
+                    "results.jsonl) for every pair to judge"
                 )
-            if not t.strip():
-                raise InputError(
+            elif not t.strip():
+                problem = problem or (
                     f"the response of {name!r} is empty; drop the pair or fill in the text (a judge cannot "
-                    "compare an empty answer meaningfully)",
-                    path=src,
-                    line=line,
+                    "compare an empty answer meaningfully), or skip such pairs (--skip-bad)"
                 )
-            pair_texts.append(t)
+            pair_texts.append(t or "")
+        if problem is not None:
+            if not skip_bad:
+                raise InputError(problem, path=src, line=line)
+            skipped.append((line, problem))
+            continue
+        assert prompt is not None
         tasks.append(PairTask(prompt, pair_texts[0], pair_texts[1], ds.items.name(a), ds.items.name(b), line))
         cs.append(c)
         as_.append(a)
         bs.append(b)
         if limit is not None and len(tasks) >= limit:
             break
-    return Pairs(np.asarray(cs, np.int32), np.asarray(as_, np.int32), np.asarray(bs, np.int32), tasks)
+    return Pairs(
+        np.asarray(cs, np.int32), np.asarray(as_, np.int32), np.asarray(bs, np.int32), tasks, skipped
+    )
 
 
 @dataclass
@@ -106,10 +117,15 @@ class JudgeRun:
 
 
 def judge_dataset(
-    ds: Dataset, judge: PairJudge, *, limit: int | None = None, rows: Sequence[int] | None = None
+    ds: Dataset,
+    judge: PairJudge,
+    *,
+    limit: int | None = None,
+    rows: Sequence[int] | None = None,
+    skip_bad: bool = False,
 ) -> JudgeRun:
     """Judge the distinct pairs of ``ds`` with ``judge``; the verdicts as judgments of annotator ``judge.name``."""
-    pairs = pair_tasks(ds, limit=limit, rows=rows)
+    pairs = pair_tasks(ds, limit=limit, rows=rows, skip_bad=skip_bad)
     verdicts = judge.judge_pairs(pairs.tasks)
     if len(verdicts) != len(pairs.tasks):
         raise ValidationError(

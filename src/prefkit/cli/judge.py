@@ -50,6 +50,9 @@ def run(
     ),
     limit: int = typer.Option(None, "--limit", "-n", help="Judge at most this many distinct pairs."),
     one_order: bool = typer.Option(False, "--one-order", help="Ask each pair once (default: both orders)."),
+    skip_bad: bool = typer.Option(
+        False, "--skip-bad", help="Skip pairs with a missing or empty text (listed)."
+    ),
     concurrency: int = typer.Option(4, "--concurrency", help="Calls in flight at once."),
     retries: int = typer.Option(3, "--retries", help="Retries of a failing call (backoff 0.5 s, doubling)."),
     timeout: float = typer.Option(120.0, "--timeout", help="Seconds per call."),
@@ -77,7 +80,10 @@ def run(
 
         io.output_format(io.Dataset(), out, "arena")  # a bad suffix fails before the (long) run
     ds = _read(file, texts)
-    n_tasks = len(pair_tasks(ds, limit=limit).tasks)  # bad rows fail before any call
+    pairs = pair_tasks(ds, limit=limit, skip_bad=skip_bad)  # bad rows fail before any call
+    n_tasks = len(pairs.tasks)
+    if not n_tasks:
+        raise ValidationError(f"{file}: no pair left to judge ({len(pairs.skipped)} skipped)")
     opts = JudgeOptions(
         protocol=protocol, base_url=base_url, both_orders=not one_order, cache=cache, use_cache=not no_cache,
         concurrency=concurrency, retries=retries, timeout=timeout, max_tokens=max_tokens, seed=seed, name=name,
@@ -85,7 +91,12 @@ def run(
     calls = n_tasks * (1 if one_order else 2)
     with progress_bar(f"judging {n_tasks} pairs", calls, quiet=quiet) as advance:
         with open_judge(model, opts, advance) as (judge, runner):
-            result = judge_dataset(ds, judge, limit=limit)
+            result = judge_dataset(ds, judge, limit=limit, skip_bad=skip_bad)
+    if result.decided == 0:
+        raise ValidationError(
+            f"no pair was decided ({len(result.unparsed)} unparsed, {len(result.failed)} failed); nothing written "
+            "(the replies are cached: try another --protocol, or run again to retry the failures)"
+        )
     if out is not None:
         from prefkit.data import _tabular
 
@@ -98,6 +109,8 @@ def run(
             store.import_dataset(result.dataset, source=f"judge:{judge.name}:{file}", format="judge")
     stats = runner.stats if runner is not None else None
     parts = [f"{result.decided} verdicts from {judge.name} on {n_tasks} pairs"]
+    if pairs.skipped:
+        parts.append(f"{len(pairs.skipped)} pairs skipped (lines {_lines([ln for ln, _ in pairs.skipped])})")
     if result.flipped:
         parts.append(f"{result.flipped} flipped with the order (counted as ties)")
     if result.unparsed:
