@@ -214,6 +214,98 @@ def _audit_table(audits: list, with_ref: bool) -> None:
             console.print(f"note: {note}")
 
 
+@judge_app.command("rank")
+def rank(
+    file: Path = typer.Argument(
+        ..., help="Models' answers: any file with response texts (arena log, llmfao)."
+    ),
+    model: str = typer.Option(..., "--model", "-m", help=MODEL_HELP),
+    budget: int = typer.Option(50, "--budget", help="Judge calls to spend."),
+    base_url: str = typer.Option(
+        None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"
+    ),
+    protocol: str = typer.Option("mt-bench-pair-v2", "--protocol", "-p", help="Prompt pack (see README)."),
+    texts: Path = typer.Option(
+        None, "--texts", help="llmfao directory holding prompts.jsonl and results.jsonl."
+    ),
+    one_order: bool = typer.Option(False, "--one-order", help="Ask each pair once (default: both orders)."),
+    policy: str = typer.Option("infogain", "--policy", help="Matchmaking: infogain | ksort | random."),
+    cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the matchmaking and of the prompt choice."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Rank the models of FILE with a judge under a call budget (relative-confidence ranking).
+
+    Example: prefkit judge rank crowd-comparisons.csv --model scripted:position=0.2 --budget 200
+    """
+    from dataclasses import asdict
+
+    from prefkit.annotation.factory import JudgeOptions, open_judge
+    from prefkit.annotation.rank import rank_models
+    from prefkit.cli._common import console, print_json, progress_bar
+
+    if budget < 1:
+        raise ValidationError(f"--budget must be >= 1, got {budget}")
+    if fmt not in ("table", "json"):
+        raise ValidationError(f"--format must be table or json, got {fmt!r}")
+    ds = _read(file, texts)
+    opts = JudgeOptions(
+        protocol=protocol, base_url=base_url, both_orders=not one_order, cache=cache, seed=seed
+    )
+    with progress_bar(f"ranking with {budget} judge calls", None, quiet=quiet) as advance:
+        with open_judge(model, opts, advance) as (judge, _):
+            board, cb = rank_models(ds, judge, budget=budget, seed=seed, policy=policy)
+    if fmt == "json":
+        print_json({"judge": judge.name, "calls": cb.calls, "rows": [asdict(r) for r in board.rows]})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{judge.name}: {board.n_votes} votes ({cb.calls} judge calls)")
+    for col in ("rank", "model", "score", "mu", "sigma", "games"):
+        t.add_column(col)
+    for r in board.rows:
+        t.add_row(str(r.rank), r.item, f"{r.score:.2f}", f"{r.mu:.2f}", f"{r.sigma:.2f}", str(r.games))
+    console.print(t)
+
+
+@judge_app.command("lc")
+def lc(
+    file: Path = typer.Argument(..., help="Verdicts of models against one baseline, with response texts."),
+    baseline: str = typer.Option(
+        ..., "--baseline", "-b", help="The reference model every model was judged against."
+    ),
+    c: float = typer.Option(1.0, "--c", help="Inverse L2 penalty of the GLM (scikit-learn's C)."),
+    texts: Path = typer.Option(
+        None, "--texts", help="llmfao directory holding prompts.jsonl and results.jsonl."
+    ),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+) -> None:
+    """Length-controlled win rates against a baseline (AlpacaEval 2.0's GLM, fitted on FILE).
+
+    Example: prefkit judge lc verdicts.jsonl --baseline gpt4_turbo --format json
+    """
+    from dataclasses import asdict
+
+    from prefkit.analysis.length_control import lc_from_dataset
+    from prefkit.cli._common import console, print_json
+
+    if fmt not in ("table", "json"):
+        raise ValidationError(f"--format must be table or json, got {fmt!r}")
+    results = lc_from_dataset(_read(file, texts), baseline, c=c)
+    if fmt == "json":
+        print_json({"baseline": baseline, "models": [asdict(r) for r in results]})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"length-controlled win rate against {baseline}")
+    for col in ("model", "n", "win rate", "LC win rate", "length coef"):
+        t.add_column(col)
+    for r in results:
+        t.add_row(r.model, str(r.n), f"{r.win_rate:.1f}", f"{r.lc_win_rate:.1f}", f"{r.length_coef:+.3f}")
+    console.print(t)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``judge`` command group to the main app."""
     app.add_typer(judge_app, name="judge")
