@@ -96,7 +96,19 @@ class FakeOpenAI:
             return 200, b"<html>this is not a chat completion", "application/json"
         if "SLOW" in text:
             time.sleep(2.0)
-        if "MUMBLE" in text:
+        if "Score each response" in text:
+            k = len(re.findall(r"\[Response \d+\]", text))
+            crits = re.findall(r"^- (\w+):", text.split("[Instruction]")[0], re.M)
+            scores = [{"response": r, "criterion": c, "score": 3 + (r == 1), "rationale": "ok"}
+                      for r in range(1, k + 1) for c in crits]  # fmt: skip
+            verdict = "Here you go: " + json.dumps({"scores": scores})
+            if "MUMBLE" in text:
+                verdict = json.dumps({"scores": scores[:-1]})
+        elif "under each principle" in text:
+            verdict = "helpful: A\nharmless: TIE" if "MUMBLE" not in text else "helpful: A\nhelpful: B"
+        elif "[[rating]]" in text:
+            verdict = "Rating: [[8]]" if "good" in text else "Rating: [[2]]" if "MUMBLE" not in text else "eh"
+        elif "MUMBLE" in text:
             verdict = "I cannot decide, both have merits."
         else:
             a = re.search(r"Assistant A's Answer\]\n(.*?)\n\[The End of Assistant A", text, re.S)
