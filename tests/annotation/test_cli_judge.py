@@ -115,3 +115,18 @@ def test_scripted_judge_on_llmfao_pairs(tmp_path: Path, capsys: Any, shared_data
     assert code == 0 and "300 verdicts" in err and "pairs skipped" in err
     v = io.read(out)
     assert len(v.pairwise) == 300 and v.annotator_kind == {"scripted:length=0.5": "model"}
+
+
+def test_run_grading_protocol_writes_ratings(
+    tmp_path: Path, capsys: Any, fake_server: Any, battles: Any
+) -> None:
+    src = battles(tmp_path / "b.jsonl", [("a good one", "poor")])
+    out = tmp_path / "grades.jsonl"
+    argv = ["judge", "run", str(src), "--model", "judge-1", "--base-url", fake_server.url, "--protocol",
+            "mt-bench-single-v1", "--out", str(out), "--no-cache", "-q"]  # fmt: skip
+    code, _, err = run(argv, capsys)
+    assert code == 0 and "2 grades on [1, 10]" in err, err
+    ds = io.read(out)
+    assert sorted(ds.ratings.score.tolist()) == [2.0, 8.0] and ds.annotator_kind == {"judge-1": "model"}
+    code, _, err = run([*argv[:-4], "--out", str(tmp_path / "g.csv"), "-q"], capsys)
+    assert code == 2 and "prefkit JSONL" in err

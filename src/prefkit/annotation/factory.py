@@ -103,6 +103,21 @@ def open_judge(
         yield RewardModelJudge(model.partition(":")[2], name=options.name), None
         return
     pack = pair_pack(options.protocol)
+    with open_runner(model, options) as runner:
+        judge = LLMPairJudge(
+            runner, pack, name=options.name or model, both_orders=options.both_orders,
+            temperature=options.temperature, max_tokens=options.max_tokens, progress=progress,
+        )  # fmt: skip
+        yield judge, runner
+
+
+@contextmanager
+def open_runner(model: str, options: JudgeOptions) -> Iterator[ChatRunner]:
+    """A ChatRunner on an LLM backend: ``local:NAME`` (started and stopped here) or a server's model."""
+    if model == "scripted" or model.startswith(("scripted:", "reward:")):
+        raise ValidationError(
+            f"{model} is not a chat model; this protocol needs an LLM (local:smollm2 or a server)"
+        )
     with ExitStack() as stack:
         from prefkit.annotation.openai_backend import OpenAIChat
 
@@ -121,9 +136,4 @@ def open_judge(
         if options.use_cache:
             cache = ReplyCache(options.cache or default_cache_path())
             stack.callback(cache.close)
-        runner = ChatRunner(backend, cache=cache, concurrency=options.concurrency, retries=options.retries)
-        judge = LLMPairJudge(
-            runner, pack, name=options.name or model, both_orders=options.both_orders,
-            temperature=options.temperature, max_tokens=options.max_tokens, progress=progress,
-        )  # fmt: skip
-        yield judge, runner
+        yield ChatRunner(backend, cache=cache, concurrency=options.concurrency, retries=options.retries)

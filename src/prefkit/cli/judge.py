@@ -80,14 +80,19 @@ def run(
 
         io.output_format(io.Dataset(), out, "arena")  # a bad suffix fails before the (long) run
     ds = _read(file, texts)
-    pairs = pair_tasks(ds, limit=limit, skip_bad=skip_bad)  # bad rows fail before any call
-    n_tasks = len(pairs.tasks)
-    if not n_tasks:
-        raise ValidationError(f"{file}: no pair left to judge ({len(pairs.skipped)} skipped)")
     opts = JudgeOptions(
         protocol=protocol, base_url=base_url, both_orders=not one_order, cache=cache, use_cache=not no_cache,
         concurrency=concurrency, retries=retries, timeout=timeout, max_tokens=max_tokens, seed=seed, name=name,
     )  # fmt: skip
+    from prefkit.annotation.prompts import GRADING
+
+    if protocol in GRADING:
+        _grade(ds, model, opts, out, db, limit, file)
+        return
+    pairs = pair_tasks(ds, limit=limit, skip_bad=skip_bad)  # bad rows fail before any call
+    n_tasks = len(pairs.tasks)
+    if not n_tasks:
+        raise ValidationError(f"{file}: no pair left to judge ({len(pairs.skipped)} skipped)")
     calls = n_tasks * (1 if one_order else 2)
     with progress_bar(f"judging {n_tasks} pairs", calls, quiet=quiet) as advance:
         with open_judge(model, opts, advance) as (judge, runner):
@@ -125,6 +130,40 @@ def run(
     err_console.print("; ".join(parts))
     if stats is not None and stats.errors:
         err_console.print(f"first failure: {stats.errors[0]}")
+
+
+def _grade(
+    ds: Any, model: str, opts: Any, out: Path | None, db: Path | None, limit: int | None, file: Path
+) -> None:
+    """Single-answer grading: every (prompt, response) scored; ratings written as prefkit JSONL or stored."""
+    from prefkit.annotation.factory import open_runner
+    from prefkit.annotation.grading import LLMGrader, grade_dataset
+    from prefkit.annotation.prompts import grade_pack
+    from prefkit.cli._common import err_console
+
+    pack = grade_pack(opts.protocol)
+    if out is not None and not str(out).endswith((".jsonl", ".jsonl.gz")):
+        raise ValidationError("grades are ratings: write them as prefkit JSONL (an --out ending in .jsonl)")
+    with open_runner(model, opts) as runner:
+        run = grade_dataset(ds, LLMGrader(runner, pack, name=opts.name or model), limit=limit)
+    if len(run.dataset.ratings) == 0:
+        raise ValidationError(
+            f"no answer was graded ({len(run.unparsed)} unparsed, {len(run.failed)} failed)"
+        )
+    if out is not None:
+        from prefkit.data import io
+
+        io.write(run.dataset, out, format="prefkit")
+    if db is not None:
+        from prefkit.storage.store import ProjectStore
+
+        with ProjectStore(db) as store:
+            store.import_dataset(run.dataset, source=f"judge:{opts.name or model}:{file}", format="judge")
+    s = runner.stats
+    err_console.print(
+        f"{len(run.dataset.ratings)} grades on [{pack.lo:g}, {pack.hi:g}]; {len(run.unparsed)} unparsed, "
+        f"{len(run.failed)} failed; {s.calls} calls, {s.cached} cached, {s.prompt_tokens}+{s.completion_tokens} tokens"
+    )
 
 
 def _lines(lines: list[int]) -> str:
