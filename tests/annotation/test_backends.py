@@ -94,3 +94,27 @@ def test_unreachable_server_is_reported(tmp_path: Path, battles: Any) -> None:
     judge = _judge("http://127.0.0.1:9/v1", timeout=0.5, both=False)
     run = judge_dataset(ds, judge)
     assert run.failed == [1] and "APIConnectionError" in judge.runner.stats.errors[0]
+
+
+def test_a_crashed_run_resumes_from_the_cache(tmp_path: Path, fake_server: Any, battles: Any) -> None:
+    ds = io.read(battles(tmp_path / "b.jsonl", [("good", f"meh {i}") for i in range(6)]))
+    cache = ReplyCache(tmp_path / "cache.sqlite")
+    seen = []
+
+    def crash(n: int) -> None:
+        seen.append(n)
+        if len(seen) == 4:
+            raise KeyboardInterrupt  # the process dies after 4 replies
+
+    backend = OpenAIChat("judge-1", base_url=fake_server.url, timeout=5)
+    judge = LLMPairJudge(ChatRunner(backend, cache=cache, concurrency=1), pair_pack("mt-bench-pair-v2"),
+                         progress=crash)  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        judge_dataset(ds, judge)
+    kept = len(ReplyCache(tmp_path / "cache.sqlite"))
+    assert kept >= 4
+    before = len(fake_server.requests)
+    judge2 = _judge(fake_server.url, ReplyCache(tmp_path / "cache.sqlite"))
+    run = judge_dataset(ds, judge2)
+    assert run.decided == 6 and judge2.runner.stats.cached == kept
+    assert len(fake_server.requests) - before == 12 - kept

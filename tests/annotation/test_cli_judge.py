@@ -130,3 +130,27 @@ def test_run_grading_protocol_writes_ratings(
     assert sorted(ds.ratings.score.tolist()) == [2.0, 8.0] and ds.annotator_kind == {"judge-1": "model"}
     code, _, err = run([*argv[:-4], "--out", str(tmp_path / "g.csv"), "-q"], capsys)
     assert code == 2 and "prefkit JSONL" in err
+
+
+def test_rank_and_lc_commands(tmp_path: Path, capsys: Any) -> None:
+    rows = []
+    for q in range(6):
+        for m, n in (("base", 30), ("long", 300), ("short", 20)):
+            if m == "base":
+                continue
+            won = m == "long"
+            rows.append({"model_a": m, "model_b": "base", "winner": "model_a" if won or q % 3 == 0 else "model_b",
+                         "question_id": f"q{q}", "prompt": f"p{q}", "response_a": "y" * (n + q), "response_b": "x" * 30})  # fmt: skip
+    src = tmp_path / "v.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = run(["judge", "lc", str(src), "--baseline", "base", "--format", "json"], capsys)
+    assert code == 0, err
+    res = {m["model"]: m for m in json.loads(out)["models"]}
+    assert res["long"]["win_rate"] == 100.0 and res["short"]["win_rate"] == pytest.approx(100 / 3)
+    code, _, err = run(["judge", "lc", str(src), "--baseline", "nobody"], capsys)
+    assert code == 2 and "baseline 'nobody' is not among the items" in err
+    code, out, err = run(["judge", "rank", str(src), "--model", "scripted", "--budget", "10", "-q", "--format",
+                          "json"], capsys)  # fmt: skip
+    assert code == 0, err
+    j = json.loads(out)
+    assert j["calls"] == 10 and {r["item"] for r in j["rows"]} == {"base", "long", "short"}
