@@ -179,3 +179,15 @@ def test_llmfao_directory_given_explicitly(tmp_path: Path, shared_data: Path) ->
     assert len(ds.pairwise) == 5 and len(ds.responses) >= 5
     with pytest.raises(InputError, match="no prompts.jsonl and results.jsonl"):
         io.read(few, texts=tmp_path)
+
+
+def test_prefkit_jsonl_round_trip_keeps_responses(tmp_path: Path) -> None:
+    ds = io.read(_jsonl(tmp_path / "a.jsonl", ROWS))
+    out = tmp_path / "native.jsonl"
+    io.write(ds, out, format="prefkit")
+    back = io.read(out)
+    assert _texts(back) == _texts(ds) and back.context_text == ds.context_text
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"type": "response", "item": "x"}\n{"type": "pairwise", "a": "x", "b": "y", "outcome": "a"}\n')
+    with pytest.raises(InputError, match="needs a string 'text'"):
+        io.read(bad)

@@ -3,6 +3,7 @@ xllamacpp (an OpenAI-compatible server on 127.0.0.1:PORT) until killed. Run by :
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -23,7 +24,10 @@ def main(argv: list[str]) -> None:
     print(f"listening {server.listening_address}", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    stop.wait()
+    parent = os.getppid()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:  # the parent died without stopping us: do not linger
+            break
 
 
 if __name__ == "__main__":
