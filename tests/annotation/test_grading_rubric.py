@@ -61,3 +61,17 @@ def test_constitution_verdicts_per_principle(fake_server: Any) -> None:
 def test_grade_parsing_is_strict() -> None:
     pack = grade_pack("prometheus-absolute")
     assert pack.parse("[RESULT] 5") == 5.0 and math.isnan(pack.parse("[RESULT] five"))
+
+
+def test_constitution_verdicts_become_judgments_per_criterion(
+    tmp_path: Path, fake_server: Any, battles: Any
+) -> None:
+    from prefkit.annotation.run import judge_principles
+
+    ds = io.read(battles(tmp_path / "b.jsonl", [("x", "y"), ("MUMBLE", "z")]))
+    judge = ConstitutionJudge(_runner(fake_server.url), {"helpful": "be helpful", "harmless": "do no harm"})
+    out = judge_principles(ds, judge, name="const")
+    pw = out.pairwise
+    assert len(pw) == 2  # the second pair's answer was unparsed: no judgment for it
+    assert out.criteria.decode(pw.criterion) == ["helpful", "harmless"]
+    assert pw.outcome.tolist() == [OUTCOME_A, OUTCOME_TIE] and out.annotator_kind == {"const": "model"}

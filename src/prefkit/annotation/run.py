@@ -17,9 +17,18 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from prefkit.annotation.rubric import ConstitutionJudge
 from prefkit.annotation.types import FAILED, UNPARSED, PairJudge, PairTask, Verdict
 from prefkit.data.index import ItemIndex
-from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE, Dataset, PairwiseTable, ResponseTable
+from prefkit.data.model import (
+    DEFAULT_CRITERION,
+    OUTCOME_A,
+    OUTCOME_B,
+    OUTCOME_TIE,
+    Dataset,
+    PairwiseTable,
+    ResponseTable,
+)
 from prefkit.errors import InputError, ValidationError
 
 
@@ -153,7 +162,9 @@ def judge_dataset(
     )
 
 
-def _compact(ds: Dataset, pw: PairwiseTable, judge: str, meta: dict[str, object]) -> Dataset:
+def _compact(
+    ds: Dataset, pw: PairwiseTable, judge: str, meta: dict[str, object], criteria: ItemIndex | None = None
+) -> Dataset:
     """A dataset of the verdicts alone: only the items, contexts and texts they use, one model annotator."""
     items = ItemIndex()
     contexts = ItemIndex()
@@ -174,12 +185,13 @@ def _compact(ds: Dataset, pw: PairwiseTable, judge: str, meta: dict[str, object]
     )
     new_pw = PairwiseTable.build(
         a, b, pw.outcome, strength=pw.strength, context=c, annotator=np.zeros(len(pw), np.int32),
-        rationale=pw.rationale, line=pw.line,
+        rationale=pw.rationale, line=pw.line, criterion=pw.criterion,
     )  # fmt: skip
     return Dataset(
         items=items,
         contexts=contexts,
         annotators=ItemIndex([judge]),
+        criteria=criteria if criteria is not None else ItemIndex([DEFAULT_CRITERION]),
         pairwise=new_pw,
         responses=responses,
         context_text={k: ds.context_text[k] for k in contexts.names if k in ds.context_text},
@@ -221,3 +233,21 @@ def read_orders(path: str | Path, ds: Dataset) -> tuple[np.ndarray, np.ndarray] 
         by_line[line] = (codes.get(str(rec.get("order1")), -1), codes.get(str(rec.get("order2")), -1))
     got = [by_line.get(int(ln), (-1, -1)) for ln in ds.pairwise.line.tolist()]
     return np.asarray([g[0] for g in got], np.int64), np.asarray([g[1] for g in got], np.int64)
+
+
+def judge_principles(
+    ds: Dataset, judge: ConstitutionJudge, *, name: str, limit: int | None = None
+) -> Dataset:
+    """A constitution judge's verdicts on the pairs of ``ds``: one pairwise judgment per (pair, principle),
+    the principle as its criterion (kept separate, never summed); unparsed principles are left out."""
+    pairs = pair_tasks(ds, limit=limit)
+    per_task = judge.judge_principles(pairs.tasks)
+    criteria = ItemIndex(list(judge.principles))
+    rows = [(t, criteria.code(p), v) for t, d in enumerate(per_task) for p, v in d.items() if v.ok]
+    idx = np.asarray([t for t, _, _ in rows], np.int64)
+    pw = PairwiseTable.build(
+        pairs.a[idx], pairs.b[idx], np.asarray([v.outcome for _, _, v in rows], np.int8), context=pairs.context[idx],
+        criterion=np.asarray([c for _, c, _ in rows], np.int32),
+        line=np.asarray([pairs.tasks[t].row for t in idx.tolist()], np.int64),
+    )  # fmt: skip
+    return _compact(ds, pw, name, {"judge": name}, criteria)
