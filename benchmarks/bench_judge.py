@@ -21,7 +21,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from prefkit.annotation.cache import ReplyCache
 from prefkit.annotation.llm_judge import LLMPairJudge
 from prefkit.annotation.local import LocalServer
 from prefkit.annotation.openai_backend import OpenAIChat
@@ -29,6 +28,7 @@ from prefkit.annotation.prompts import pair_pack
 from prefkit.annotation.run import judge_dataset, pair_tasks
 from prefkit.annotation.runner import ChatRunner
 from prefkit.data import io
+from prefkit.storage.judge_cache import JudgeCache
 
 
 def main() -> None:
@@ -59,7 +59,7 @@ def main() -> None:
         rows.append(("openai client loop (no cache)", time.perf_counter() - t0, len(reqs), 0))
     with tempfile.TemporaryDirectory() as tmp:
         for conc in sorted({1, args.concurrency}):
-            cache = ReplyCache(Path(tmp) / f"cache{conc}.sqlite")
+            cache = JudgeCache(Path(tmp) / f"cache{conc}.sqlite")
             with LocalServer("smollm2", threads=args.threads, parallel=args.concurrency) as url:
                 backend = OpenAIChat("smollm2", base_url=url, key="local:smollm2", timeout=600)
                 for label in (

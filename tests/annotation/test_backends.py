@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from prefkit.annotation.cache import ReplyCache
 from prefkit.annotation.llm_judge import LLMPairJudge
 from prefkit.annotation.openai_backend import OpenAIChat
 from prefkit.annotation.prompts import pair_pack
@@ -21,9 +20,10 @@ from prefkit.annotation.types import FAILED, UNPARSED
 from prefkit.data import io
 from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE
 from prefkit.errors import BackendError
+from prefkit.storage.judge_cache import JudgeCache
 
 
-def _judge(url: str, cache: ReplyCache | None = None, *, model: str = "judge-1", timeout: float = 5.0,
+def _judge(url: str, cache: JudgeCache | None = None, *, model: str = "judge-1", timeout: float = 5.0,
            both: bool = True) -> LLMPairJudge:  # fmt: skip
     backend = OpenAIChat(model, base_url=url, timeout=timeout)
     runner = ChatRunner(backend, cache=cache, concurrency=3, retries=2, backoff=0.01)
@@ -32,7 +32,7 @@ def _judge(url: str, cache: ReplyCache | None = None, *, model: str = "judge-1",
 
 def test_verdicts_both_orders_and_cache(tmp_path: Path, fake_server: Any, battles: Any) -> None:
     ds = io.read(battles(tmp_path / "b.jsonl", [("a good answer", "meh"), ("meh", "good"), ("meh", "bleh")]))
-    cache = ReplyCache(tmp_path / "cache.sqlite")
+    cache = JudgeCache(tmp_path / "cache.sqlite")
     judge = _judge(fake_server.url, cache)
     run = judge_dataset(ds, judge)
     assert run.dataset.pairwise.outcome.tolist() == [OUTCOME_A, OUTCOME_B, OUTCOME_TIE]
@@ -61,7 +61,7 @@ def test_failures_are_reported_and_nothing_is_lost(
 ) -> None:
     answers = [("good", "meh"), (f"good {marker}", "meh"), ("meh", "good")]
     ds = io.read(battles(tmp_path / "b.jsonl", answers))
-    cache = ReplyCache(tmp_path / "cache.sqlite")
+    cache = JudgeCache(tmp_path / "cache.sqlite")
     judge = _judge(fake_server.url, cache, timeout=0.5, both=False)
     run = judge_dataset(ds, judge)
     assert [v.outcome for v in run.verdicts] == [OUTCOME_A, FAILED, OUTCOME_B]
@@ -98,7 +98,7 @@ def test_unreachable_server_is_reported(tmp_path: Path, battles: Any) -> None:
 
 def test_a_crashed_run_resumes_from_the_cache(tmp_path: Path, fake_server: Any, battles: Any) -> None:
     ds = io.read(battles(tmp_path / "b.jsonl", [("good", f"meh {i}") for i in range(6)]))
-    cache = ReplyCache(tmp_path / "cache.sqlite")
+    cache = JudgeCache(tmp_path / "cache.sqlite")
     seen = []
 
     def crash(n: int) -> None:
@@ -111,10 +111,10 @@ def test_a_crashed_run_resumes_from_the_cache(tmp_path: Path, fake_server: Any, 
                          progress=crash)  # fmt: skip
     with pytest.raises(KeyboardInterrupt):
         judge_dataset(ds, judge)
-    kept = len(ReplyCache(tmp_path / "cache.sqlite"))
+    kept = len(JudgeCache(tmp_path / "cache.sqlite"))
     assert kept >= 4
     before = len(fake_server.requests)
-    judge2 = _judge(fake_server.url, ReplyCache(tmp_path / "cache.sqlite"))
+    judge2 = _judge(fake_server.url, JudgeCache(tmp_path / "cache.sqlite"))
     run = judge_dataset(ds, judge2)
     assert run.decided == 6 and judge2.runner.stats.cached == kept
     assert len(fake_server.requests) - before == 12 - kept

@@ -188,6 +188,8 @@ def test_prefkit_jsonl_round_trip_keeps_responses(tmp_path: Path) -> None:
     back = io.read(out)
     assert _texts(back) == _texts(ds) and back.context_text == ds.context_text
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"type": "response", "item": "x"}\n{"type": "pairwise", "a": "x", "b": "y", "outcome": "a"}\n')
+    bad.write_text(
+        '{"type": "response", "item": "x"}\n{"type": "pairwise", "a": "x", "b": "y", "outcome": "a"}\n'
+    )
     with pytest.raises(InputError, match="needs a string 'text'"):
         io.read(bad)

@@ -81,7 +81,9 @@ def lc_win_rate(
 def lc_from_dataset(ds: Dataset, baseline: str, *, c: float = 1.0, clip: float = 0.02) -> list[LCResult]:
     """Length-controlled win rates of every model judged against ``baseline`` on the pairs of ``ds``."""
     if baseline not in ds.items:
-        raise ValidationError(f"baseline {baseline!r} is not among the items; choose one of {ds.items.names[:10]}")
+        raise ValidationError(
+            f"baseline {baseline!r} is not among the items; choose one of {ds.items.names[:10]}"
+        )
     pw = ds.pairwise
     base = ds.items.code(baseline)
     rows = np.flatnonzero((pw.a == base) | (pw.b == base))
@@ -89,7 +91,9 @@ def lc_from_dataset(ds: Dataset, baseline: str, *, c: float = 1.0, clip: float =
         raise DataProblemError(f"no pair involves the baseline {baseline!r}")
     ta = ds.responses.lookup(pw.context[rows], pw.a[rows])
     tb = ds.responses.lookup(pw.context[rows], pw.b[rows])
-    missing = [int(pw.line[r]) for r, x, y in zip(rows.tolist(), ta, tb, strict=True) if x is None or y is None]
+    missing = [
+        int(pw.line[r]) for r, x, y in zip(rows.tolist(), ta, tb, strict=True) if x is None or y is None
+    ]
     if missing:
         raise DataProblemError(
             f"{len(missing)} pairs with the baseline have no response texts (first at line {missing[0]}); "

@@ -9,25 +9,15 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-from prefkit.annotation.cache import ReplyCache
 from prefkit.annotation.llm_judge import LLMPairJudge
 from prefkit.annotation.prompts import pair_pack
 from prefkit.annotation.runner import ChatRunner
-from prefkit.annotation.types import PairJudge
+from prefkit.annotation.types import PairJudge, ReplyCache
 from prefkit.errors import ValidationError
-
-
-def default_cache_path() -> Path:
-    env = os.environ.get("PREFKIT_CACHE")
-    base = Path(env) if env else Path.home() / ".cache" / "prefkit"
-    base.mkdir(parents=True, exist_ok=True)
-    return base / "judge-replies.sqlite"
 
 
 @dataclass
@@ -35,8 +25,7 @@ class JudgeOptions:
     protocol: str = "mt-bench-pair-v2"
     base_url: str | None = None
     both_orders: bool = True
-    cache: Path | None = None  # None: default_cache_path(); use_cache=False: no cache
-    use_cache: bool = True
+    cache: ReplyCache | None = None  # where replies are kept between runs (storage.judge_cache.JudgeCache)
     concurrency: int = 4
     retries: int = 3
     timeout: float = 120.0
@@ -132,8 +121,6 @@ def open_runner(model: str, options: JudgeOptions) -> Iterator[ChatRunner]:
             backend = OpenAIChat(local, base_url=url, timeout=options.timeout, key=model)
         else:
             backend = OpenAIChat(model, base_url=options.base_url, timeout=options.timeout)
-        cache = None
-        if options.use_cache:
-            cache = ReplyCache(options.cache or default_cache_path())
-            stack.callback(cache.close)
-        yield ChatRunner(backend, cache=cache, concurrency=options.concurrency, retries=options.retries)
+        yield ChatRunner(
+            backend, cache=options.cache, concurrency=options.concurrency, retries=options.retries
+        )

@@ -9,14 +9,39 @@ is already in the cache.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
-from prefkit.annotation.cache import ReplyCache
-from prefkit.annotation.types import ChatBackend, ChatReply, ChatRequest
+from prefkit.annotation.types import ChatBackend, ChatReply, ChatRequest, ReplyCache
 from prefkit.errors import BackendError, ValidationError
+
+
+def request_key(backend: str, request: ChatRequest) -> str:
+    """The cache key of ``request`` on ``backend``: SHA-256 of both (messages and every sampling parameter)."""
+    body = json.dumps({"backend": backend, **asdict(request)}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
+
+
+def encode_reply(reply: ChatReply) -> str:
+    d = asdict(reply)
+    d.pop("cached")
+    return json.dumps(d, ensure_ascii=False)
+
+
+def decode_reply(text: str) -> ChatReply:
+    d = json.loads(text)
+    lp = tuple(tuple((str(t), float(v)) for t, v in step) for step in d.get("logprobs", ()))
+    return ChatReply(
+        text=d["text"],
+        prompt_tokens=int(d.get("prompt_tokens", 0)),
+        completion_tokens=int(d.get("completion_tokens", 0)),
+        logprobs=lp,
+        cached=True,
+    )
 
 
 class TransientBackendError(BackendError):
@@ -72,7 +97,13 @@ class ChatRunner:
                 self.sleep(self.backoff * 2**attempt)
                 continue
             if self.cache is not None:
-                self.cache.put(self.backend.key, request, reply)
+                key = self.backend.key
+                self.cache.put(
+                    request_key(key, request),
+                    key,
+                    json.dumps(asdict(request), ensure_ascii=False),
+                    encode_reply(reply),
+                )
             return reply
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -84,7 +115,8 @@ class ChatRunner:
         out: list[ChatReply | BackendError | None] = [None] * len(requests)
         todo: dict[ChatRequest, list[int]] = {}
         for i, req in enumerate(requests):
-            hit = self.cache.get(self.backend.key, req) if self.cache is not None else None
+            raw = self.cache.get(request_key(self.backend.key, req)) if self.cache is not None else None
+            hit = decode_reply(raw) if raw is not None else None
             if hit is not None:
                 out[i] = hit
                 self.stats.cached += 1

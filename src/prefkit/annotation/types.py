@@ -94,3 +94,13 @@ class PairJudge(Protocol):
     def name(self) -> str: ...
 
     def judge_pairs(self, tasks: Sequence[PairTask]) -> list[Verdict]: ...
+
+
+@runtime_checkable
+class ReplyCache(Protocol):
+    """Where replies are kept between runs (``prefkit.storage.judge_cache.JudgeCache`` on disk): opaque keys
+    and JSON strings, written the moment a reply arrives."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def put(self, key: str, backend: str, request: str, reply: str) -> None: ...

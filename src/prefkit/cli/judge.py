@@ -21,6 +21,19 @@ MODEL_HELP = (
 )
 
 
+def _cache(path: Path | None, off: bool, model: str) -> Any:
+    """The on-disk reply cache (closed at exit), or None with --no-cache or for judges that make no calls."""
+    if off or model == "scripted" or model.startswith(("scripted:", "reward:")):
+        return None
+    import atexit
+
+    from prefkit.storage.judge_cache import JudgeCache, default_cache_path
+
+    cache = JudgeCache(path or default_cache_path())
+    atexit.register(cache.close)
+    return cache
+
+
 def _read(file: Path, texts: Path | None = None):
     from prefkit.data import io
 
@@ -81,7 +94,7 @@ def run(
         io.output_format(io.Dataset(), out, "arena")  # a bad suffix fails before the (long) run
     ds = _read(file, texts)
     opts = JudgeOptions(
-        protocol=protocol, base_url=base_url, both_orders=not one_order, cache=cache, use_cache=not no_cache,
+        protocol=protocol, base_url=base_url, both_orders=not one_order, cache=_cache(cache, no_cache, model),
         concurrency=concurrency, retries=retries, timeout=timeout, max_tokens=max_tokens, seed=seed, name=name,
     )  # fmt: skip
     from prefkit.annotation.prompts import GRADING
@@ -290,7 +303,11 @@ def rank(
         raise ValidationError(f"--format must be table or json, got {fmt!r}")
     ds = _read(file, texts)
     opts = JudgeOptions(
-        protocol=protocol, base_url=base_url, both_orders=not one_order, cache=cache, seed=seed
+        protocol=protocol,
+        base_url=base_url,
+        both_orders=not one_order,
+        cache=_cache(cache, False, model),
+        seed=seed,
     )
     with progress_bar(f"ranking with {budget} judge calls", None, quiet=quiet) as advance:
         with open_judge(model, opts, advance) as (judge, _):
