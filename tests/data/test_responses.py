@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from prefkit.data import io
 from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE
@@ -193,3 +196,31 @@ def test_prefkit_jsonl_round_trip_keeps_responses(tmp_path: Path) -> None:
     )
     with pytest.raises(InputError, match="needs a string 'text'"):
         io.read(bad)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    texts=st.lists(
+        st.tuples(
+            st.text(min_size=1, max_size=30).filter(str.strip), st.text(max_size=40), st.text(max_size=40)
+        ),
+        min_size=1,
+        max_size=5,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_texts_round_trip_through_exports_and_the_store(tmp_path_factory: Any, texts: list) -> None:
+    tmp = tmp_path_factory.mktemp("rt")
+    rows = [
+        {"model_a": "x", "model_b": "y", "winner": "tie", "question_id": f"q{i}", "prompt": p,
+         "response_a": a, "response_b": b}
+        for i, (p, a, b) in enumerate(texts)
+    ]  # fmt: skip
+    ds = io.read(_jsonl(tmp / "a.jsonl", rows))
+    for name, fmt in (("o.parquet", "arena"), ("o.jsonl", "prefkit")):
+        io.write(ds, tmp / name, format=fmt)
+        back = io.read(tmp / name)
+        assert _texts(back) == _texts(ds) and back.context_text == ds.context_text
+    with ProjectStore(tmp / "s.db") as store:
+        store.import_dataset(ds)
+        assert _texts(store.to_dataset()) == _texts(ds)
