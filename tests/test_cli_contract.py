@@ -66,7 +66,11 @@ ROLES = {
     "ratings": "data",
     "report:scores": "data",
     "explain dissect:item_properties": "data",
-    "explain dissect:prompts_dir": "in-dir",  # a folder of prompt files; checked by typer's dir_okay/exists
+    "explain dissect:prompts_dir": "in-dir",
+    "texts": "in-dir",  # an llmfao directory (prompts.jsonl + results.jsonl)
+    "judge run:db": "db-new",
+    "cache": "in-dir",  # the judge reply cache (SQLite), created when missing
+    "judge audit:reference": "data",  # a folder of prompt files; checked by typer's dir_okay/exists
 }
 
 

@@ -35,7 +35,7 @@ def from_file(path: str | Path, *, method: str = "bt", style: bool = False) -> R
     if not p.is_file():
         raise InputError("no such file; check the path", path=p)
     fmt = io.detect_format(p)
-    if fmt != "arena":
+    if fmt != "arena" or io.arena_without_winner(p):  # one-hot winner columns: the row reader maps them
         return from_dataset(io.read(p, fmt), method=method, style=style)
     try:
         if _pooled(method, style):

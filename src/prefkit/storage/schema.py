@@ -128,5 +128,16 @@ ALTER TABLE rankings ADD COLUMN tstamp REAL;
 ALTER TABLE ratings ADD COLUMN tstamp REAL
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES, V3_TSTAMPS)
+# v4: the response text of each item in its context (a model's answer to a prompt), for judges; see
+# prefkit.storage.responses
+V4_RESPONSES = """
+CREATE TABLE responses (
+    context INTEGER REFERENCES contexts(pk),
+    item INTEGER NOT NULL REFERENCES items(pk),
+    text TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX responses_key ON responses(coalesce(context, 0), item)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES, V3_TSTAMPS, V4_RESPONSES)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -21,6 +21,7 @@ from prefkit.data.model import Dataset
 from prefkit.errors import StoreError, ValidationError
 from prefkit.storage import _insert as W
 from prefkit.storage import keys as K
+from prefkit.storage import responses
 from prefkit.storage._entities import upsert_all
 from prefkit.storage.lookup import choose
 
@@ -110,6 +111,7 @@ def write(
     n_names = max(len(ds.items), len(ds.contexts), len(ds.annotators))
     how = choose(ds.n_judgments, n_names, lookup)
     maps = upsert_all(conn, ds, how, source=source)
+    responses.save(conn, ds, maps.items, maps.contexts)
     tables = (
         ("pairwise", keyed.pairwise, ds.pairwise, W.insert_pairwise),
         ("rankings", keyed.rankings, ds.rankings, W.insert_rankings),
