@@ -19,6 +19,10 @@ _EXTRA_OF = {
     "markdown_it": "serve",
     "nh3": "serve",
     "httpx": "serve",
+    "trl": "optimize",
+    "transformers": "optimize",
+    "gguf": "optimize",
+    "datasets": "optimize",
 }
 
 
