@@ -64,7 +64,10 @@ def test_on_policy_pieces_sample_judge_pairs(local):
     assert [len(s) for s in samples] == [3, 3] and all(isinstance(y, str) for s in samples for y in s)
 
     def shorter_is_better(ps, first, second):  # a scripted judge: prefers the shorter answer
-        return [0.9 if len(a) < len(b) else (0.5 if len(a) == len(b) else 0.1) for a, b in zip(first, second)]
+        return [
+            0.9 if len(a) < len(b) else (0.5 if len(a) == len(b) else 0.1)
+            for a, b in zip(first, second, strict=True)
+        ]
 
     data = sample_and_judge(prompts, lambda ps, k: samples, shorter_is_better, k=3)
     for row in data.pairs:
