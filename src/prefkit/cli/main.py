@@ -34,9 +34,9 @@ def version() -> None:
 
 
 def _register() -> None:
-    from prefkit.cli import arena, data, rank, reward, serve, store
+    from prefkit.cli import arena, data, optimize, rank, reward, serve, store
 
-    for module in (data, store, rank, arena, reward, serve):
+    for module in (data, store, rank, arena, reward, optimize, serve):
         module.register(app)
 
 
