@@ -4,7 +4,8 @@ Run: .venv/bin/python benchmarks/bench_optimize.py [--rows 1000000] [--k 4]
 
 Writes a ranked file (one context record, K item records with their texts and one ranking per prompt,
 interleaved as a streaming producer writes them), then builds all-pairs rows (K(K-1)/2 per prompt) with
-``prefkit.optimize.build`` to JSONL and to Parquet, and does the same with a pandas peer (read_json of the whole
+``prefkit.optimize.build`` (``release_texts=True``, i.e. ``--low-memory``: each response is in one
+ranking) to JSONL and to Parquet, and does the same with a pandas peer (read_json of the whole
 file, explode, self-merge, to_json / to_parquet). Each run is a separate process; peak RSS is that process's
 max RSS (getrusage of the children). Row counts and the set of (prompt, chosen, rejected) are checked equal.
 """
@@ -24,7 +25,7 @@ PREFKIT = """
 import sys
 from prefkit.optimize.build import build
 from prefkit.optimize.recipes import RecipeOptions
-res = build(sys.argv[1], sys.argv[2], RecipeOptions("all-pairs"), force=True)
+res = build(sys.argv[1], sys.argv[2], RecipeOptions("all-pairs"), force=True, release_texts=True)
 print(res.rows)
 """
 

@@ -153,3 +153,19 @@ def test_a_failure_midway_leaves_nothing_behind(tmp_path):
         with pytest.raises(DataProblemError, match="has no text"):
             build(src, out, RecipeOptions("curry"), chunk_rows=2)
         assert sorted(p.name for p in tmp_path.iterdir()) == ["r.jsonl"]
+
+
+def test_a_response_ranked_twice_keeps_its_text_unless_low_memory(tmp_path):
+    recs = [
+        {"type": "context", "id": "q", "text": "Q"},
+        {"type": "item", "id": "x", "text": "X"},
+        {"type": "item", "id": "y", "text": "Y"},
+        {"type": "ranking", "ranking": ["x", "y"], "context": "q", "annotator": "a"},
+        {"type": "ranking", "ranking": ["y", "x"], "context": "q", "annotator": "b"},
+    ]
+    src = write_jsonl(tmp_path / "r.jsonl", recs)
+    res = build(src, tmp_path / "o.jsonl", RecipeOptions("all-pairs"), chunk_rows=1)
+    assert res.rows == 2
+    with pytest.raises(DataProblemError, match="low-memory"):
+        build(src, tmp_path / "p.jsonl", RecipeOptions("all-pairs"), chunk_rows=1, release_texts=True)
+    assert not (tmp_path / "p.jsonl").exists()

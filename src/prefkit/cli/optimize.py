@@ -55,6 +55,9 @@ def build(
     fmt: str = typer.Option(None, "--from", help="Input format (default: detected)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first prompt that yields no row."),
+    low_memory: bool = typer.Option(
+        False, "--low-memory", help="Drop texts once used (only when each response is judged in one group)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Build TRL training rows from rankings or ratings, streamed, written atomically.
@@ -79,7 +82,16 @@ def build(
             "the direction recipe needs --direction (one weight per attribute, e.g. 0.8,0.6)"
         )
     with progress_bar("building rows", quiet=not err_console.is_terminal) as advance:
-        res = run_build(file, out, opts, format=fmt, force=force, strict=strict, progress=advance)
+        res = run_build(
+            file,
+            out,
+            opts,
+            format=fmt,
+            force=force,
+            strict=strict,
+            release_texts=low_memory,
+            progress=advance,
+        )
     summary = {
         "out": res.path,
         "recipe": res.recipe,

@@ -4,9 +4,10 @@
 
 The input is read chunk by chunk with :func:`prefkit.data.io.iter_chunks` (rankings: one group per ranking;
 ratings: one group per prompt, whose ratings must be contiguous in the file so that a group never straddles
-two chunks: the last prompt of a chunk is carried into the next). Texts already turned into rows are dropped
-from memory (``release_texts``), so memory stays bounded by the chunk size when the file interleaves item
-records with their judgments. ``tags`` reads the file twice (the first pass finds the score quantile).
+two chunks: the last prompt of a chunk is carried into the next). The reader keeps every text it has seen;
+with ``release_texts=True`` (``--low-memory``) texts already turned into rows are dropped, so memory stays
+bounded by the chunk size when the file interleaves item records with their judgments; use it only when each
+response belongs to one ranking / prompt (sampled data), since a response ranked again later has lost its text. ``tags`` reads the file twice (the first pass finds the score quantile).
 Nothing is written when no row could be built (DataProblemError says why: only ties, one response per
 prompt, ...); ``strict`` turns the first group that yields nothing into an ``FILE:LINE`` error.
 """
@@ -91,7 +92,7 @@ def build(
     force: bool = False,
     chunk_rows: int = 65_536,
     strict: bool = False,
-    release_texts: bool = True,
+    release_texts: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> BuildResult:
     """Build the rows of ``opts.recipe`` from the preference file ``path`` into ``out`` (.jsonl / .parquet)."""
@@ -104,7 +105,15 @@ def build(
     kind = ""
     with RowWriter(out, force=force, n_parts=n_parts) as w:
         for ds, g in iter_groups(path, format, chunk_rows, opts.attribute):
-            ch = build_rows(ds, g, opts)
+            try:
+                ch = build_rows(ds, g, opts)
+            except DataProblemError as exc:
+                if release_texts and "has no text" in str(exc):
+                    raise DataProblemError(
+                        f"{exc} (with release_texts / --low-memory, a response judged in two groups loses its "
+                        "text after the first: build without it)"
+                    ) from None
+                raise
             _account(ch, totals, strict, path)
             if len(ch.columns):
                 kind = kind or validate_example(ch.columns.row(0))
