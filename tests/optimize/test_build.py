@@ -169,3 +169,15 @@ def test_a_response_ranked_twice_keeps_its_text_unless_low_memory(tmp_path):
     with pytest.raises(DataProblemError, match="low-memory"):
         build(src, tmp_path / "p.jsonl", RecipeOptions("all-pairs"), chunk_rows=1, release_texts=True)
     assert not (tmp_path / "p.jsonl").exists()
+
+
+@pytest.mark.parametrize("ext", ["jsonl", "parquet"])
+def test_sliced_writes_give_the_same_file(tmp_path, monkeypatch, ext):
+    from prefkit.optimize import writer
+
+    src = ranked(tmp_path / "r.jsonl", n_prompts=6, k=5)
+    build(src, tmp_path / f"a.{ext}", RecipeOptions("all-pairs"))
+    monkeypatch.setattr(writer, "SLICE_ROWS", 7)
+    build(src, tmp_path / f"b.{ext}", RecipeOptions("all-pairs"))
+    assert _rows(tmp_path / f"a.{ext}") == _rows(tmp_path / f"b.{ext}")
+    assert len(_rows(tmp_path / f"a.{ext}")) == 60

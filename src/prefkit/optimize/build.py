@@ -146,15 +146,7 @@ def _write_stages(w: RowWriter, ch: Chunk) -> None:
     stage = np.minimum(ch.stage, MAX_STAGES - 1)
     for s in np.unique(stage).tolist():
         idx = np.flatnonzero(stage == s)
-        w.write(_take(ch, idx), part=int(s))
-
-
-def _take(ch: Chunk, idx: np.ndarray):  # -> Columns
-    from prefkit.optimize.trl_format import Columns, TextColumn
-
-    c = ch.columns
-    text = {k: TextColumn(v.unique, v.idx[idx], v.messages) for k, v in c.text.items()}
-    return Columns(text, {k: v[idx] for k, v in c.numeric.items()}, c.order)
+        w.write(ch.columns.take(idx), part=int(s))
 
 
 def _account(ch: Chunk, totals: dict[str, int], strict: bool, path: str | Path) -> None:

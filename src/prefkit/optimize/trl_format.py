@@ -156,18 +156,19 @@ class Columns:
 
     def jsonl(self) -> str:
         """The rows as JSON lines (one string, ending with a newline when not empty)."""
-        n = len(self)
-        if n == 0:
+        if len(self) == 0:
             return ""
-        parts: list[np.ndarray] = []
-        for j, k in enumerate(self.order):
-            head = ("{" if j == 0 else ", ") + json.dumps(k) + ": "
-            parts.append(np.full(n, head, dtype=object))
-            parts.append(self.text[k].json() if k in self.text else _json_numbers(self.numeric[k]))
-        acc = parts[0]
-        for p in parts[1:]:
-            acc = acc + p
-        return "}\n".join(acc.tolist()) + "}\n"
+        template = "{" + ", ".join(json.dumps(k).replace("%", "%%") + ": %s" for k in self.order) + "}"
+        cols = [
+            (self.text[k].json() if k in self.text else _json_numbers(self.numeric[k])).tolist()
+            for k in self.order
+        ]
+        return "\n".join([template % vals for vals in zip(*cols, strict=True)]) + "\n"
+
+    def take(self, idx: np.ndarray) -> Columns:
+        """The rows ``idx`` (texts stay shared)."""
+        text = {k: TextColumn(v.unique, v.idx[idx], v.messages) for k, v in self.text.items()}
+        return Columns(text, {k: v[idx] for k, v in self.numeric.items()}, self.order)
 
 
 def _json_numbers(a: np.ndarray) -> np.ndarray:

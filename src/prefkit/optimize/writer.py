@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -19,6 +20,7 @@ from prefkit.errors import ValidationError
 from prefkit.optimize.trl_format import Columns
 
 CONTAINERS = ("jsonl", "parquet")
+SLICE_ROWS = 65_536
 
 
 def container_of(path: str | Path) -> str:
@@ -64,10 +66,17 @@ class RowWriter:
         return self
 
     def write(self, cols: Columns, part: int = 0) -> None:
-        if len(cols) == 0:
-            return
+        """Append ``cols`` to part ``part``, in slices of at most ``SLICE_ROWS`` rows (bounded memory)."""
         if not 0 <= part < self.n_parts:
             raise ValidationError(f"part {part} is outside [0, {self.n_parts})")
+        n = len(cols)
+        if n > SLICE_ROWS:
+            for start in range(0, n, SLICE_ROWS):
+                self._write(cols.take(np.arange(start, min(n, start + SLICE_ROWS))), part)
+        elif n:
+            self._write(cols, part)
+
+    def _write(self, cols: Columns, part: int) -> None:
         if self.container == "jsonl":
             if self._files[part] is None:
                 self._files[part] = open(self._tmp[part], "w", encoding="utf-8")  # noqa: SIM115
