@@ -14,7 +14,7 @@ text, as prefkit's TRL reader keeps them) passes through unchanged.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -42,15 +42,19 @@ class TextColumn:
     unique: list[Any]  # str, or list of message dicts
     idx: np.ndarray
     messages: bool
+    cache: dict[str, Any] = field(default_factory=dict)  # encodings of ``unique``, shared by slices
 
     def arrow(self) -> pa.Array:
-        if self.messages:
-            return pa.array(self.unique, type=_MESSAGE_TYPE).take(pa.array(self.idx))
-        return pa.array(self.unique, type=pa.string()).take(pa.array(self.idx))
+        if "arrow" not in self.cache:
+            self.cache["arrow"] = pa.array(self.unique, type=_MESSAGE_TYPE if self.messages else pa.string())
+        return self.cache["arrow"].take(pa.array(self.idx))
 
     def json(self) -> np.ndarray:
-        enc = np.array([json.dumps(u, ensure_ascii=False) for u in self.unique] + [""], dtype=object)
-        return enc[self.idx]
+        if "json" not in self.cache:
+            self.cache["json"] = np.array(
+                [json.dumps(u, ensure_ascii=False) for u in self.unique], dtype=object
+            )
+        return self.cache["json"][self.idx]
 
     def python(self, i: int) -> Any:
         return self.unique[int(self.idx[i])]
@@ -167,7 +171,7 @@ class Columns:
 
     def take(self, idx: np.ndarray) -> Columns:
         """The rows ``idx`` (texts stay shared)."""
-        text = {k: TextColumn(v.unique, v.idx[idx], v.messages) for k, v in self.text.items()}
+        text = {k: TextColumn(v.unique, v.idx[idx], v.messages, v.cache) for k, v in self.text.items()}
         return Columns(text, {k: v[idx] for k, v in self.numeric.items()}, self.order)
 
 
