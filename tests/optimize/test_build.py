@@ -181,3 +181,19 @@ def test_sliced_writes_give_the_same_file(tmp_path, monkeypatch, ext):
     build(src, tmp_path / f"b.{ext}", RecipeOptions("all-pairs"))
     assert _rows(tmp_path / f"a.{ext}") == _rows(tmp_path / f"b.{ext}")
     assert len(_rows(tmp_path / f"a.{ext}")) == 60
+
+
+def test_dedup_drops_exact_repeats_across_chunks(tmp_path):
+    recs = [{"type": "context", "id": "q", "text": "Q"}]
+    recs += [{"type": "item", "id": i, "text": i.upper()} for i in "xyz"]
+    recs += [
+        {"type": "ranking", "ranking": ["x", "y", "z"], "context": "q", "annotator": "a"},
+        {"type": "ranking", "ranking": ["x", "y", "z"], "context": "q", "annotator": "b"},
+        {"type": "ranking", "ranking": ["y", "x", "z"], "context": "q", "annotator": "c"},
+    ]
+    src = write_jsonl(tmp_path / "r.jsonl", recs)
+    plain = build(src, tmp_path / "a.jsonl", RecipeOptions("all-pairs"), chunk_rows=1)
+    res = build(src, tmp_path / "b.jsonl", RecipeOptions("all-pairs"), chunk_rows=1, dedup=True)
+    assert plain.rows == 9 and res.rows == 4 and res.duplicates == 5
+    pairs = {(r["chosen"], r["rejected"]) for r in _rows(tmp_path / "b.jsonl")}
+    assert pairs == {("X", "Y"), ("X", "Z"), ("Y", "Z"), ("Y", "X")}  # both directions kept, each once

@@ -55,6 +55,9 @@ def build(
     fmt: str = typer.Option(None, "--from", help="Input format (default: detected)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first prompt that yields no row."),
+    dedup: bool = typer.Option(
+        False, "--dedup", help="Drop exact repeats of a (prompt, chosen, rejected) pair."
+    ),
     low_memory: bool = typer.Option(
         False, "--low-memory", help="Drop texts once used (only when each response is judged in one group)."
     ),
@@ -100,6 +103,7 @@ def build(
         "groups": res.groups,
         "skipped_single_response": res.skipped_single,
         "skipped_ties_only": res.skipped_ties,
+        "duplicates_dropped": res.duplicates,
         "seconds": round(res.seconds, 3),
     }
     if res.tag_threshold is not None:

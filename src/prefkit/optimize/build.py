@@ -8,7 +8,8 @@ two chunks: the last prompt of a chunk is carried into the next). The reader kee
 with ``release_texts=True`` (``--low-memory``) texts already turned into rows are dropped, so memory stays
 bounded by the chunk size when the file interleaves item records with their judgments; use it only when each
 response belongs to one ranking / prompt (sampled data), since a response ranked again later has lost its text. ``tags`` reads the file twice (the first pass finds the score quantile).
-Nothing is written when no row could be built (DataProblemError says why: only ties, one response per
+``dedup`` drops exact repeats of a (prompt, chosen, rejected) pair (pair recipes). Nothing is written when no row
+could be built (DataProblemError says why: only ties, one response per
 prompt, ...); ``strict`` turns the first group that yields nothing into an ``FILE:LINE`` error.
 """
 
@@ -25,6 +26,7 @@ from prefkit.data import io
 from prefkit.data.model import Dataset
 from prefkit.errors import DataProblemError, InputError
 from prefkit.optimize import groups as G
+from prefkit.optimize import pairs as P
 from prefkit.optimize.recipes import Chunk, RecipeOptions, build_rows, tag_scores
 from prefkit.optimize.trl_format import validate_example
 from prefkit.optimize.writer import RowWriter, check_target
@@ -45,6 +47,7 @@ class BuildResult:
     trl_format: str
     seconds: float
     tag_threshold: float | None = None
+    duplicates: int = 0
 
 
 def iter_groups(
@@ -93,6 +96,7 @@ def build(
     chunk_rows: int = 65_536,
     strict: bool = False,
     release_texts: bool = False,
+    dedup: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> BuildResult:
     """Build the rows of ``opts.recipe`` from the preference file ``path`` into ``out`` (.jsonl / .parquet)."""
@@ -103,10 +107,11 @@ def build(
     n_parts = MAX_STAGES if opts.recipe == "curry" else 1
     totals = {"groups": 0, "single": 0, "ties": 0}
     kind = ""
+    seen = P.Deduper() if dedup else None
     with RowWriter(out, force=force, n_parts=n_parts) as w:
         for ds, g in iter_groups(path, format, chunk_rows, opts.attribute):
             try:
-                ch = build_rows(ds, g, opts)
+                ch = build_rows(ds, g, opts, seen)
             except DataProblemError as exc:
                 if release_texts and "has no text" in str(exc):
                     raise DataProblemError(
@@ -138,6 +143,7 @@ def build(
         kind,
         time.perf_counter() - t0,
         opts.tag_threshold,
+        seen.dropped if seen is not None else 0,
     )
 
 

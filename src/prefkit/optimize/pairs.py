@@ -156,3 +156,26 @@ def stage_order(p: PairIndex) -> np.ndarray:
 
 
 BUILDERS = {"all-pairs": all_pairs, "best-worst": best_vs_worst, "best-each": best_vs_each}
+
+
+class Deduper:
+    """Remembers the (context, chosen item, rejected item) triples seen so far, across chunks.
+
+    Only exact repeats are dropped (the same pair from two annotators' identical rankings); a pair judged both
+    ways by two annotators stays as two rows, one per direction.
+    """
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[int, int, int]] = set()
+        self.dropped = 0
+
+    def fresh(self, context: np.ndarray, chosen: np.ndarray, rejected: np.ndarray) -> np.ndarray:
+        """Boolean mask of the triples not seen before (repeats within the call count as seen)."""
+        keep = np.zeros(len(context), bool)
+        seen = self._seen
+        for i, key in enumerate(zip(context.tolist(), chosen.tolist(), rejected.tolist(), strict=True)):
+            if key not in seen:
+                seen.add(key)
+                keep[i] = True
+        self.dropped += int((~keep).sum())
+        return keep

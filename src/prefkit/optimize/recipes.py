@@ -176,15 +176,21 @@ def directional_scores(g: ScoredGroups, direction: np.ndarray, names: list[str])
     return g.objectives @ (direction / norm)
 
 
-def build_rows(ds: Dataset, g: ScoredGroups, opts: RecipeOptions) -> Chunk:
-    """The rows of ``opts.recipe`` for the groups ``g`` of chunk ``ds``."""
+def _fresh(p: P.PairIndex, g: ScoredGroups, dedup: P.Deduper | None) -> P.PairIndex:
+    if dedup is None or len(p) == 0:
+        return p
+    return p.take(np.flatnonzero(dedup.fresh(g.context[p.group], g.item[p.chosen], g.item[p.rejected])))
+
+
+def build_rows(ds: Dataset, g: ScoredGroups, opts: RecipeOptions, dedup: P.Deduper | None = None) -> Chunk:
+    """The rows of ``opts.recipe`` for the groups ``g`` of chunk ``ds`` (pairs seen by ``dedup`` dropped)."""
     tx = _Texts(ds, g, opts)
     r = opts.recipe
     if r in P.BUILDERS:
-        p = P.BUILDERS[r](g, opts.min_gap)
+        p = _fresh(P.BUILDERS[r](g, opts.min_gap), g, dedup)
         return _chunk(_pair_columns(tx, p, {"gap": p.gap}), g, p)
     if r == "curry":
-        p = P.curriculum(g, opts.min_gap, opts.curry_pairing)
+        p = _fresh(P.curriculum(g, opts.min_gap, opts.curry_pairing), g, dedup)
         assert p.stage is not None
         return _chunk(_pair_columns(tx, p, {"gap": p.gap, "stage": p.stage}), g, p, p.stage)
     if r == "direction":
@@ -195,7 +201,7 @@ def build_rows(ds: Dataset, g: ScoredGroups, opts: RecipeOptions) -> Chunk:
         dg = ScoredGroups(g.offsets, g.item, np.where(keep, score, -np.inf), g.context, g.line)
         p = P.best_vs_worst(dg, opts.min_gap)
         ok = np.isfinite(p.gap) & keep[p.rejected]
-        p = p.take(np.flatnonzero(ok))
+        p = _fresh(p.take(np.flatnonzero(ok)), g, dedup)
         return _chunk(
             _pair_columns(
                 tx, p, {"chosen_score": dg.score[p.chosen], "rejected_score": dg.score[p.rejected]}
@@ -206,7 +212,7 @@ def build_rows(ds: Dataset, g: ScoredGroups, opts: RecipeOptions) -> Chunk:
     if r == "dno":
         w = win_rates(g)
         wg = ScoredGroups(g.offsets, g.item, np.nan_to_num(w, nan=0.0), g.context, g.line)
-        p = P.best_vs_worst(wg, opts.min_gap)
+        p = _fresh(P.best_vs_worst(wg, opts.min_gap), g, dedup)
         extra = {"chosen_win_rate": w[p.chosen], "rejected_win_rate": w[p.rejected], "gap": p.gap}
         return _chunk(_pair_columns(tx, p, extra), g, p)
     if r == "kto":
