@@ -16,6 +16,7 @@ On-policy recipe (one iteration; each piece is tested on its own):
 from __future__ import annotations
 
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +161,10 @@ def run_dpo(
             processing_class=lm.tokenizer,
             callbacks=[_Collect()],
         )
-        trainer.train()
+        trainer.remove_callback(transformers.PrinterCallback)  # steps are reported through on_step instead
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+            trainer.train()
     return run
 
 
