@@ -19,6 +19,8 @@ _EXTRA_OF = {
     "markdown_it": "serve",
     "nh3": "serve",
     "httpx": "serve",
+    "openai": "judge",
+    "xllamacpp": "judge",
 }
 
 

@@ -11,6 +11,8 @@
     ├── ConflictError          the request clashes with what is stored, e.g. a second, different answer to a
     │                          task (answers and votes are final; web service: 409)
     ├── PermissionDeniedError  the caller may not see or do this (web service: 403)
+    ├── BackendError           a judge backend (an LLM server) failed after its retries; the verdicts
+    │                          already obtained are kept (cached)
     └── MissingDependencyError an optional extra is not installed (message carries the pip command)
 
 The CLI turns every PrefkitError into one line on stderr and exit status 2; the web service maps each class to
@@ -84,6 +86,8 @@ class ConflictError(PrefkitError):
 
 class PermissionDeniedError(PrefkitError, PermissionError):
     """The caller is known but may not see or do this."""
+class BackendError(PrefkitError):
+    """A judge backend failed (after retries): unreachable server, rate limits, timeouts, bad replies."""
 
 
 class MissingDependencyError(PrefkitError, ImportError):

@@ -20,6 +20,7 @@ from prefkit.data.model import (
     PairwiseTable,
     RankingTable,
     RatingTable,
+    ResponseTable,
 )
 from prefkit.errors import LENIENT_HINT, InputError
 
@@ -81,6 +82,7 @@ class Builder:
     def __init__(self, template: Dataset, ctx: Context) -> None:
         self.t = template
         self.ctx = ctx
+        self.seen_responses: dict[tuple[int, int], tuple[str, int]] = {}
         self._reset()
 
     def _reset(self) -> None:
@@ -88,6 +90,7 @@ class Builder:
         self.r: dict[str, list[Any]] = {k: [] for k in _RANK_COLS}
         self.s: dict[str, list[Any]] = {k: [] for k in _RATE_COLS}
         self.x: dict[str, list[float]] = {}
+        self.resp: dict[str, list[Any]] = {"context": [], "item": [], "text": []}
 
     def __len__(self) -> int:
         return len(self.p["a"]) + len(self.r["groups"]) + len(self.s["item"])
@@ -97,6 +100,27 @@ class Builder:
         col = self.x.setdefault(key, [])
         col.extend([math.nan] * (len(self.p["a"]) - 1 - len(col)))
         col.append(value)
+
+    def response(self, context: str | None, item: str, text: str, *, line: int) -> bool:
+        """Record ``item``'s response text in ``context``; a different text for the same pair is a problem."""
+        c = self._code(self.t.contexts, context)
+        i = self.t.items.add(item)
+        seen = self.seen_responses.get((c, i))
+        if seen is not None:
+            if seen[0] != text:
+                where = f"context {context!r}" if context is not None else "no context"
+                self.ctx.problem(
+                    line,
+                    f"item {item!r} already has a different response in {where} (line {seen[1]}); give each "
+                    "answer its own question_id (or prompt) so that every (prompt, model) pair has one text",
+                )
+                return False
+            return True
+        self.seen_responses[(c, i)] = (text, line)
+        self.resp["context"].append(c)
+        self.resp["item"].append(i)
+        self.resp["text"].append(text)
+        return True
 
     def _code(self, index: Any, name: str | None) -> int:
         return -1 if name is None else index.add(name)
@@ -252,6 +276,12 @@ class Builder:
             if s["item"]
             else RatingTable.empty()
         )
+        rs = self.resp
+        responses = (
+            ResponseTable.build(rs["context"], np.asarray(rs["item"], np.int32), rs["text"])
+            if rs["item"]
+            else ResponseTable.empty()
+        )
         meta = self.t.meta
         if self.x:
             meta = dict(meta)
@@ -259,7 +289,7 @@ class Builder:
                 col.extend([math.nan] * (len(pw) - len(col)))
                 meta[key] = np.asarray(col, dtype=np.float64)
         self._reset()
-        return replace(self.t, pairwise=pw, rankings=rk, ratings=rt, meta=meta)
+        return replace(self.t, pairwise=pw, rankings=rk, ratings=rt, responses=responses, meta=meta)
 
 
 _PAIR_COLS = (

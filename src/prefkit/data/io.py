@@ -22,8 +22,8 @@ import numpy as np
 
 from prefkit.data import _source, _tabular
 from prefkit.data._build import Builder, Context
-from prefkit.data.formats import arena, crowd, hh, native, trl
-from prefkit.data.model import Dataset, PairwiseTable, RankingTable, RatingTable
+from prefkit.data.formats import arena, crowd, hh, llmfao, native, trl
+from prefkit.data.model import Dataset, PairwiseTable, RankingTable, RatingTable, ResponseTable
 from prefkit.errors import FormatError, ValidationError
 
 FORMATS = ("arena", "trl", "hh-rlhf", "crowd", "prefkit")
@@ -76,7 +76,7 @@ def detect_format(path: str | Path) -> str:
     cs = set(cols)
     if container == "jsonl" and "type" in cs:
         return "prefkit"
-    if {"model_a", "model_b", "winner"} <= cs:
+    if {"model_a", "model_b"} <= cs and ("winner" in cs or set(arena.ONE_HOT) <= cs):
         return "arena"
     if {"left", "right", "winner"} <= cs:
         return "crowd"
@@ -112,11 +112,14 @@ def iter_chunks(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     *,
     strict: bool = True,
+    texts: str | Path | None = None,
 ) -> Iterator[Dataset]:
     """Read ``path`` in chunks of about ``chunk_rows`` judgments; all chunks share the same ItemIndex objects.
 
     Memory stays bounded by the chunk size (plus the indexes and texts). ``strict=False`` skips bad rows and
     lists them in ``chunk.meta["skipped"]`` as ``(line, reason)``; ``strict=True`` raises on the first one.
+    A crowd log gets its prompt and response texts from an llmfao directory (``prompts.jsonl`` and
+    ``results.jsonl``): ``texts``, or the log's own directory when it holds both files.
     """
     if chunk_rows < 1:
         raise ValidationError(f"chunk_rows must be >= 1, got {chunk_rows}")
@@ -125,15 +128,24 @@ def iter_chunks(
     if not parquet:
         _source.check_text(path, _WHAT[fmt])
     container = _tabular.container_of(path)
-    _tabular.require_columns(path, container, _REQUIRED[fmt], _WHAT[fmt])
+    cols = _tabular.columns(path, container)
+    required = arena.required_columns(cols) if fmt == "arena" else _REQUIRED[fmt]
+    _tabular.require_columns(path, container, required, _WHAT[fmt])
     ctx = Context(path=path, strict=strict)
     t = _template(path, fmt, ctx)
     total = 0
-    if fmt == "arena" and container == "parquet":
+    if fmt == "arena" and container == "parquet" and not arena.needs_row_reader(cols or []):
         gen: Iterator[Dataset] = arena.parquet_chunks(path, t, ctx, chunk_rows)
     else:
         builder = Builder(t, ctx)
         gen = _drive(_PARSERS[fmt](_tabular.rows(path, container), builder), builder, chunk_rows)
+    if texts is None and fmt == "crowd" and llmfao.has_texts(Path(path).parent):
+        texts = Path(path).parent
+    if texts is not None:
+        if fmt != "crowd":
+            raise ValidationError(f"texts= (an llmfao directory) goes with crowd logs, not {fmt}")
+        gen = map(llmfao.Texts(texts).attach, gen)
+        t.meta["texts"] = str(texts)
     for chunk in _arrow_errors(gen, path):
         total += chunk.n_judgments
         if chunk.n_judgments:
@@ -184,18 +196,25 @@ def concat(chunks: list[Dataset]) -> Dataset:
         pairwise=PairwiseTable.concat([c.pairwise for c in chunks]),
         rankings=RankingTable.concat([c.rankings for c in chunks]),
         ratings=RatingTable.concat([c.ratings for c in chunks]),
+        responses=ResponseTable.concat([c.responses for c in chunks]),
         meta=meta,
     )
 
 
-def read(path: str | Path, format: str | None = None, *, strict: bool = True) -> Dataset:
+def read(
+    path: str | Path,
+    format: str | None = None,
+    *,
+    strict: bool = True,
+    texts: str | Path | None = None,
+) -> Dataset:
     """Read a whole preference data file into memory (see :func:`iter_chunks` for huge files).
 
     ``format`` is one of ``arena``, ``trl``, ``hh-rlhf``, ``crowd``, ``prefkit`` (default: detected).
     Raises InputError / FormatError ``FILE:LINE: ...`` on bad input; with ``strict=False`` bad rows are
     skipped and listed in ``ds.meta["skipped"]`` as ``(line, reason)``.
     """
-    return concat(list(iter_chunks(path, format, chunk_rows=1 << 62, strict=strict)))
+    return concat(list(iter_chunks(path, format, chunk_rows=1 << 62, strict=strict, texts=texts)))
 
 
 def count_rows(path: str | Path) -> int | None:

@@ -318,12 +318,52 @@ class RatingTable(_Table):
 
 
 @dataclass(eq=False)
+class ResponseTable(_Table):
+    """The text of each item in a context: one row per ``(context, item)`` pair (a model's answer to a prompt).
+
+    A leaderboard counts models (items), a judge reads texts: this table joins them. ``context`` and ``item``
+    are codes into the dataset's indexes (``context`` is ``-1`` for items answered without a prompt); each
+    ``(context, item)`` pair appears at most once.
+    """
+
+    context: np.ndarray
+    item: np.ndarray
+    text: pa.Array
+
+    @classmethod
+    def build(cls, context: Any, item: Any, text: Any) -> ResponseTable:
+        item = _i32(item, 0)
+        return cls(context=_i32(context, len(item)), item=item, text=_strings(text, len(item)))
+
+    @classmethod
+    def empty(cls) -> ResponseTable:
+        return cls.build(np.zeros(0, np.int32), np.zeros(0, np.int32), [])
+
+    def mapping(self) -> dict[tuple[int, int], str]:
+        """``{(context, item): text}``."""
+        return dict(
+            zip(
+                zip(self.context.tolist(), self.item.tolist(), strict=True),
+                self.text.to_pylist(),
+                strict=True,
+            )
+        )
+
+    def lookup(self, context: np.ndarray, item: np.ndarray) -> list[str | None]:
+        """The text of each ``(context[i], item[i])``, ``None`` where there is none."""
+        m = self.mapping()
+        return [m.get(k) for k in zip(np.asarray(context).tolist(), np.asarray(item).tolist(), strict=True)]
+
+
+@dataclass(eq=False)
 class Dataset:
     """Everything read from one source: the indexes, the three judgment tables and edge attributes.
 
     ``item_text`` / ``context_text`` map ids to their content (response text, prompt, or a media URI) when
     the items are texts; for model arenas they are empty. ``annotator_kind`` maps annotator ids to
     ``"human"`` or ``"model"``; ``annotator_groups`` to optional group attributes (pluralistic analyses).
+    ``responses`` holds the text of an item *in a context* (a model's answer to one prompt), for data where
+    items are models and the texts vary by prompt (arena logs with ``response_a``/``response_b``, llmfao).
     ``meta`` holds format details needed to write the data back (e.g. ``{"conversational": True}``).
     """
 
@@ -335,6 +375,7 @@ class Dataset:
     pairwise: PairwiseTable = field(default_factory=PairwiseTable.empty)
     rankings: RankingTable = field(default_factory=RankingTable.empty)
     ratings: RatingTable = field(default_factory=RatingTable.empty)
+    responses: ResponseTable = field(default_factory=ResponseTable.empty)
     item_text: dict[str, str] = field(default_factory=dict)
     context_text: dict[str, str] = field(default_factory=dict)
     annotator_kind: dict[str, str] = field(default_factory=dict)

@@ -18,6 +18,7 @@ import pyarrow as pa
 from prefkit.data.index import ItemIndex
 from prefkit.data.model import ANNOTATOR_KINDS, Dataset, PairwiseTable, RankingTable, RatingTable
 from prefkit.errors import ValidationError
+from prefkit.storage import responses
 
 if TYPE_CHECKING:
     from prefkit.storage.store import ProjectStore
@@ -222,6 +223,7 @@ def load_dataset(
         pairwise=pairwise,
         rankings=rankings,
         ratings=ratings,
+        responses=responses.load(conn, items, contexts),
         item_text={r[0]: r[1] for r in item_rows if r[1] is not None},
         context_text={r[0]: r[1] for r in ctx_rows if r[1] is not None},
         annotator_kind={r[0]: r[1] for r in ann_rows if r[1] is not None},

@@ -122,5 +122,16 @@ CREATE INDEX rankings_criterion ON rankings(criterion);
 CREATE INDEX ratings_criterion ON ratings(criterion)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES)
+# v3: the response text of each item in its context (a model's answer to a prompt), for judges; see
+# prefkit.storage.responses
+V3_RESPONSES = """
+CREATE TABLE responses (
+    context INTEGER REFERENCES contexts(pk),
+    item INTEGER NOT NULL REFERENCES items(pk),
+    text TEXT NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX responses_key ON responses(coalesce(context, 0), item)
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES, V3_RESPONSES)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -28,6 +28,7 @@ from prefkit.data.model import Dataset
 from prefkit.errors import InputError, StoreError, ValidationError
 from prefkit.storage import _insert as W
 from prefkit.storage import keys as K
+from prefkit.storage import responses
 from prefkit.storage._entities import upsert_all
 from prefkit.storage.db import connect, migrate, schema_version
 from prefkit.storage.schema import MIGRATIONS, NAMESPACE
@@ -283,6 +284,7 @@ class ProjectStore:
             n_pw = W.insert_pairwise(conn, ds, pw, maps, imp, 0, advance)
             n_rk = W.insert_rankings(conn, ds, rk, maps, imp, 0, advance)
             n_rt = W.insert_ratings(conn, ds, rt, maps, imp, 0, advance)
+            responses.save(conn, ds, maps.items, maps.contexts)
             report = ImportReport(
                 source=source,
                 format=format,

@@ -1,6 +1,14 @@
 """Chatbot Arena battle logs: ``model_a, model_b, winner`` (+ judge, question_id, id/battle_id, tstamp).
 
-``winner`` is one of ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``; anything else is an error.
+``winner`` is one of ``model_a``, ``model_b``, ``tie``, ``tie (bothbad)``; anything else is an error. The
+one-hot columns ``winner_model_a, winner_model_b, winner_tie`` (exactly one of them 1) may stand in for it.
+
+Optional texts: ``prompt``, ``response_a``, ``response_b`` as plain strings, or ``conversation_a`` /
+``conversation_b`` as chat-message lists (``[{"role": "user", "content": ...}, {"role": "assistant", ...}]``,
+the public Chatbot Arena conversation sets): the user turns give the prompt, the assistant turns the response.
+The responses are kept per (context, model) in ``Dataset.responses``; the context is ``question_id`` when
+given, else a content id of the prompt. An optional ``judge_kind`` (human or model) sets the kind of the
+``judge`` annotator (LLM judges' verdicts written by ``prefkit judge run`` say "model").
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ import pyarrow.compute as pc
 
 from prefkit.data import _tabular
 from prefkit.data._build import Builder, Context
-from prefkit.data.formats._common import name, number, require
+from prefkit.data.formats._common import name, number, require, text_id
 from prefkit.data.model import (
+    ANNOTATOR_KINDS,
     OUTCOME_A,
     OUTCOME_B,
     OUTCOME_BOTH_BAD,
@@ -31,6 +40,20 @@ REQUIRED = ("model_a", "model_b", "winner")
 WINNERS = {"model_a": OUTCOME_A, "model_b": OUTCOME_B, "tie": OUTCOME_TIE, "tie (bothbad)": OUTCOME_BOTH_BAD}
 LABELS = {v: k for k, v in WINNERS.items()}
 ID_COLUMNS = ("id", "battle_id")
+ONE_HOT = ("winner_model_a", "winner_model_b", "winner_tie")
+TEXT_COLUMNS = ("prompt", "response_a", "response_b", "conversation_a", "conversation_b")
+
+
+def required_columns(columns: list[str] | None) -> tuple[str, ...]:
+    """The columns a file must have: ``winner`` or, when it has none, the three one-hot winner columns."""
+    if columns is not None and "winner" not in columns and any(c in columns for c in ONE_HOT):
+        return ("model_a", "model_b", *ONE_HOT)
+    return REQUIRED
+
+
+def needs_row_reader(columns: list[str]) -> bool:
+    """Texts and one-hot winners are read row by row (the vectorised Parquet path reads battles only)."""
+    return "winner" not in columns or any(c in columns for c in TEXT_COLUMNS)
 
 
 def winner_problem(w: Any) -> str:
@@ -40,24 +63,124 @@ def winner_problem(w: Any) -> str:
     )
 
 
+def _one_hot(rec: dict[str, Any], line: int, b: Builder) -> int | None:
+    flags = []
+    for c in ONE_HOT:
+        try:
+            v = number(rec.get(c))
+        except ValueError:
+            v = None
+        if v not in (0.0, 1.0):
+            b.ctx.problem(
+                line, f"{c} is {rec.get(c)!r}; winner_model_a/winner_model_b/winner_tie must be 0 or 1"
+            )
+            return None
+        flags.append(v == 1.0)
+    if sum(flags) != 1:
+        b.ctx.problem(
+            line,
+            "exactly one of winner_model_a, winner_model_b, winner_tie must be 1; fix the row or drop it",
+        )
+        return None
+    return (OUTCOME_A, OUTCOME_B, OUTCOME_TIE)[flags.index(True)]
+
+
+def _outcome(rec: dict[str, Any], line: int, b: Builder) -> int | None:
+    if "winner" not in rec and any(c in rec for c in ONE_HOT):
+        return _one_hot(rec, line, b)
+    w = rec.get("winner")
+    outcome = WINNERS.get(w) if isinstance(w, str) else None
+    if outcome is None:
+        b.ctx.problem(line, winner_problem(w))
+    return outcome
+
+
+def _turns(conv: Any, role: str, line: int, b: Builder, column: str) -> str | None:
+    """The ``role`` turns of a chat-message list joined by blank lines (None after reporting a bad list)."""
+    if not isinstance(conv, list) or not all(isinstance(m, dict) and "role" in m for m in conv):
+        b.ctx.problem(line, f"{column} must be a list of {{role, content}} messages")
+        return None
+    parts = []
+    for m in conv:
+        if m["role"] == role:
+            c = m.get("content")
+            if isinstance(c, list):  # multimodal content parts: keep the text ones
+                c = "\n".join(str(p.get("text", "")) for p in c if isinstance(p, dict))
+            parts.append("" if c is None else str(c))
+    return "\n\n".join(parts)
+
+
+def _texts(rec: dict[str, Any], line: int, b: Builder) -> tuple[str | None, str | None, str | None] | None:
+    """``(prompt, response_a, response_b)`` of a row (None entries when absent); None after a problem."""
+    prompt, ra, rb = rec.get("prompt"), rec.get("response_a"), rec.get("response_b")
+    for col, side in (("conversation_a", "a"), ("conversation_b", "b")):
+        conv = rec.get(col)
+        if conv is None:
+            continue
+        user, answer = _turns(conv, "user", line, b, col), _turns(conv, "assistant", line, b, col)
+        if user is None or answer is None:
+            return None
+        prompt = prompt if prompt is not None else user
+        if side == "a":
+            ra = answer
+        else:
+            rb = answer
+    for col, v in (("prompt", prompt), ("response_a", ra), ("response_b", rb)):
+        if v is not None and not isinstance(v, str):
+            b.ctx.problem(line, f"{col} must be a string (or use conversation_a/_b for message lists)")
+            return None
+    return prompt, ra, rb
+
+
+def _context(rec: dict[str, Any], prompt: str | None, line: int, b: Builder) -> tuple[str | None, bool]:
+    """The row's context id (question_id, else the prompt's content id) and whether it is consistent."""
+    qid = name(rec.get("question_id"))
+    if prompt is None:
+        return qid, True
+    ctx = qid if qid is not None else "p" + text_id(prompt)
+    known = b.t.context_text.get(ctx)
+    if known is not None and known != prompt:
+        b.ctx.problem(line, f"question_id {ctx!r} has a different prompt text on an earlier line; fix one")
+        return ctx, False
+    b.t.context_text[ctx] = prompt
+    return ctx, True
+
+
+def _responses(
+    rec: dict[str, Any],
+    texts: tuple[str | None, str | None, str | None],
+    ctx: str | None,
+    line: int,
+    b: Builder,
+) -> bool:
+    for side, text in (("model_a", texts[1]), ("model_b", texts[2])):
+        if text is None:
+            continue
+        if not b.response(ctx, str(rec[side]), text, line=line):
+            return False
+    return True
+
+
 def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator[None]:
     for line, rec in records:
-        if require(b, rec, line, REQUIRED, "arena battle"):
-            w = rec["winner"]
-            outcome = WINNERS.get(w) if isinstance(w, str) else None
-            if outcome is None:
-                b.ctx.problem(line, winner_problem(w))
-            else:
+        if require(b, rec, line, ("model_a", "model_b"), "arena battle"):
+            outcome = _outcome(rec, line, b)
+            texts = _texts(rec, line, b) if outcome is not None else None
+            context, ok = _context(rec, texts[0], line, b) if texts is not None else (None, False)
+            if ok and texts is not None and outcome is not None:
                 ident = name(rec.get("id")) or name(rec.get("battle_id"))
                 ok = b.pair(
                     str(rec["model_a"]),
                     str(rec["model_b"]),
                     outcome,
                     line=line,
-                    context=name(rec.get("question_id")),
+                    context=context,
                     annotator=name(rec.get("judge")),
                     ident=ident,
-                )
+                ) and _responses(rec, texts, context, line, b)
+                kind = rec.get("judge_kind")
+                if ok and kind in ANNOTATOR_KINDS and name(rec.get("judge")) is not None:
+                    b.t.annotator_kind[str(name(rec.get("judge")))] = kind
                 if ok and "tstamp" in rec:
                     try:
                         t = number(rec["tstamp"])
@@ -169,7 +292,25 @@ def to_table(ds: Dataset) -> pa.Table:
     ts = ds.meta.get("tstamp")
     if isinstance(ts, np.ndarray) and len(ts) == len(pw):
         cols["tstamp"] = pa.array(ts, pa.float64(), from_pandas=True)
+    if "judge" in cols and ds.annotator_kind:
+        kinds = [ds.annotator_kind.get(n) if n is not None else None for n in cols["judge"].to_pylist()]
+        if any(k is not None for k in kinds):
+            cols["judge_kind"] = pa.array(kinds, pa.string())
+    if len(ds.responses):
+        cols.update(_text_columns(ds))
     return pa.table(cols)
+
+
+def _text_columns(ds: Dataset) -> dict[str, pa.Array]:
+    """``prompt``, ``response_a``, ``response_b`` of each battle (null where the data have no text)."""
+    pw = ds.pairwise
+    ctx_names = ds.contexts.names
+    prompts = [ds.context_text.get(ctx_names[c]) if c >= 0 else None for c in pw.context.tolist()]
+    return {
+        "prompt": pa.array(prompts, pa.string()),
+        "response_a": pa.array(ds.responses.lookup(pw.context, pw.a), pa.string()),
+        "response_b": pa.array(ds.responses.lookup(pw.context, pw.b), pa.string()),
+    }
 
 
 def write(ds: Dataset, path: str | Path, container: str) -> int:

@@ -3,6 +3,7 @@
     {"type": "meta", "conversational": false}
     {"type": "item", "id": "gpt-4", "text": "optional content or URI"}
     {"type": "context", "id": "q1", "text": "What is 2+2?"}
+    {"type": "response", "context": "q1", "item": "gpt-4", "text": "4"}
     {"type": "annotator", "id": "w7", "kind": "human", "groups": {"country": "FR"}}
     {"type": "pairwise", "a": "x", "b": "y", "outcome": "a", "strength": 2, "context": "q1", "annotator": "w7",
      "annotator_kind": "human", "criterion": "helpful", "rationale": "...", "id": "j1", "weight": 1.0}
@@ -29,7 +30,7 @@ from prefkit.data._build import Builder
 from prefkit.data.formats._common import name, number
 from prefkit.data.model import ANNOTATOR_KINDS, OUTCOME_NAMES, Dataset
 
-TYPES = ("meta", "item", "context", "annotator", "pairwise", "ranking", "rating")
+TYPES = ("meta", "item", "context", "response", "annotator", "pairwise", "ranking", "rating")
 _OUTCOMES = {n: i for i, n in enumerate(OUTCOME_NAMES)}
 _META_KEYS = ("conversational",)
 
@@ -148,6 +149,12 @@ def _record(b: Builder, line: int, rec: dict[str, Any]) -> None:
         t.contexts.add(ident)
         if rec.get("text") is not None:
             t.context_text[ident] = str(rec["text"])
+    elif kind == "response":
+        item = _str(rec, "item", True) or ""
+        text = rec.get("text")
+        if not isinstance(text, str):
+            raise _Bad("a response record needs a string 'text'")
+        b.response(_str(rec, "context"), item, text, line=line)
     elif kind == "annotator":
         ident = _str(rec, "id", True) or ""
         t.annotators.add(ident)
@@ -205,6 +212,12 @@ def records(ds: Dataset) -> Iterator[dict[str, Any]]:
         yield {"type": "item", "id": n, **({"text": ds.item_text[n]} if n in ds.item_text else {})}
     for n in ds.contexts:
         yield {"type": "context", "id": n, **({"text": ds.context_text[n]} if n in ds.context_text else {})}
+    rs = ds.responses
+    for c, i, text in zip(rs.context.tolist(), rs.item.tolist(), rs.text.to_pylist(), strict=True):
+        resp: dict[str, Any] = {"type": "response"}
+        if c >= 0:
+            resp["context"] = ds.contexts.name(c)
+        yield {**resp, "item": ds.items.name(i), "text": text}
     for n in ds.annotators:
         rec: dict[str, Any] = {"type": "annotator", "id": n}
         if n in ds.annotator_kind:
