@@ -66,7 +66,11 @@ ROLES = {
     "ratings": "data",
     "report:scores": "data",
     "explain dissect:item_properties": "data",
-    "explain dissect:prompts_dir": "in-dir",  # a folder of prompt files; checked by typer's dir_okay/exists
+    "explain dissect:prompts_dir": "in-dir",
+    "texts": "in-dir",  # an llmfao directory (prompts.jsonl + results.jsonl)
+    "judge run:db": "db-new",
+    "cache": "in-dir",  # the judge reply cache (SQLite), created when missing
+    "judge audit:reference": "data",  # a folder of prompt files; checked by typer's dir_okay/exists
 }
 
 
@@ -334,6 +338,10 @@ KNOWN = {
     ("rank", "arena-duplicate-id.jsonl"),
     ("explain consistency:file", "arena-bad-weight.jsonl"),
     ("explain consistency:file", "arena-negative-weight.jsonl"),
+    ("judge audit:file", "arena-bad-weight.jsonl"),
+    ("judge audit:file", "arena-negative-weight.jsonl"),
+    ("judge audit:reference", "arena-bad-weight.jsonl"),
+    ("judge audit:reference", "arena-negative-weight.jsonl"),
 }
 
 

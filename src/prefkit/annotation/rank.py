@@ -16,7 +16,7 @@ import numpy as np
 from prefkit.annotation.types import PairJudge, PairTask
 from prefkit.data.model import OUTCOME_A, OUTCOME_B, Dataset
 from prefkit.errors import BackendError, DataProblemError
-from prefkit.ranking.arena.engine import Leaderboard
+from prefkit.ranking.arena.engine import SkillTable
 from prefkit.ranking.arena.relative import JudgeAnswer, rank_with_judge
 
 
@@ -61,7 +61,7 @@ class TextPairCallback:
 
 def rank_models(
     ds: Dataset, judge: PairJudge, *, budget: int, seed: int = 0, policy: str = "infogain"
-) -> tuple[Leaderboard, TextPairCallback]:
+) -> tuple[SkillTable, TextPairCallback]:
     """Rank the models of ``ds`` (those with response texts) with at most ``budget`` judge calls."""
     cb = TextPairCallback(ds, judge, rng=np.random.default_rng(seed))
     models = cb.models()
