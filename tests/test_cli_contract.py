@@ -70,7 +70,9 @@ ROLES = {
     "texts": "in-dir",  # an llmfao directory (prompts.jsonl + results.jsonl)
     "judge run:db": "db-new",
     "cache": "in-dir",  # the judge reply cache (SQLite), created when missing
-    "judge audit:reference": "data",  # a folder of prompt files; checked by typer's dir_okay/exists
+    "judge audit:reference": "data",
+    "explain principles:pool": "data",  # candidate principles, one per line
+    "explain principles:reward": "model",  # a folder of prompt files; checked by typer's dir_okay/exists
 }
 
 

@@ -190,6 +190,30 @@ def read_annotated_pairs(path: str | Path) -> PairTexts:
     return PairTexts(tuple(prompts), tuple(a), tuple(b), np.asarray(pref, dtype=np.int64), tuple(ids))
 
 
+def from_judged_pairs(jp: Any) -> PairTexts:
+    """The decisive verdicts (a or b) of a :class:`prefkit.analysis.pairs.JudgedPairs` that carry both texts."""
+    src = jp.source or "the data"
+    if jp.text_a is None or jp.text_b is None:
+        raise InputError(
+            f"{src}: the pairs carry no response texts; principles are mined from texts (give TRL / prefkit "
+            "JSONL with texts, ICAI's feedback CSV or annotated-pairs JSON)"
+        )
+    keep = [
+        i
+        for i in range(len(jp))
+        if int(jp.outcome[i]) in (0, 1) and jp.text_a[i] is not None and jp.text_b[i] is not None
+    ]
+    if not keep:
+        raise InputError(f"{src}: no decisive verdict (a or b) on a pair with both texts")
+    prompts = jp.prompt or [None] * len(jp)
+    return PairTexts(
+        tuple(str(prompts[i] or "") for i in keep),
+        tuple(str(jp.text_a[i]) for i in keep),
+        tuple(str(jp.text_b[i]) for i in keep),
+        np.asarray([int(jp.outcome[i]) for i in keep], dtype=np.int64),
+    )
+
+
 def write_annotated_pairs(
     path: str | Path, pairs: PairTexts, principles: Sequence[str], votes: np.ndarray, *, name: str = "prefkit"
 ) -> None:
@@ -345,6 +369,31 @@ class ScoreVoter:
         sa = np.asarray(self.score(principles, pairs.a), dtype=np.float64)
         sb = np.asarray(self.score(principles, pairs.b), dtype=np.float64)
         return votes_from_gap(sa - sb, self.margin)
+
+
+class ProbabilityVoter:
+    """Votes from a pairwise probability ``p_first(prompts, firsts, seconds) -> P(first preferred)`` asked with
+    the principle as the prompt (e.g. a reward model trained with prompts): the first when
+    ``p > 0.5 + margin``, the second when ``p < 0.5 - margin``, else neither."""
+
+    def __init__(
+        self,
+        p_first: Callable[[Sequence[str], Sequence[str], Sequence[str]], np.ndarray],
+        *,
+        margin: float = 0.05,
+    ) -> None:
+        if not 0.0 <= margin < 0.5:
+            raise ValidationError(f"margin must be in [0, 0.5), got {margin}")
+        self.p_first = p_first
+        self.margin = margin
+
+    def vote(self, principles: Sequence[str], pairs: PairTexts) -> np.ndarray:
+        k, n = len(principles), len(pairs)
+        if not k or not n:
+            return np.zeros((k, n), dtype=np.int64)
+        prompts = [t for t in principles for _ in range(n)]
+        p = np.asarray(self.p_first(prompts, list(pairs.a) * k, list(pairs.b) * k), dtype=np.float64)
+        return votes_from_gap(p.reshape(k, n) - 0.5, self.margin)
 
 
 def votes_from_gap(gap: np.ndarray, margin: float) -> np.ndarray:
