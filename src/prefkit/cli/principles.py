@@ -115,9 +115,9 @@ def principles_cmd(
         )
     if clusters < 1 or max_principles < 1:
         raise ValidationError("--clusters and --max-principles must be >= 1")
-    for flag, v in (("--min-relevance", min_relevance), ("--min-accuracy", min_accuracy)):
-        if not 0.0 <= v <= 1.0:
-            raise ValidationError(f"{flag} must be in [0, 1], got {v}")
+    for flag, x in (("--min-relevance", min_relevance), ("--min-accuracy", min_accuracy)):
+        if not 0.0 <= x <= 1.0:
+            raise ValidationError(f"{flag} must be in [0, 1], got {x}")
     pairs = read_principle_pairs(file)
     candidates = read_pool(pool) if pool is not None else (list(icai.PROPERTY_POOL) if not propose else [])
     with ExitStack() as stack:
