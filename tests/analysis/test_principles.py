@@ -197,3 +197,14 @@ def test_icai_orthogonal_with_minilm(shared_data) -> None:
     rec = res.reconstruction
     assert rec.n == 9 and 0.0 <= rec.lower <= rec.accuracy <= rec.upper <= 1.0
     print(res.to_dict())
+
+
+def test_cross_validation_holds_every_pair_out_once() -> None:
+    from prefkit.analysis.principles import cross_validate
+
+    pairs = _pairs(30, seed=6)
+    cv = cross_validate(pairs, ChatVoter(PlantedChat()), folds=5, candidates=[PLANTED, *DISTRACTORS], seed=1)
+    assert cv.reconstruction.n == 30 and cv.reconstruction.accuracy == 1.0
+    assert all(c[0] == PLANTED for c in cv.constitutions) and cv.empty_folds == 0
+    with pytest.raises(ValidationError, match="folds must be in"):
+        cross_validate(pairs, ChatVoter(PlantedChat()), folds=31, candidates=[PLANTED])

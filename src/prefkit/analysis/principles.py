@@ -647,3 +647,59 @@ def mine_constitution(
     constitution = [stats[k] for k in chosen]
     rec = reconstruct([s.text for s in constitution], voter, pairs.take(test_idx))
     return ConstitutionResult(constitution, rec, kept, train_idx, test_idx)
+
+
+@dataclass(frozen=True)
+class CrossValidated:
+    """Reconstruction pooled over folds: each fold's pairs judged by the constitution mined on the others."""
+
+    reconstruction: Reconstruction
+    constitutions: list[list[str]]
+    empty_folds: int
+
+
+def cross_validate(
+    pairs: PairTexts,
+    voter: Voter,
+    *,
+    folds: int = 5,
+    candidates: Sequence[str] | None = None,
+    encoder: TextEncoder | None = None,
+    n_clusters: int = 20,
+    min_relevance: float = 0.1,
+    min_accuracy: float = 0.6,
+    max_principles: int = 5,
+    seed: int = 0,
+    baseline: str = BASELINE_PRINCIPLE,
+) -> CrossValidated:
+    """K-fold reconstruction: every pair is held out once. A fold whose constitution comes out empty is judged by
+    the baseline alone (counted in ``empty_folds``)."""
+    n = len(pairs)
+    if folds < 2 or folds > n:
+        raise ValidationError(f"folds must be in [2, {n}] (the number of pairs), got {folds}")
+    cands = [c.strip() for c in dict.fromkeys(candidates or []) if c and c.strip()]
+    if not cands:
+        raise ValidationError("no candidate principles: give a pool (candidates=...)")
+    kept = cluster_principles(cands, encoder, n_clusters, seed=seed) if encoder is not None else cands
+    perm = np.random.default_rng(seed).permutation(n)
+    verdicts = np.zeros(n, dtype=np.int64)
+    base = np.zeros(n, dtype=np.int64)
+    constitutions, empty = [], 0
+    for f in range(folds):
+        test = np.sort(perm[f::folds])
+        train = np.setdiff1d(np.arange(n), test)
+        tr = pairs.take(train)
+        stats = principle_stats(kept, voter.vote(kept, tr), tr.pref)
+        chosen = [kept[k] for k in filter_principles(
+            stats, min_relevance=min_relevance, min_accuracy=min_accuracy, max_principles=max_principles
+        )]  # fmt: skip
+        empty += not chosen
+        constitutions.append(chosen)
+        v = voter.vote([*chosen, baseline], pairs.take(test))
+        base[test] = v[-1]
+        verdicts[test] = constitution_verdicts(v[:-1], v[-1])
+    acc = verdict_accuracy(verdicts, pairs.pref)
+    lo, hi = wilson_interval(acc, n)
+    return CrossValidated(
+        Reconstruction(acc, lo, hi, n, verdict_accuracy(base, pairs.pref)), constitutions, empty
+    )
