@@ -72,6 +72,7 @@ ROLES = {
     "cache": "in-dir",  # the judge reply cache (SQLite), created when missing
     "judge audit:reference": "data",
     "explain principles:pool": "data",  # candidate principles, one per line
+    "explain criteria:pool": "data",
     "explain principles:reward": "model",  # a folder of prompt files; checked by typer's dir_okay/exists
 }
 

@@ -19,6 +19,21 @@ POOL = [
 ]
 
 
+def _few(tmp_path: Path, shared_data: Path, n: int) -> Path:
+    """The first ``n`` pairs of ICAI's aligned set as a feedback CSV."""
+    import csv
+    import io
+
+    lines = (shared_data / "icai" / "synthetic_data_aligned_vqvtb.csv").read_text()
+    rows = list(csv.DictReader(io.StringIO(lines)))[:n]
+    few = tmp_path / "few.csv"
+    with few.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["text_a", "text_b", "preferred_text"])
+        w.writeheader()
+        w.writerows({k: r[k] for k in ("text_a", "text_b", "preferred_text")} for r in rows)
+    return few
+
+
 def _run(argv: list[str], capsys: Any) -> tuple[int, str, str]:
     code = 0
     try:
@@ -111,16 +126,7 @@ def test_principles_with_smollm2_as_the_voter(tmp_path: Path, capsys: Any, share
         gguf_path("smollm2")
     except Exception as exc:
         pytest.skip(str(exc))
-    lines = (shared_data / "icai" / "synthetic_data_aligned_vqvtb.csv").read_text()
-    import csv
-    import io
-
-    rows = list(csv.DictReader(io.StringIO(lines)))[:4]
-    few = tmp_path / "few.csv"
-    with few.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["text_a", "text_b", "preferred_text"])
-        w.writeheader()
-        w.writerows({k: r[k] for k in ("text_a", "text_b", "preferred_text")} for r in rows)
+    few = _few(tmp_path, shared_data, 4)
     pool = tmp_path / "pool.txt"
     pool.write_text(POOL[0] + "\n")
     argv = ["explain", "principles", str(few), "--voter", "judge", "--model", "local:smollm2", "--pool", str(pool),
@@ -132,4 +138,55 @@ def test_principles_with_smollm2_as_the_voter(tmp_path: Path, capsys: Any, share
     assert doc["principles"][0]["text"] == POOL[0] and doc["reconstruction"]["n"] == 1
     # a re-run is answered from the reply cache, with the same result
     code, again, err = _run(argv, capsys)
+    assert code == 0 and json.loads(again) == doc
+
+
+def test_criteria_offline_and_bad_options(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    f = str(shared_data / "icai" / "synthetic_data_mixed_vqvtb_adcbg.csv")
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(POOL) + "\n")
+    argv = ["explain", "criteria", f, "--voter", "embedding", "--encoder", "hashing:4096", "--pool", str(pool),
+            "--keep-accuracy", "0.6", "--format", "json"]  # fmt: skip
+    code, stdout, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["scorer"]["n_train"] == 30 and doc["scorer"]["n_test"] == 30
+    weights = {c["text"]: c["weight"] for c in doc["criteria"]}
+    assert weights[POOL[0]] > weights.get(POOL[1], 0.0)  # cats over dogs
+    assert POOL[3] not in weights  # raspberry is never preferred
+    assert len(doc["rounds"]) == 1  # no refining model: one round
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text(POOL[3] + "\n")  # raspberry: always the rejected one
+    for extra, message in [
+        (["--voter", "judge"], "--voter judge needs --model"),
+        (["--voter", "embedding", "--train", "1"], "--train must be >= 2"),
+        (["--voter", "embedding", "--keep-accuracy", "1.01"], "--keep-accuracy must be in [0, 1]"),
+        (["--voter", "embedding", "--encoder", "hashing", "--pool", str(wrong)], "no criterion agrees"),
+    ]:
+        code, _, err = _run(["explain", "criteria", f, *extra], capsys)
+        assert code == 2 and message in err and err.count("error:") == 1, (extra, err)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_criteria_with_smollm2(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    """Plumbing with the real local model: 4 training pairs, one criterion, two rounds (judge, refine, judge)."""
+    pytest.importorskip("xllamacpp")
+    from prefkit.annotation.local import gguf_path
+
+    try:
+        gguf_path("smollm2")
+    except Exception as exc:
+        pytest.skip(str(exc))
+    few = _few(tmp_path, shared_data, 5)
+    pool = tmp_path / "pool.txt"
+    pool.write_text("Select the response that is correct.\n")
+    argv = ["explain", "criteria", str(few), "--model", "local:smollm2", "--pool", str(pool), "--train", "4",
+            "--rounds", "2", "--keep-accuracy", "0", "--min-coverage", "0", "--max-tokens", "12", "--cache", str(tmp_path / "c.sqlite"),
+            "--format", "json", "-q"]  # fmt: skip
+    code, stdout, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(stdout)
+    assert doc["scorer"]["n_train"] == 4 and doc["scorer"]["n_test"] == 1
+    code, again, _ = _run(argv, capsys)
     assert code == 0 and json.loads(again) == doc

@@ -167,7 +167,126 @@ def principles_cmd(
     )
 
 
+CRITERIA_POOL = (
+    "Select the response that is more accurate and correct.",
+    "Select the response that is more helpful to the user.",
+    "Select the response that is clearer and easier to follow.",
+    "Select the response that is more complete.",
+    "Select the response that is more concise.",
+    "Select the response that is better organised.",
+    "Select the response that is more specific and concrete.",
+    "Select the response that is safer.",
+)
+
+
+def criteria_cmd(
+    file: Path = typer.Argument(
+        ...,
+        help="Human-labelled pairs with texts (ICAI CSV / JSON, TRL or prefkit JSONL).",
+        callback=input_file,
+    ),
+    voter: str = typer.Option("judge", "--voter", help="judge (a chat model) | embedding"),
+    model: str = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Also refines the criteria."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
+    pool: Path = typer.Option(
+        None, "--pool", help="Initial criteria, one per line (default: a generic list)."
+    ),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help="Encoder of the embedding voter."),
+    train: int = typer.Option(30, "--train", help="Pairs to mine on (the rest test the scorer)."),
+    rounds: int = typer.Option(3, "--rounds", help="Rounds of judge / keep / refine."),
+    keep_accuracy: float = typer.Option(
+        0.7, "--keep-accuracy", help="Agreement with the humans to keep a criterion."
+    ),
+    min_coverage: float = typer.Option(
+        0.2, "--min-coverage", help="Share of pairs a kept criterion must decide."
+    ),
+    cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the reply cache."),
+    max_tokens: int = typer.Option(128, "--max-tokens", help="Answer length cap of the chat model."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train / test split."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Evolve quality criteria from human-labelled pairs (CritiQ) and train a scorer on their verdicts.
+
+    Example: prefkit explain criteria labelled.csv --model local:smollm2 --train 30 --rounds 2 --format json
+    """
+    from contextlib import ExitStack
+
+    import numpy as np
+
+    from prefkit.analysis import criteria as critiq
+    from prefkit.analysis import principles as icai
+    from prefkit.cli._common import progress_bar
+
+    if fmt not in ("table", "json"):
+        raise ValidationError(f"--format must be table or json, got {fmt!r}")
+    if voter not in ("judge", "embedding"):
+        raise ValidationError(f"--voter must be judge or embedding, got {voter!r}")
+    if voter == "judge" and not model:
+        raise ValidationError("--voter judge needs --model (local:smollm2 or a server's model)")
+    if train < 2:
+        raise ValidationError(f"--train must be >= 2, got {train}")
+    for flag, x in (("--keep-accuracy", keep_accuracy), ("--min-coverage", min_coverage)):
+        if not 0.0 <= x <= 1.0:
+            raise ValidationError(f"{flag} must be in [0, 1], got {x}")
+    pairs = read_principle_pairs(file)
+    initial = read_pool(pool) if pool is not None else list(CRITERIA_POOL)
+    perm = np.random.default_rng(seed).permutation(len(pairs))
+    tr, te = pairs.take(np.sort(perm[:train])), pairs.take(np.sort(perm[train:]))
+    with ExitStack() as stack:
+        chat = None
+        if model:
+            from prefkit.annotation.factory import JudgeOptions, open_runner
+            from prefkit.cli._chat import RunnerChat
+            from prefkit.cli.judge import _cache
+
+            opts = JudgeOptions(base_url=base_url, cache=_cache(cache, no_cache, model), seed=seed)
+            runner = stack.enter_context(open_runner(model, opts))
+            advance = stack.enter_context(progress_bar("asking the model", None, quiet=quiet))
+            chat = RunnerChat(runner, max_tokens=max_tokens, seed=seed, progress=advance)
+        v: Any = icai.ChatVoter(chat) if voter == "judge" else icai.EmbeddingVoter(_encoder(encoder))  # type: ignore[arg-type]
+        res = critiq.mine_criteria(
+            tr,
+            v,
+            initial,
+            refiner=chat,
+            rounds=rounds,
+            keep_accuracy=keep_accuracy,
+            min_coverage=min_coverage,
+        )
+        scorer = critiq.CriteriaScorer().fit(v.vote(res.criteria, tr), tr.pref)
+        test_acc = scorer.accuracy(v.vote(res.criteria, te), te.pref) if len(te) else float("nan")
+    doc: dict[str, Any] = {
+        "criteria": [
+            {"text": t, "weight": float(w)} for t, w in zip(res.criteria, scorer.weights_, strict=True)
+        ],
+        "rounds": [
+            {"round": k, "judged": len(r.criteria), "kept": r.kept, "accuracy": r.majority_accuracy}
+            for k, r in enumerate(res.rounds)
+        ],
+        "scorer": {
+            "train_accuracy": scorer.accuracy(v.vote(res.criteria, tr), tr.pref),
+            "test_accuracy": test_acc,
+            "n_train": len(tr),
+            "n_test": len(te),
+        },
+    }
+    if fmt == "json":
+        print_json(doc)
+        return
+    for r in doc["rounds"]:
+        console.print(f"round {r['round']}: {r['judged']} criteria judged, {len(r['kept'])} kept, "
+                      f"majority agreement with the humans {r['accuracy']:.1%}")  # fmt: skip
+    for c in doc["criteria"]:
+        console.print(f"  {c['weight']:+.2f}  {c['text']}")
+    s = doc["scorer"]
+    console.print(f"scorer: {s['train_accuracy']:.1%} on {s['n_train']} training pairs, "
+                  f"{s['test_accuracy']:.1%} on {s['n_test']} held-out pairs")  # fmt: skip
+
+
 def register(app: typer.Typer) -> None:
     from prefkit.cli.explain import explain_app
 
     explain_app.command("principles")(principles_cmd)
+    explain_app.command("criteria")(criteria_cmd)
