@@ -73,6 +73,10 @@ ROLES = {
     "judge audit:reference": "data",
     "explain principles:pool": "data",  # candidate principles, one per line
     "explain criteria:pool": "data",
+    "bench dilemmas:values": "data",
+    "bench dilemmas:out": "out-dir",
+    "bench prefeval:data_dir": "in-dir",  # PrefEval's benchmark_dataset folder
+    "bench prefeval:out": "out-dir",
     "explain principles:reward": "model",  # a folder of prompt files; checked by typer's dir_okay/exists
 }
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import csv
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -41,10 +41,8 @@ class ChatModel(Protocol):
     def chat(self, conversations: Sequence[Sequence[tuple[str, str]]]) -> Sequence[str]: ...
 
 
-class PairFitter(Protocol):
-    """Bradley-Terry strengths from outcomes "``win[k]`` beat ``lose[k]``" over items ``0..n-1``: ``(theta, se)``."""
-
-    def __call__(self, win: np.ndarray, lose: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]: ...
+#: Bradley-Terry strengths from outcomes "``win[k]`` beat ``lose[k]``" over items ``0..n-1``: ``(theta, se)``.
+PairFitter = Callable[[np.ndarray, np.ndarray, int], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)

@@ -68,3 +68,63 @@ def reward_p_first(model_dir: str) -> Callable[[Sequence[str], Sequence[str], Se
         return np.asarray(judge.p_first(tasks), dtype=np.float64)
 
     return p_first
+
+
+class ScriptedChat:
+    """``--model scripted``: a deterministic stand-in for a chat model (no server), for dry runs and tests.
+
+    The reply depends only on ``seed`` and the last user message: "Action 1" / "Action 2" for DailyDilemmas
+    prompts, a letter for multiple-choice questions, "<answer>Yes</answer>" / "<answer>No</answer>" for judge
+    check prompts, and a fixed sentence otherwise.
+    """
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = seed
+
+    def _h(self, text: str) -> int:
+        import hashlib
+
+        return int.from_bytes(
+            hashlib.blake2b(f"{self.seed}:{text}".encode(), digest_size=8).digest(), "little"
+        )
+
+    def chat(self, conversations: Sequence[Sequence[tuple[str, str]]]) -> list[str]:
+        out = []
+        for conv in conversations:
+            last = next((c for r, c in reversed(conv) if r == "user"), "")
+            h = self._h(last)
+            if "'Action 1'" in last:
+                out.append(f"Action {1 + h % 2}")
+            elif "\nA. " in last:
+                out.append("ABCD"[h % 4])
+            elif "<answer>" in last:
+                out.append(f"<answer>{'Yes' if h % 2 else 'No'}</answer>")
+            else:
+                out.append("Here is a suggestion.")
+        return out
+
+    def complete(self, prompts: Sequence[str]) -> list[str]:
+        return self.chat([[("user", p)] for p in prompts])
+
+
+def open_chat(
+    stack: Any,
+    model: str,
+    *,
+    base_url: str | None,
+    cache: Any,
+    no_cache: bool,
+    max_tokens: int,
+    seed: int,
+    progress: Callable[[int], Any] | None = None,
+) -> Any:
+    """A chat model for ``--model``: ``scripted`` (:class:`ScriptedChat`), ``local:NAME`` or a server's model
+    (a :class:`RunnerChat` over ``annotation.factory.open_runner``, replies cached so a re-run resumes)."""
+    if model == "scripted" or model.startswith("scripted:"):
+        return ScriptedChat(seed)
+    from prefkit.annotation.factory import JudgeOptions, open_runner
+    from prefkit.cli.judge import _cache
+
+    opts = JudgeOptions(base_url=base_url, cache=_cache(cache, no_cache, model), seed=seed)
+    runner = stack.enter_context(open_runner(model, opts))
+    return RunnerChat(runner, max_tokens=max_tokens, seed=seed, progress=progress)

@@ -45,9 +45,9 @@ def version() -> None:
 
 
 def _register() -> None:
-    from prefkit.cli import arena, data, explain, judge, principles, rank, reward, serve, store
+    from prefkit.cli import arena, bench, data, explain, judge, principles, rank, reward, serve, store
 
-    for module in (data, store, rank, arena, reward, explain, principles, judge, serve):
+    for module in (data, store, rank, arena, reward, explain, principles, judge, bench, serve):
         module.register(app)
 
 
