@@ -77,6 +77,7 @@ ROLES = {
     "bench dilemmas:out": "out-dir",
     "bench prefeval:data_dir": "in-dir",  # PrefEval's benchmark_dataset folder
     "bench prefeval:out": "out-dir",
+    "bench ratings:out": "out-dir",
     "explain principles:reward": "model",  # a folder of prompt files; checked by typer's dir_okay/exists
 }
 

@@ -116,3 +116,21 @@ def test_smollm2_dilemmas_and_prefeval(tmp_path: Path, capsys: Any, shared_data:
     assert doc["overall"]["n"] == 2
     answers = [json.loads(x) for x in (tmp_path / "pe" / "answers.jsonl").read_text().splitlines()]
     assert len(answers) == 2 and all(isinstance(a["reply"], str) for a in answers)
+
+
+def test_ratings_on_llmfao(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    pytest.importorskip("surprise")
+    argv = ["bench", "ratings", str(shared_data / "llmfao"), "--encoder", "hashing", "--out", str(tmp_path / "r"),
+            "--format", "json"]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["n_items"] == 750 and set(doc["metrics"]) == {"bias", "svd", "embedding"}
+    for m in doc["metrics"].values():
+        assert (
+            0.0 < m["rmse"] < 0.5 and 0.5 < m["pair_accuracy"] < 1.0
+        )  # scores in [0, 1]; better than chance
+    lines = (tmp_path / "r" / "answers.jsonl").read_text().splitlines()
+    assert len(lines) == doc["n_test"]
+    code, _, err = _run(["bench", "ratings", str(shared_data / "llmfao"), "--test-share", "1.5"], capsys)
+    assert code == 2 and "--test-share must be in (0, 1)" in err

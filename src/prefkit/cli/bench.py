@@ -217,5 +217,105 @@ def prefeval_cmd(
     console.print(f"overall {o['accuracy']:.1%} ({o['correct']}/{o['n']}); {summary['unparsed']} unparsed")
 
 
+@bench_app.command("ratings")
+def ratings_cmd(
+    file: Path = typer.Argument(
+        ...,
+        help="Judged pairs with annotators and texts: a data file, a project store or an llmfao directory.",
+    ),
+    encoder: str = typer.Option(
+        "all-MiniLM-L6-v2", "--encoder", help="Encoder of the item texts (or hashing)."
+    ),
+    test_share: float = typer.Option(0.2, "--test-share", help="Share of each user's ratings held out."),
+    factors: int = typer.Option(20, "--factors", help="Latent factors of the SVD."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Folder for answers.jsonl (predictions) and summary.json.",
+        callback=output_dir,
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and of the SVD."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+) -> None:
+    """Predict each annotator's scores of responses: collaborative filtering (SVD) against text embeddings.
+
+    Each annotator's score of a response is its share of points in the comparisons they made (win 1, tie 1/2).
+
+    Example: prefkit bench ratings llmfao/ --encoder all-MiniLM-L6-v2 --format json
+    """
+    import numpy as np
+
+    from prefkit.analysis import rating_prediction as rp
+    from prefkit.cli.explain import load_pairs
+    from prefkit.reward.encoders import make_encoder, parse_encoder
+
+    _check_format(fmt)
+    if not 0.0 < test_share < 1.0:
+        raise ValidationError(f"--test-share must be in (0, 1), got {test_share}")
+    if factors < 1:
+        raise ValidationError(f"--factors must be >= 1, got {factors}")
+    if not file.exists():
+        raise InputError("no such file or directory; check the path", path=file)
+    jp = load_pairs(file)
+    if jp.text_a is None or jp.text_b is None:
+        raise InputError("the pairs carry no response texts; the embedding predictor needs them", path=file)
+    nc = int(jp.context.max()) + 2
+    ia = jp.a.astype(np.int64) * nc + jp.context + 1
+    ib = jp.b.astype(np.int64) * nc + jp.context + 1
+    keep = jp.outcome <= 3
+    users, items, scores = rp.ratings_from_pairs(jp.annotator[keep], ia[keep], ib[keep], jp.outcome[keep])
+    texts: dict[int, str] = {}
+    for k in range(len(jp)):
+        texts.setdefault(int(ia[k]), jp.text_a[k] or "")
+        texts.setdefault(int(ib[k]), jp.text_b[k] or "")
+    codes = {k: n for n, k in enumerate(sorted(texts))}
+    item_codes = np.array([codes[int(x)] for x in items])
+    test = rp.split_per_user(users, test_share, seed=seed)
+    emb = np.asarray(
+        make_encoder(parse_encoder(encoder)).encode([texts[k] for k in sorted(texts)]), dtype=np.float64
+    )
+    models: dict[str, Any] = {
+        "bias": rp.BiasBaseline(),
+        "svd": rp.SurpriseSVD(n_factors=factors, seed=seed),
+        "embedding": rp.EmbeddingPredictor(emb),
+    }
+    u_tr, i_tr, r_tr = users[~test], item_codes[~test], scores[~test]
+    u_te, i_te, r_te = users[test], item_codes[test], scores[test]
+    preds, metrics = {}, {}
+    for name, m in models.items():
+        preds[name] = m.fit(u_tr, i_tr, r_tr).predict(u_te, i_te)
+        metrics[name] = vars(rp.evaluate(u_te, r_te, preds[name]))
+    summary = {"n_users": int(len(np.unique(users))), "n_items": len(codes), "n_ratings": int(len(scores)),
+               "n_test": int(test.sum()), "metrics": metrics}  # fmt: skip
+    if out is not None:
+        names = jp.annotator_names
+        records = [
+            {"user": names[int(u)] if names else int(u), "item": int(i), "rating": float(r),
+             **{k: float(v[n]) for k, v in preds.items()}}
+            for n, (u, i, r) in enumerate(zip(u_te, i_te, r_te, strict=True))
+        ]  # fmt: skip
+        _write(out, records, summary)
+    if fmt == "json":
+        print_json(summary)
+        return
+    from rich.table import Table
+
+    t = Table(
+        title=f"{summary['n_test']} held-out scores of {summary['n_users']} users on {summary['n_items']} texts"
+    )
+    for col in ("predictor", "RMSE", "MAE", "Spearman", "pair accuracy"):
+        t.add_column(col, justify="left" if col == "predictor" else "right")
+    for name, mt in metrics.items():
+        t.add_row(
+            name,
+            f"{mt['rmse']:.4f}",
+            f"{mt['mae']:.4f}",
+            f"{mt['spearman']:.3f}",
+            f"{mt['pair_accuracy']:.3f}",
+        )
+    console.print(t)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(bench_app, name="bench")
