@@ -72,7 +72,15 @@ ROLES = {
     "cache": "in-dir",  # the judge reply cache (SQLite), created when missing
     "judge audit:reference": "data",
     "optimize dpo:gguf": "in-dir",  # a GGUF model file (the packaged one by default)
-    "optimize dpo:save": "out-dir",  # a folder of prompt files; checked by typer's dir_okay/exists
+    "optimize dpo:save": "out-dir",
+    "explain principles:pool": "data",  # candidate principles, one per line
+    "explain criteria:pool": "data",
+    "bench dilemmas:values": "data",
+    "bench dilemmas:out": "out-dir",
+    "bench prefeval:data_dir": "in-dir",  # PrefEval's benchmark_dataset folder
+    "bench prefeval:out": "out-dir",
+    "bench ratings:out": "out-dir",
+    "explain principles:reward": "model",  # a reward model folder
 }
 
 

@@ -169,9 +169,13 @@ def output_dir(path: Path | None) -> Path | None:
     while not anchor.exists():
         anchor = anchor.parent
     if not anchor.is_dir():
-        raise InputError(f"{anchor} is a file, so no directory can be created under it; choose another path", path=path)
+        raise InputError(
+            f"{anchor} is a file, so no directory can be created under it; choose another path", path=path
+        )
     if not os.access(anchor, os.W_OK):
-        raise InputError(f"cannot write in folder {anchor} (permission denied); choose another path", path=path)
+        raise InputError(
+            f"cannot write in folder {anchor} (permission denied); choose another path", path=path
+        )
     return path
 
 
@@ -192,7 +196,9 @@ def _writable_folder(path: Path, folder: Path) -> None:
     if not folder.is_dir():
         raise InputError(f"{folder} is a file, not a folder; choose another path", path=path)
     if not os.access(folder, os.W_OK):
-        raise InputError(f"cannot write in folder {folder} (permission denied); choose another path", path=path)
+        raise InputError(
+            f"cannot write in folder {folder} (permission denied); choose another path", path=path
+        )
 
 
 STDIN_NAME = "stdin"

@@ -45,9 +45,21 @@ def version() -> None:
 
 
 def _register() -> None:
-    from prefkit.cli import arena, data, explain, judge, optimize, rank, reward, serve, store
+    from prefkit.cli import (
+        arena,
+        bench,
+        data,
+        explain,
+        judge,
+        optimize,
+        principles,
+        rank,
+        reward,
+        serve,
+        store,
+    )
 
-    for module in (data, store, rank, arena, reward, explain, judge, optimize, serve):
+    for module in (data, store, rank, arena, reward, explain, principles, judge, bench, optimize, serve):
         module.register(app)
 
 

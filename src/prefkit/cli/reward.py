@@ -116,7 +116,10 @@ def train(
     file: Path = typer.Argument(..., help=DATA_HELP, callback=input_file),
     head: str = typer.Option("bt", "--head", help=HEAD_HELP),
     out: Path = typer.Option(
-        ..., "--out", help="Model directory to write (weights.safetensors + config.json).", callback=output_dir
+        ...,
+        "--out",
+        help="Model directory to write (weights.safetensors + config.json).",
+        callback=output_dir,
     ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),

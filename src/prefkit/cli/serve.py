@@ -39,11 +39,15 @@ def check_port(host: str, port: int) -> None:
                     f"port {port} on {host} is already in use (another prefkit serve?); stop that server or "
                     "choose another --port"
                 ) from None
-            raise ValidationError(f"cannot listen on {host}:{port} ({exc.strerror}); choose another --host/--port") from None
+            raise ValidationError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another --host/--port"
+            ) from None
 
 
 def serve(
-    db: Path = typer.Option(..., "--db", help="project SQLite file (created if missing)", callback=store_file),
+    db: Path = typer.Option(
+        ..., "--db", help="project SQLite file (created if missing)", callback=store_file
+    ),
     host: str = typer.Option(
         "127.0.0.1", "--host", help="interface to listen on (127.0.0.1: this machine only)"
     ),

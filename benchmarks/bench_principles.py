@@ -1,0 +1,66 @@
+"""ICAI reconstruction on the paper's synthetic sets with the offline embedding voter (MiniLM), next to the
+paper's GPT-4o numbers.
+
+    PYTHONPATH=src python benchmarks/bench_principles.py [--data /work/shared/data/icai]
+
+Each set is 5-fold cross-validated (every pair judged by a constitution mined without it). Pools: prefkit's
+property list (what an offline user has), and that list plus the planted preferences and their opposites (an
+oracle pool: does the voting-and-filtering pipeline pick the right ones and reconstruct with them?).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from prefkit.analysis.principles import PROPERTY_POOL, EmbeddingVoter, cross_validate, read_icai_csv
+from prefkit.reward.encoders import EncoderSpec, make_encoder
+
+PLANTED = [
+    "Select the response that is about a cat.",
+    "Select the response that recommends a blue t-shirt.",
+    "Select the response that recommends lemon ice cream.",
+]
+OPPOSITE = [
+    "Select the response that is about a dog.",
+    "Select the response that recommends a green t-shirt.",
+    "Select the response that recommends raspberry ice cream.",
+]
+SETS = ("orthogonal_adcbg", "aligned_vqvtb", "mixed_vqvtb_adcbg")
+PAPER = {"orthogonal_adcbg": "37.8% -> 86.7% (GPT-4o, constitution of the paper)"}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument(
+        "--data", default=os.path.join(os.environ.get("PREFKIT_SHARED_DATA", "../shared/data"), "icai")
+    )
+    ap.add_argument("--folds", type=int, default=5)
+    args = ap.parse_args()
+    enc = make_encoder(EncoderSpec())
+    print(
+        "| set | pairs | pool | no constitution | reconstruction [95% CI] | planted mined (folds) | paper |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name in SETS:
+        pairs = read_icai_csv(Path(args.data) / f"synthetic_data_{name}.csv")
+        for pool_name, pool in (
+            ("properties", list(PROPERTY_POOL)),
+            ("properties+planted", [*PROPERTY_POOL, *PLANTED, *OPPOSITE]),
+        ):
+            t0 = time.perf_counter()
+            cv = cross_validate(pairs, EmbeddingVoter(enc), folds=args.folds, candidates=pool, seed=0)
+            r = cv.reconstruction
+            hits = sum(p in c for c in cv.constitutions for p in PLANTED)
+            wrong = sum(p in c for c in cv.constitutions for p in OPPOSITE)
+            print(
+                f"| {name} | {r.n} | {pool_name} | {r.baseline:.1%} | {r.accuracy:.1%} [{r.lower:.1%}, {r.upper:.1%}] "
+                f"| {hits}/{3 * args.folds} planted, {wrong} opposite | {PAPER.get(name, '')} |"
+                f"  <!-- {time.perf_counter() - t0:.1f} s -->"
+            )
+
+
+if __name__ == "__main__":
+    main()

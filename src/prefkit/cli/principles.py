@@ -1,0 +1,292 @@
+"""``prefkit explain principles``: Inverse Constitutional AI, with an LLM judge or offline (embeddings, reward)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from prefkit.cli._common import console, input_file, output_file, print_json
+from prefkit.errors import InputError, ValidationError
+
+MODEL_HELP = (
+    "Chat model that proposes and/or votes: local:smollm2 (packaged local model) or a model name on an "
+    "OpenAI-compatible server (--base-url; key from OPENAI_API_KEY)."
+)
+
+
+def read_principle_pairs(path: Path) -> Any:
+    """ICAI's feedback CSV (text_a, text_b, preferred_text), its annotated-pairs v2 JSON, or any prefkit data
+    file whose pairs carry texts (TRL / prefkit JSONL, a project store, an llmfao directory)."""
+    from prefkit.analysis import principles as icai
+
+    if path.is_file():
+        with path.open("rb") as fh:
+            head = fh.read(4096)
+        first_line = head.split(b"\n", 1)[0]
+        if path.suffix.lower() == ".csv" and b"text_a" in first_line and b"preferred_text" in first_line:
+            return icai.read_icai_csv(path)
+        if path.suffix.lower() == ".json" and head.lstrip().startswith(b"{") and b'"comparisons"' in head:
+            return icai.read_annotated_pairs(path)
+    from prefkit.cli.explain import load_pairs
+
+    return icai.from_judged_pairs(load_pairs(path))
+
+
+def read_pool(path: Path) -> list[str]:
+    """One principle per line (blank lines and lines starting with # skipped)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text; give one principle per line", path=path) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    out = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not out:
+        raise InputError("no principle in the pool; give one principle per line", path=path)
+    return out
+
+
+def _encoder(name: str) -> Any:
+    from prefkit.reward.encoders import make_encoder, parse_encoder
+
+    return make_encoder(parse_encoder(name))
+
+
+def principles_cmd(
+    file: Path = typer.Argument(
+        ..., help="Judged pairs with texts (ICAI CSV / JSON, TRL or prefkit JSONL).", callback=input_file
+    ),
+    voter: str = typer.Option("embedding", "--voter", help="judge (a chat model) | embedding | reward"),
+    model: str = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
+    propose: bool = typer.Option(
+        False, "--propose", help="Let --model propose candidates from the pairs (ICAI)."
+    ),
+    pool: Path = typer.Option(
+        None, "--pool", help="Candidate principles, one per line (default: the property pool)."
+    ),
+    encoder: str = typer.Option(
+        "all-MiniLM-L6-v2", "--encoder", help="Encoder of the embedding voter and the clustering."
+    ),
+    reward: Path = typer.Option(None, "--reward", help="Reward model directory for --voter reward."),
+    clusters: int = typer.Option(
+        20, "--clusters", help="Clusters of candidates (one principle kept from each)."
+    ),
+    min_relevance: float = typer.Option(
+        0.1, "--min-relevance", help="Share of pairs a principle must apply to."
+    ),
+    min_accuracy: float = typer.Option(0.6, "--min-accuracy", help="Share of applied votes that must match."),
+    max_principles: int = typer.Option(5, "--max-principles", help="Size of the constitution."),
+    test_fraction: float = typer.Option(0.3, "--test-fraction", help="Pairs held out for reconstruction."),
+    out: Path = typer.Option(
+        None,
+        "--out",
+        "-o",
+        help="Write the pairs and votes as ICAI annotated-pairs JSON.",
+        callback=output_file,
+    ),
+    cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the reply cache."),
+    max_tokens: int = typer.Option(128, "--max-tokens", help="Answer length cap of the chat model."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the split and the clustering."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Mine the principles (a constitution) that explain the verdicts of FILE, and test them on held-out pairs.
+
+    Example: prefkit explain principles synthetic_data_orthogonal_adcbg.csv --pool principles.txt --format json
+    """
+    from contextlib import ExitStack
+
+    from prefkit.analysis import principles as icai
+    from prefkit.cli._common import progress_bar
+
+    if fmt not in ("table", "json"):
+        raise ValidationError(f"--format must be table or json, got {fmt!r}")
+    if voter not in ("judge", "embedding", "reward"):
+        raise ValidationError(f"--voter must be judge, embedding or reward, got {voter!r}")
+    if (voter == "judge" or propose) and not model:
+        raise ValidationError("--voter judge and --propose need --model (local:smollm2 or a server's model)")
+    if voter == "reward" and reward is None:
+        raise ValidationError(
+            "--voter reward needs --reward DIR (a model from prefkit reward train --out DIR)"
+        )
+    if clusters < 1 or max_principles < 1:
+        raise ValidationError("--clusters and --max-principles must be >= 1")
+    for flag, x in (("--min-relevance", min_relevance), ("--min-accuracy", min_accuracy)):
+        if not 0.0 <= x <= 1.0:
+            raise ValidationError(f"{flag} must be in [0, 1], got {x}")
+    pairs = read_principle_pairs(file)
+    candidates = read_pool(pool) if pool is not None else (list(icai.PROPERTY_POOL) if not propose else [])
+    with ExitStack() as stack:
+        chat = None
+        if model:
+            from prefkit.annotation.factory import JudgeOptions, open_runner
+            from prefkit.cli._chat import RunnerChat
+            from prefkit.cli.judge import _cache
+
+            opts = JudgeOptions(base_url=base_url, cache=_cache(cache, no_cache, model), seed=seed)
+            runner = stack.enter_context(open_runner(model, opts))
+            advance = stack.enter_context(progress_bar("asking the model", None, quiet=quiet))
+            chat = RunnerChat(runner, max_tokens=max_tokens, seed=seed, progress=advance)
+        enc = _encoder(encoder)
+        v: Any
+        if voter == "judge":
+            v = icai.ChatVoter(chat)  # type: ignore[arg-type]
+        elif voter == "embedding":
+            v = icai.EmbeddingVoter(enc)
+        else:
+            from prefkit.cli._chat import reward_p_first
+
+            v = icai.ProbabilityVoter(reward_p_first(str(reward)))
+        res = icai.mine_constitution(
+            pairs, v, candidates=candidates, proposer=chat if propose else None, encoder=enc,
+            n_clusters=clusters, min_relevance=min_relevance, min_accuracy=min_accuracy,
+            max_principles=max_principles, test_fraction=test_fraction, seed=seed,
+        )  # fmt: skip
+        if out is not None:
+            texts = [s.text for s in res.principles]
+            icai.write_annotated_pairs(out, pairs, texts, v.vote(texts, pairs), name=str(file))
+    if fmt == "json":
+        print_json(res.to_dict())
+        return
+    from rich.table import Table
+
+    t = Table(title=f"constitution mined from {len(res.train_idx)} pairs of {file.name}")
+    for col in ("principle", "support", "relevance", "accuracy"):
+        t.add_column(col, justify="left" if col == "principle" else "right")
+    for s in res.principles:
+        t.add_row(s.text, str(s.support), f"{s.relevance:.0%}", f"{s.accuracy:.0%}")
+    console.print(t)
+    r = res.reconstruction
+    console.print(
+        f"reconstruction on {r.n} held-out pairs: {r.accuracy:.1%} (95% CI {r.lower:.1%}-{r.upper:.1%}); "
+        f"without the constitution: {r.baseline:.1%}"
+    )
+
+
+CRITERIA_POOL = (
+    "Select the response that is more accurate and correct.",
+    "Select the response that is more helpful to the user.",
+    "Select the response that is clearer and easier to follow.",
+    "Select the response that is more complete.",
+    "Select the response that is more concise.",
+    "Select the response that is better organised.",
+    "Select the response that is more specific and concrete.",
+    "Select the response that is safer.",
+)
+
+
+def criteria_cmd(
+    file: Path = typer.Argument(
+        ...,
+        help="Human-labelled pairs with texts (ICAI CSV / JSON, TRL or prefkit JSONL).",
+        callback=input_file,
+    ),
+    voter: str = typer.Option("judge", "--voter", help="judge (a chat model) | embedding"),
+    model: str = typer.Option(None, "--model", "-m", help=MODEL_HELP + " Also refines the criteria."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
+    pool: Path = typer.Option(
+        None, "--pool", help="Initial criteria, one per line (default: a generic list)."
+    ),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help="Encoder of the embedding voter."),
+    train: int = typer.Option(30, "--train", help="Pairs to mine on (the rest test the scorer)."),
+    rounds: int = typer.Option(3, "--rounds", help="Rounds of judge / keep / refine."),
+    keep_accuracy: float = typer.Option(
+        0.7, "--keep-accuracy", help="Agreement with the humans to keep a criterion."
+    ),
+    min_coverage: float = typer.Option(
+        0.2, "--min-coverage", help="Share of pairs a kept criterion must decide."
+    ),
+    cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the reply cache."),
+    max_tokens: int = typer.Option(128, "--max-tokens", help="Answer length cap of the chat model."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the train / test split."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Evolve quality criteria from human-labelled pairs (CritiQ) and train a scorer on their verdicts.
+
+    Example: prefkit explain criteria labelled.csv --model local:smollm2 --train 30 --rounds 2 --format json
+    """
+    from contextlib import ExitStack
+
+    import numpy as np
+
+    from prefkit.analysis import criteria as critiq
+    from prefkit.analysis import principles as icai
+    from prefkit.cli._common import progress_bar
+
+    if fmt not in ("table", "json"):
+        raise ValidationError(f"--format must be table or json, got {fmt!r}")
+    if voter not in ("judge", "embedding"):
+        raise ValidationError(f"--voter must be judge or embedding, got {voter!r}")
+    if voter == "judge" and not model:
+        raise ValidationError("--voter judge needs --model (local:smollm2 or a server's model)")
+    if train < 2:
+        raise ValidationError(f"--train must be >= 2, got {train}")
+    for flag, x in (("--keep-accuracy", keep_accuracy), ("--min-coverage", min_coverage)):
+        if not 0.0 <= x <= 1.0:
+            raise ValidationError(f"{flag} must be in [0, 1], got {x}")
+    pairs = read_principle_pairs(file)
+    initial = read_pool(pool) if pool is not None else list(CRITERIA_POOL)
+    perm = np.random.default_rng(seed).permutation(len(pairs))
+    tr, te = pairs.take(np.sort(perm[:train])), pairs.take(np.sort(perm[train:]))
+    with ExitStack() as stack:
+        chat = None
+        if model:
+            from prefkit.annotation.factory import JudgeOptions, open_runner
+            from prefkit.cli._chat import RunnerChat
+            from prefkit.cli.judge import _cache
+
+            opts = JudgeOptions(base_url=base_url, cache=_cache(cache, no_cache, model), seed=seed)
+            runner = stack.enter_context(open_runner(model, opts))
+            advance = stack.enter_context(progress_bar("asking the model", None, quiet=quiet))
+            chat = RunnerChat(runner, max_tokens=max_tokens, seed=seed, progress=advance)
+        v: Any = icai.ChatVoter(chat) if voter == "judge" else icai.EmbeddingVoter(_encoder(encoder))  # type: ignore[arg-type]
+        res = critiq.mine_criteria(
+            tr,
+            v,
+            initial,
+            refiner=chat,
+            rounds=rounds,
+            keep_accuracy=keep_accuracy,
+            min_coverage=min_coverage,
+        )
+        scorer = critiq.CriteriaScorer().fit(v.vote(res.criteria, tr), tr.pref)
+        test_acc = scorer.accuracy(v.vote(res.criteria, te), te.pref) if len(te) else float("nan")
+    doc: dict[str, Any] = {
+        "criteria": [
+            {"text": t, "weight": float(w)} for t, w in zip(res.criteria, scorer.weights_, strict=True)
+        ],
+        "rounds": [
+            {"round": k, "judged": len(r.criteria), "kept": r.kept, "accuracy": r.majority_accuracy}
+            for k, r in enumerate(res.rounds)
+        ],
+        "scorer": {
+            "train_accuracy": scorer.accuracy(v.vote(res.criteria, tr), tr.pref),
+            "test_accuracy": test_acc,
+            "n_train": len(tr),
+            "n_test": len(te),
+        },
+    }
+    if fmt == "json":
+        print_json(doc)
+        return
+    for r in doc["rounds"]:
+        console.print(f"round {r['round']}: {r['judged']} criteria judged, {len(r['kept'])} kept, "
+                      f"majority agreement with the humans {r['accuracy']:.1%}")  # fmt: skip
+    for c in doc["criteria"]:
+        console.print(f"  {c['weight']:+.2f}  {c['text']}")
+    s = doc["scorer"]
+    console.print(f"scorer: {s['train_accuracy']:.1%} on {s['n_train']} training pairs, "
+                  f"{s['test_accuracy']:.1%} on {s['n_test']} held-out pairs")  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    from prefkit.cli.explain import explain_app
+
+    explain_app.command("principles")(principles_cmd)
+    explain_app.command("criteria")(criteria_cmd)

@@ -1,0 +1,136 @@
+"""``prefkit bench dilemmas`` / ``bench prefeval``: outputs, determinism, bad input, and the local SmolLM2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefkit.cli.main import main
+
+
+def _run(argv: list[str], capsys: Any) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _smollm2() -> None:
+    pytest.importorskip("xllamacpp")
+    from prefkit.annotation.local import gguf_path
+
+    try:
+        gguf_path("smollm2")
+    except Exception as exc:
+        pytest.skip(str(exc))
+
+
+def test_dilemmas_scripted(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    f = shared_data / "daily_dilemmas" / "dilemmas_with_detail_by_action_test.csv"
+    argv = ["bench", "dilemmas", str(f), "--model", "scripted", "--system", "Be cautious.", "--out",
+            str(tmp_path / "dd"), "--format", "json", "-q"]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [p["name"] for p in doc["profiles"]] == ["scripted", "scripted + system"]
+    answers = [json.loads(x) for x in (tmp_path / "dd" / "answers.jsonl").read_text().splitlines()]
+    assert len(answers) == 8 and {a["choice"] for a in answers} <= {"to_do", "not_to_do"}
+    # by hand: the to-do share is the share of "Action 1" answers
+    first = [a for a in answers if a["system"] is None]
+    assert doc["profiles"][0]["to_do_share"] == sum(a["choice"] == "to_do" for a in first) / 4
+    assert json.loads((tmp_path / "dd" / "summary.json").read_text()) == doc
+    code, again, _ = _run(argv, capsys)
+    assert code == 0 and json.loads(again) == doc
+
+
+def test_dilemmas_bad_input(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    d = shared_data / "daily_dilemmas"
+    src = (d / "dilemmas_with_detail_by_action_test.csv").read_text()
+    bad = tmp_path / "bad.csv"
+    bad.write_text(src.replace("'honesty'", "'hovercraft piloting'", 1))
+    code, _, err = _run(
+        ["bench", "dilemmas", str(bad), "--model", "scripted", "--values", str(d / "values.csv")], capsys
+    )
+    assert code == 2 and "bad.csv:2: value 'hovercraft piloting' is not in the values table" in err
+    code, _, err = _run(["bench", "dilemmas", str(bad), "--model", "scripted"], capsys)
+    assert code == 2 and "give --values values.csv" in err
+
+
+def test_prefeval_scripted_and_bad_input(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    root = str(shared_data / "prefeval")
+    argv = ["bench", "prefeval", root, "--model", "scripted", "--topics", "travel_hotel,shop_home", "--turns", "0,2",
+            "--limit", "3", "--out", str(tmp_path / "pe"), "--format", "json", "-q"]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["overall"]["n"] == 12 and [c["key"] for c in doc["by_distance"]] == ["0", "2"]
+    answers = [json.loads(x) for x in (tmp_path / "pe" / "answers.jsonl").read_text().splitlines()]
+    assert doc["overall"]["correct"] == sum(bool(a["correct"]) for a in answers)
+    code, again, _ = _run(argv, capsys)
+    assert code == 0 and json.loads(again) == doc
+    gen = ["bench", "prefeval", root, "--model", "scripted", "--judge", "scripted", "--task", "generation",
+           "--topics", "pet_ownership", "--limit", "2", "--format", "json"]  # fmt: skip
+    code, out, err = _run(gen, capsys)
+    assert code == 0, err
+    assert sum(json.loads(out)["errors"].values()) == 2
+    for extra, message in [
+        (["--topics", "astrology"], "no PrefEval topic 'astrology'"),
+        (["--turns", "1,x"], "--turns takes comma-separated integers"),
+        (["--task", "generation"], "--task generation needs --judge"),
+        (["--form", "telepathic"], "form must be one of"),
+    ]:
+        code, _, err = _run(["bench", "prefeval", root, "--model", "scripted", *extra], capsys)
+        assert code == 2 and message in err and err.count("error:") == 1, (extra, err)
+    code, _, err = _run(["bench", "prefeval", str(tmp_path), "--model", "scripted"], capsys)
+    assert code == 2 and "not a PrefEval data directory" in err
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_smollm2_dilemmas_and_prefeval(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    """The real local model as the model under test: 4 dilemmas and 2 MCQ items, a few tokens each; a re-run is
+    answered from the reply cache (the resume path) with the same summary."""
+    _smollm2()
+    cache = str(tmp_path / "cache.sqlite")
+    f = shared_data / "daily_dilemmas" / "dilemmas_with_detail_by_action_test.csv"
+    dd = ["bench", "dilemmas", str(f), "--model", "local:smollm2", "--max-tokens", "4", "--cache", cache,
+          "--out", str(tmp_path / "dd"), "--format", "json", "-q"]  # fmt: skip
+    code, out, err = _run(dd, capsys)
+    assert code == 0, err
+    first = json.loads(out)
+    assert first["profiles"][0]["n_dilemmas"] == 4
+    code, out, err = _run(dd, capsys)
+    assert code == 0 and json.loads(out) == first
+    pe = ["bench", "prefeval", str(shared_data / "prefeval"), "--model", "local:smollm2", "--topics",
+          "travel_restaurant", "--limit", "2", "--turns", "0", "--max-tokens", "2", "--cache", cache,
+          "--out", str(tmp_path / "pe"), "--format", "json", "-q"]  # fmt: skip
+    code, out, err = _run(pe, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["overall"]["n"] == 2
+    answers = [json.loads(x) for x in (tmp_path / "pe" / "answers.jsonl").read_text().splitlines()]
+    assert len(answers) == 2 and all(isinstance(a["reply"], str) for a in answers)
+
+
+def test_ratings_on_llmfao(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    pytest.importorskip("surprise")
+    argv = ["bench", "ratings", str(shared_data / "llmfao"), "--encoder", "hashing", "--out", str(tmp_path / "r"),
+            "--format", "json"]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["n_items"] == 750 and set(doc["metrics"]) == {"bias", "svd", "embedding"}
+    for m in doc["metrics"].values():
+        assert (
+            0.0 < m["rmse"] < 0.5 and 0.5 < m["pair_accuracy"] < 1.0
+        )  # scores in [0, 1]; better than chance
+    lines = (tmp_path / "r" / "answers.jsonl").read_text().splitlines()
+    assert len(lines) == doc["n_test"]
+    code, _, err = _run(["bench", "ratings", str(shared_data / "llmfao"), "--test-share", "1.5"], capsys)
+    assert code == 2 and "--test-share must be in (0, 1)" in err
