@@ -84,6 +84,13 @@ def _press_and_wait(page: Any, key: str, url: str) -> None:
         page.keyboard.press(key)
 
 
+def _sign_in(page: Any, live: Any, token: str) -> None:
+    """Open the invite link (a page) and press Enter on its Sign in button (a POST)."""
+    page.goto(f"{live.url}/join/{token}")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
 def _shots() -> Path | None:
     d = os.environ.get("PREFKIT_SCREENSHOTS")
     if d:
@@ -97,7 +104,7 @@ def test_annotator_votes_with_keyboard_and_sees_leaderboard_change(browser: Any,
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{live.url}/join/{token}")
+    _sign_in(page, live, token)
     assert "Hello, kb-user" in page.content()
 
     # pairwise campaign: key 1 picks the first shown response and submits
@@ -205,7 +212,7 @@ def test_untrusted_candidates_execute_nothing(browser: Any, live: Any) -> None:
     page = ctx.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{live.url}/join/{token}")
+    _sign_in(page, live, token)
     for _ in range(len(PAYLOADS)):
         page.goto(f"{live.url}/c/xss")
         page.wait_for_load_state("load")

@@ -8,13 +8,14 @@ live state always equals a replay of the database.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prefkit.errors import InputError, ValidationError
+from prefkit.errors import InputError, PrefkitError, StoreError, ValidationError
 from prefkit.service import repo
 from prefkit.service.records import Arena, ArenaPrompt, ArenaVote
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from prefkit.ranking.leaderboard import Leaderboard, Rankings
     from prefkit.service.state import ServiceState
 
+log = logging.getLogger("prefkit.service")
 _MODEL_NAMES = {"pl": "Plackett-Luce", "bt": "Bradley-Terry", "tm": "Thurstone-Mosteller", "elo": "Elo"}
 BT_PRIOR = 0.1
 """Precision of the Gaussian prior of the batch Bradley-Terry fit (MAP): a weak one, so that a model that has
@@ -94,16 +96,20 @@ def leaderboard_view(lb: Leaderboard, games: np.ndarray, n_votes: int) -> BoardV
 
 def parse_arena_rows(data: bytes | str, source: str = "<upload>") -> tuple[list[str], list[ArenaPrompt]]:
     """Read ``{"id", "prompt", "outputs": {model: text}}`` JSONL; return (models, prompts)."""
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    from prefkit.service.campaigns import decode_upload, load_json_line
+
+    text = decode_upload(data, source)
     prompts: list[ArenaPrompt] = []
     models: dict[str, None] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = load_json_line(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON ({exc.msg})", path=source, line=lineno) from None
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"not a usable JSON object ({exc})", path=source, line=lineno) from None
         outs = rec.get("outputs") if isinstance(rec, dict) else None
         if not isinstance(outs, dict) or len(outs) < 2 or not all(isinstance(v, str) for v in outs.values()):
             raise InputError(
@@ -227,18 +233,42 @@ class ArenaHub:
         self.svc = svc
         self._runtimes: dict[int, ArenaRuntime] = {}
         self._lock = threading.Lock()
+        self.broken: dict[int, str] = {}
 
     def runtime(self, arena: Arena) -> ArenaRuntime:
+        """The arena's engine (built on first use); a row that cannot be served is a ``StoreError`` (503) naming
+        it, and the other arenas keep working."""
         with self._lock:
             rt = self._runtimes.get(arena.id)
             if rt is None:
-                conn = self.svc.db()
-                seed = int(self.svc.secret[:8], 16) ^ arena.id
-                rt = ArenaRuntime(arena, repo.arena_prompts(conn, arena.id), seed)
-                for v in repo.arena_votes(conn, arena.id):
-                    rt.record(v.models, v.ranks)
+                try:
+                    rt = self._build(arena)
+                except (ValueError, TypeError, KeyError, PrefkitError) as exc:
+                    self.broken[arena.id] = f"arena {arena.slug!r} cannot be served: {exc}"
+                    raise StoreError(self.broken[arena.id] + " (fix or delete its row)") from None
                 self._runtimes[arena.id] = rt
             return rt
+
+    def _build(self, arena: Arena) -> ArenaRuntime:
+        conn = self.svc.db()
+        seed = int(self.svc.secret[:8], 16) ^ arena.id
+        rt = ArenaRuntime(arena, repo.arena_prompts(conn, arena.id), seed)
+        for v in repo.arena_votes(conn, arena.id):
+            rt.record(v.models, v.ranks)
+        return rt
+
+    def warm(self) -> list[str]:
+        """Build every arena's engine now; return (and log) the problems of those that cannot be served."""
+        problems: list[str] = []
+        conn = self.svc.db()
+        for arena in repo.list_arenas(conn, problems):
+            try:
+                self.runtime(arena)
+            except StoreError as exc:
+                problems.append(str(exc))
+        for p in problems:
+            log.error("%s", p)
+        return problems
 
 
 def ranks_from_choice(k: int, choice: str) -> list[int]:

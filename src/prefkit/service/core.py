@@ -33,7 +33,7 @@ from typing import Any
 
 from prefkit.data._build import Builder, Context
 from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE, Dataset
-from prefkit.service.campaigns import CampaignConfig, NewTask
+from prefkit.service.campaigns import CampaignConfig, NewTask, order_groups
 from prefkit.service.records import ArenaPrompt
 from prefkit.storage.store import append_dataset, new_import
 
@@ -145,7 +145,7 @@ def answer_rows(
                 )
             )
         elif cfg.shape == "ranking":
-            groups = [[items[i]] for i in v["order"]]
+            groups = [[items[i] for i in g] for g in order_groups(v["order"])]
             rows.append(RankingJudgment(who, groups, name, f"{base}/{name}"))
         else:
             for c, item, score in zip(cand_ids, items, v["scores"], strict=True):

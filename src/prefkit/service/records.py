@@ -64,13 +64,15 @@ class Answer:
 
 @dataclass(frozen=True)
 class Progress:
-    """Answers needed and done (``mine`` and ``left`` only for one annotator's view)."""
+    """Answers needed and done (``mine`` (done answers, skips not counted), ``left`` and ``skipped`` only for one
+    annotator's view)."""
 
     tasks: int
     needed: int
     done: int
     mine: int | None = None
     left: int | None = None
+    skipped: int | None = None
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -135,10 +137,10 @@ class MatchTicket:
 
 @dataclass(frozen=True)
 class TokenRow:
-    """An annotator token as the admin page lists it."""
+    """An annotator token as the admin page lists it (its secret is not stored: it was shown once)."""
 
     id: int
-    secret: str
+    created_at: float
     role: str
     annotator: str
     kind: str

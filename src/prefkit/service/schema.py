@@ -91,4 +91,9 @@ CREATE TABLE svc_arena_votes (
 CREATE INDEX svc_arena_votes_arena ON svc_arena_votes(arena_id, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+V2 = """
+-- tokens are stored as their SHA-256 only: the secret is shown once, when it is issued
+UPDATE svc_tokens SET secret = '';
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2)

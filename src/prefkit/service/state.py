@@ -68,6 +68,19 @@ class ServiceState:
         self._campaigns: dict[str, Campaign] = {}
         self._arenas: dict[str, Arena] = {}
         self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
+        self.leases = Leases(lease_s=600.0)
+
+    # -- rendering -------------------------------------------------------------------------------------
+    def markdown(self, text: str) -> str:
+        """Untrusted Markdown as safe HTML; images only from ``/static/`` and the allowed media origins."""
+        from prefkit.service.render import render_markdown
+
+        return render_markdown(text, self.settings.media_origins)
+
+    def media_ok(self, url: str | None) -> bool:
+        from prefkit.service.render import allowed_media
+
+        return bool(url) and allowed_media(str(url), self.settings.media_origins)
 
     # -- reads -----------------------------------------------------------------------------------------
     def db(self) -> sqlite3.Connection:
@@ -159,3 +172,36 @@ class ServiceState:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+class Leases:
+    """Tasks handed to annotators and not answered yet: a task is dealt only while its done answers plus the
+    live leases of other annotators stay under the overlap (so N annotators opening it at once do not all get
+    it); a lease lapses after ``lease_s`` seconds (an abandoned tab frees the task). In memory: a restart frees
+    every lease, and the overlap is still checked when an answer is saved."""
+
+    def __init__(self, lease_s: float) -> None:
+        self.lease_s = lease_s
+        self._by_task: dict[int, dict[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def others(self, task_id: int, token_id: int, now: float) -> int:
+        held = self._by_task.get(task_id)
+        if not held:
+            return 0
+        return sum(1 for tok, until in held.items() if tok != token_id and until > now)
+
+    def take(self, task_id: int, token_id: int, now: float) -> None:
+        with self._lock:
+            held = self._by_task.setdefault(task_id, {})
+            for tok in [t for t, until in held.items() if until <= now]:
+                del held[tok]
+            held[token_id] = now + self.lease_s
+
+    def release(self, task_id: int, token_id: int) -> None:
+        with self._lock:
+            held = self._by_task.get(task_id)
+            if held is not None:
+                held.pop(token_id, None)
+                if not held:
+                    del self._by_task[task_id]

@@ -15,7 +15,6 @@ from prefkit.service import ops, repo
 from prefkit.service.arenas import ArenaRuntime, ranks_from_choice
 from prefkit.service.deps import get_principal, get_state
 from prefkit.service.records import Arena, ArenaPrompt, MatchTicket
-from prefkit.service.render import render_markdown
 from prefkit.service.repo import Principal
 from prefkit.service.routers._page import page
 from prefkit.service.state import ServiceState
@@ -89,7 +88,7 @@ async def arena_page(slug: str, request: Request, who: Principal = Depends(get_p
         match=token,
         prompt=prompt,
         outputs=outputs,
-        md=render_markdown,
+        md=svc.markdown,
         voted=request.query_params.get("voted"),
         n_votes=len(svc.arenas.runtime(arena).votes),
     )
