@@ -100,10 +100,11 @@ class ArenaPrompt:
 
 @dataclass(frozen=True)
 class ArenaVote:
-    """A committed vote: model codes in shown order and their ranks (0 = best, equal = tie)."""
+    """A committed vote: model codes in shown order and their ranks (0 = best, equal = tie), and its token."""
 
     models: list[int]
     ranks: list[int]
+    token_id: int = 0
 
 
 @dataclass(frozen=True)

@@ -410,8 +410,22 @@ def arena_prompts(conn: sqlite3.Connection, aid: int) -> list[ArenaPrompt]:
 
 
 def arena_votes(conn: sqlite3.Connection, aid: int) -> list[ArenaVote]:
-    rows = conn.execute("SELECT models, ranks FROM svc_arena_votes WHERE arena_id = ? ORDER BY id", (aid,))
-    return [ArenaVote(json.loads(m), json.loads(r)) for m, r in rows]
+    rows = conn.execute(
+        "SELECT models, ranks, token_id FROM svc_arena_votes WHERE arena_id = ? ORDER BY id", (aid,)
+    )
+    return [ArenaVote(json.loads(m), json.loads(r), int(t)) for m, r, t in rows]
+
+
+def arena_flags(conn: sqlite3.Connection, aid: int) -> dict[int, str]:
+    rows = conn.execute("SELECT token_id, reason FROM svc_arena_flags WHERE arena_id = ?", (aid,))
+    return {int(t): str(r) for t, r in rows}
+
+
+def flag_token(conn: sqlite3.Connection, aid: int, token_id: int, reason: str) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO svc_arena_flags(arena_id, token_id, reason, created_at) VALUES (?, ?, ?, ?)",
+        (aid, token_id, reason, time.time()),
+    )
 
 
 def count_arena_votes(conn: sqlite3.Connection, aid: int) -> int:

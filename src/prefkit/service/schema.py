@@ -96,4 +96,15 @@ V2 = """
 UPDATE svc_tokens SET secret = '';
 """
 
-MIGRATIONS: tuple[str, ...] = (V1, V2)
+V3 = """
+-- arena vote hygiene: tokens whose votes leave the leaderboards, and why (see prefkit.service.hygiene)
+CREATE TABLE svc_arena_flags (
+    arena_id INTEGER NOT NULL REFERENCES svc_arenas(id),
+    token_id INTEGER NOT NULL REFERENCES svc_tokens(id),
+    reason TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (arena_id, token_id)
+) STRICT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)

@@ -53,6 +53,7 @@ class ServiceState:
         finally:
             conn.close()
         self._position_key = hashlib.sha256(b"positions:" + self.secret.encode()).digest()
+        self._ticket_key = hashlib.sha256(b"tickets:" + self.secret.encode()).digest()
         self.writer = Writer(
             path, synchronous=settings.synchronous, max_batch=settings.max_batch, follow_up=self.core.sync
         )
@@ -152,9 +153,21 @@ class ServiceState:
             order[i], order[j] = order[j], order[i]
         return order
 
+    def _keystream(self, iv: bytes, n: int) -> bytes:
+        out = bytearray()
+        block = 0
+        while len(out) < n:
+            out += hashlib.blake2b(iv + block.to_bytes(4, "big"), key=self._ticket_key).digest()
+            block += 1
+        return bytes(out[:n])
+
     def sign_match(self, ticket: MatchTicket) -> str:
+        """The match token: the ticket encrypted (a keyed-BLAKE2b stream under a fresh IV: which models were
+        shown stays hidden from the voter) and signed (HMAC over the ciphertext)."""
         payload = json.dumps(ticket.to_wire(), separators=(",", ":")).encode()
-        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        iv = secrets.token_bytes(12)
+        sealed = iv + bytes(a ^ b for a, b in zip(payload, self._keystream(iv, len(payload)), strict=True))
+        body = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
         return body + "." + sign(self.secret, "match:" + body)
 
     def open_match(self, token: str) -> MatchTicket | None:
@@ -162,7 +175,10 @@ class ServiceState:
         if not body or not hmac.compare_digest(mac, sign(self.secret, "match:" + body)):
             return None
         try:
-            return MatchTicket.from_wire(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+            sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            iv, ct = sealed[:12], sealed[12:]
+            payload = bytes(a ^ b for a, b in zip(ct, self._keystream(iv, len(ct)), strict=True))
+            return MatchTicket.from_wire(json.loads(payload))
         except (ValueError, TypeError):
             return None
 

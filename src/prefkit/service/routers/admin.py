@@ -46,6 +46,15 @@ def _dashboard(request: Request, who: Principal, new_link: NewLink | None = None
     ]
     arenas = [(a, repo.count_arena_votes(conn, a.id)) for a in repo.list_arenas(conn, problems)]
     problems.extend(m for m in svc.arenas.broken.values() if m not in problems)
+    tokens = repo.list_tokens(conn)
+    names = {t.id: t.annotator for t in tokens}
+    flags = [
+        (a.slug, names.get(act.token_id, str(act.token_id)), act)
+        for a, _ in arenas
+        if a.id not in svc.arenas.broken
+        for act in svc.arenas.runtime(a).hygiene.activity()
+        if act.flag
+    ]
     return page(
         request,
         "admin.html",
@@ -53,7 +62,8 @@ def _dashboard(request: Request, who: Principal, new_link: NewLink | None = None
         campaigns=campaigns,
         arenas=arenas,
         problems=problems,
-        tokens=repo.list_tokens(conn),
+        flags=flags,
+        tokens=tokens,
         base=_base_url(request),
         new_link=new_link,
     )

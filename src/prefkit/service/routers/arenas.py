@@ -28,6 +28,10 @@ def deal_match(svc: ServiceState, who: Principal, arena: Arena) -> tuple[str, Ar
     fast lane)."""
     rt = svc.arenas.runtime(arena)
     p, models = rt.next_match()
+    reason = rt.hygiene.deal(who.token_id, models)  # the cap counts every match dealt, voted or discarded
+    if reason is not None:  # newly flagged: its votes leave the leaderboards; the flag is stored
+        svc.writer.submit(lambda conn: repo.flag_token(conn, arena.id, who.token_id, reason))
+        rt.replay()
     prompt = rt.prompts[p]
     token = svc.sign_match(MatchTicket(arena.id, p, models, who.token_id, secrets.token_hex(8)))
     return token, prompt, [prompt.outputs[rt.models[m]] for m in models]
@@ -67,9 +71,14 @@ async def _vote(
         )
         if dup:
             return (vid, dup)
-        return AfterCommit((vid, dup), lambda: rt.record(models, ranks), follow_up=True)
+        return AfterCommit((vid, dup), lambda: _recorded(rt, models, ranks, who.token_id), follow_up=True)
 
     return await svc.writer.run(op)  # type: ignore[no-any-return]
+
+
+def _recorded(rt: ArenaRuntime, models: list[int], ranks: list[int], token_id: int) -> None:
+    rt.record(models, ranks, token_id)
+    rt.hygiene.voted(token_id, models)
 
 
 # ---- pages -------------------------------------------------------------------------------------------
