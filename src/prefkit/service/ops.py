@@ -204,6 +204,24 @@ async def submit_answer(
     return out  # type: ignore[no-any-return]
 
 
+async def undo_answer(svc: ServiceState, who: Principal, campaign: Campaign, answer_id: int) -> int:
+    """Take back ``who``'s answer ``answer_id`` of ``campaign`` inside the undo window; return its task id."""
+
+    def op(conn: Any) -> int:
+        row = conn.execute("SELECT campaign_id FROM svc_answers WHERE id = ?", (answer_id,)).fetchone()
+        if row is None or int(row[0]) != campaign.id:
+            raise NotFoundError(f"no answer {answer_id} in campaign {campaign.slug!r}")
+        return repo.undo_answer(
+            conn,
+            answer_id=answer_id,
+            token_id=who.token_id,
+            window_s=svc.settings.undo_s,
+            final_through=core.answers_copied_through(conn),
+        )
+
+    return int(await svc.writer.run(op))
+
+
 EXPORT_FORMATS = ("jsonl", "trl", "answers")
 
 

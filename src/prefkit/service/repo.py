@@ -317,6 +317,25 @@ def save_answer(
     return int(cur.lastrowid or 0), False
 
 
+def undo_answer(
+    conn: sqlite3.Connection, *, answer_id: int, token_id: int, window_s: float, final_through: int
+) -> int:
+    """Take back one of ``token_id``'s answers (or skips) within ``window_s`` seconds, while it is not yet
+    copied into the core tables (id above ``final_through``); return its task id. ConflictError after that."""
+    row = conn.execute(
+        "SELECT task_id, status, created_at FROM svc_answers WHERE id = ? AND token_id = ?",
+        (answer_id, token_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no answer {answer_id} of this annotator")
+    if answer_id <= final_through or time.time() - float(row[2]) > window_s:
+        raise ConflictError(f"answer {answer_id} is final: answers can be taken back for {window_s:g} s")
+    conn.execute("DELETE FROM svc_answers WHERE id = ?", (answer_id,))
+    if row[1] == "done":
+        conn.execute("UPDATE svc_tasks SET n_done = n_done - 1 WHERE id = ?", (row[0],))
+    return int(row[0])
+
+
 def campaign_answers(conn: sqlite3.Connection, cid: int) -> list[Answer]:
     rows = conn.execute(
         "SELECT a.id, a.task_id, a.token_id, tk.annotator, tk.kind, a.answer, a.positions, a.rationale, a.created_at "

@@ -30,7 +30,7 @@ class ServiceState:
         self.settings = settings
         path = Path(settings.db_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.core = CoreSink()
+        self.core = CoreSink(settle_s=settings.undo_s)
         conn = connect(path)
         try:
             conn.execute("PRAGMA temp_store=MEMORY")

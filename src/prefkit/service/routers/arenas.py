@@ -111,6 +111,26 @@ async def arena_vote_form(slug: str, request: Request, who: Principal = Depends(
     match, choice = form.get("match"), form.get("choice")
     if not isinstance(match, str) or not isinstance(choice, str):
         raise ValidationError("the vote form is incomplete: reload the page")
+    if not choice.strip():  # a K-wise ranking nobody touched is not a vote: the same match again, with why
+        m = svc.open_match(match)
+        rt = svc.arenas.runtime(arena)
+        if m is None or m.arena != arena.id or m.token != who.token_id or not 0 <= m.prompt < len(rt.prompts):
+            raise ValidationError("match: not a match of this arena (or tampered with); reload the page")
+        prompt = rt.prompts[m.prompt]
+        return page(
+            request,
+            "arena.html",
+            who,
+            status_code=422,
+            arena=arena,
+            match=match,
+            prompt=prompt,
+            outputs=[prompt.outputs[rt.models[i]] for i in m.models],
+            md=svc.markdown,
+            error="rank the answers first: move them into order (number key, then arrows), "
+            "or press K if the shown order is right",
+            n_votes=len(rt.votes),
+        )
     await _vote(svc, who, arena, match, None, choice)
     return RedirectResponse(f"/a/{slug}?voted=1", status_code=303)
 

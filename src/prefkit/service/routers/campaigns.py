@@ -32,7 +32,9 @@ async def annotate(slug: str, request: Request, who: Principal = Depends(get_pri
     if task is None:
         progress = repo.campaign_progress(svc.db(), c.id, c.config.overlap, who.token_id)
         return page(request, "done.html", who, campaign=c, progress=progress)
-    return _task_page(request, who, c, task, flash=request.query_params.get("saved"))
+    answer = request.query_params.get("answer", "")
+    undo = int(answer) if answer.isdigit() and len(answer) < 19 and svc.settings.undo_s > 0 else None
+    return _task_page(request, who, c, task, flash=request.query_params.get("saved"), undo=undo)
 
 
 def _task_page(
@@ -45,6 +47,7 @@ def _task_page(
     error: str | None = None,
     values: dict[str, str] | None = None,
     status_code: int = 200,
+    undo: int | None = None,
 ) -> Response:
     """The task form; after a refused submission, with the message and what was filled in."""
     svc = get_state(request)
@@ -62,6 +65,8 @@ def _task_page(
         md=svc.markdown,
         flash=flash,
         error=error,
+        undo=undo,
+        undo_s=int(svc.settings.undo_s),
         values=values or {},
         task=view.task,
         positions=view.positions,
@@ -123,19 +128,34 @@ async def answer_form(
     c = ops.visible_campaign(svc, who, slug)
     form = await request.form()
     if form.get("action") == "skip":
-        await ops.submit_answer(svc, who, c, task_id, None, None, skip=True)
-        return RedirectResponse(f"/c/{slug}?saved=skipped", status_code=303)
+        aid, _ = await ops.submit_answer(svc, who, c, task_id, None, None, skip=True)
+        return RedirectResponse(f"/c/{slug}?saved=skipped&answer={aid}", status_code=303)
     if svc.task_info(c.id, task_id) is None:
         raise HTTPException(404, f"no task {task_id} in campaign {slug!r}")
     task = repo.get_task(svc.db(), task_id)
     rationale = form.get("rationale")
     try:
         raw = _form_answer(c.config, len(task.candidates), form)
-        await ops.submit_answer(svc, who, c, task_id, raw, rationale if isinstance(rationale, str) else None)
+        aid, _ = await ops.submit_answer(
+            svc, who, c, task_id, raw, rationale if isinstance(rationale, str) else None
+        )
     except AnswerInvalid as exc:  # the form again, with the message and what was filled in
         values = {k: v for k, v in form.items() if isinstance(v, str) and k != "csrf"}
         return _task_page(request, who, c, task, error=str(exc), values=values, status_code=422)
-    return RedirectResponse(f"/c/{slug}?saved=1", status_code=303)
+    return RedirectResponse(f"/c/{slug}?saved=1&answer={aid}", status_code=303)
+
+
+@router.post("/c/{slug}/undo", include_in_schema=False)
+async def undo_form(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Response:
+    """Take the last answer back (inside the undo window): its task is dealt again."""
+    svc = get_state(request)
+    c = ops.visible_campaign(svc, who, slug)
+    form = await request.form()
+    answer = form.get("answer")
+    if not isinstance(answer, str) or not answer.isdigit() or len(answer) > 18:
+        raise HTTPException(422, "answer: the id of the answer to take back")
+    await ops.undo_answer(svc, who, c, int(answer))
+    return RedirectResponse(f"/c/{slug}?saved=undone", status_code=303)
 
 
 # ---- API ---------------------------------------------------------------------------------------------
@@ -219,6 +239,22 @@ async def submit_judgment(body: JudgmentIn, request: Request, who: Principal = D
     ``duplicate: true``; a different answer to an answered task is refused with 409."""
     aid, dup = await judge(get_state(request), who, body)
     return JudgmentOut(id=aid, duplicate=dup)
+
+
+@router.post("/api/v1/judgments/{answer_id}/undo", status_code=204)
+async def undo_judgment(
+    request: Request,
+    answer_id: int = Path(ge=1, le=DB_INT_MAX),
+    campaign: str = "",
+    who: Principal = Depends(get_principal),
+) -> Response:
+    """Take back one of this token's answers (or skips) of ``campaign`` within the undo window
+    (``Settings.undo_s``, 10 s by default; 409 after it, or once an export made it final); the task is dealt
+    again."""
+    svc = get_state(request)
+    c = ops.visible_campaign(svc, who, campaign)
+    await ops.undo_answer(svc, who, c, answer_id)
+    return Response(status_code=204)
 
 
 async def judge(svc: ServiceState, who: Principal, body: JudgmentIn) -> tuple[int, bool]:
