@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 
 ADMIN = "bench-admin-token"
+UNDO_S = 10.0  # answers reach the core tables after the undo window (Settings.undo_s)
 
 
 def _h(token: str) -> str:
@@ -212,7 +213,9 @@ def run(seconds: float, clients: int, synchronous: str, n_tasks: int, mode: str)
         lat, acked, elapsed, gen_cpu = q.get(timeout=seconds + 120)
         gen.join()
         server_cpu = _cpu_seconds(proc.pid) - cpu0
-        time.sleep(2.0)  # the core tables follow the acknowledged answers within a fraction of a second
+        time.sleep(
+            2.0 + UNDO_S
+        )  # the core tables follow the acknowledged answers once their undo window ends
         with sqlite3.connect(db) as conn:
             if mode == "arena":  # every dealt match is voted once: count rows
                 n_votes = conn.execute("SELECT count(*) FROM svc_arena_votes").fetchone()[0]

@@ -166,7 +166,7 @@ class ServiceState:
         shown stays hidden from the voter) and signed (HMAC over the ciphertext)."""
         payload = json.dumps(ticket.to_wire(), separators=(",", ":")).encode()
         iv = secrets.token_bytes(12)
-        sealed = iv + bytes(a ^ b for a, b in zip(payload, self._keystream(iv, len(payload)), strict=True))
+        sealed = iv + _xor(payload, self._keystream(iv, len(payload)))
         body = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
         return body + "." + sign(self.secret, "match:" + body)
 
@@ -177,7 +177,7 @@ class ServiceState:
         try:
             sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
             iv, ct = sealed[:12], sealed[12:]
-            payload = bytes(a ^ b for a, b in zip(ct, self._keystream(iv, len(ct)), strict=True))
+            payload = _xor(ct, self._keystream(iv, len(ct)))
             return MatchTicket.from_wire(json.loads(payload))
         except (ValueError, TypeError):
             return None
@@ -188,6 +188,10 @@ class ServiceState:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
 
 
 class Leases:
