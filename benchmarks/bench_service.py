@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -29,6 +30,12 @@ from pathlib import Path
 import httpx
 
 ADMIN = "bench-admin-token"
+UNDO_S = 10.0  # answers reach the core tables after the undo window (Settings.undo_s)
+
+
+def _h(token: str) -> str:
+    """A token as the service stores it (SHA-256; older versions stored it in plain text: see ``secret``)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def raw_commit_rate(path: Path, synchronous: str, seconds: float = 2.0) -> float:
@@ -206,7 +213,9 @@ def run(seconds: float, clients: int, synchronous: str, n_tasks: int, mode: str)
         lat, acked, elapsed, gen_cpu = q.get(timeout=seconds + 120)
         gen.join()
         server_cpu = _cpu_seconds(proc.pid) - cpu0
-        time.sleep(2.0)  # the core tables follow the acknowledged answers within a fraction of a second
+        time.sleep(
+            2.0 + UNDO_S
+        )  # the core tables follow the acknowledged answers once their undo window ends
         with sqlite3.connect(db) as conn:
             if mode == "arena":  # every dealt match is voted once: count rows
                 n_votes = conn.execute("SELECT count(*) FROM svc_arena_votes").fetchone()[0]
@@ -217,19 +226,21 @@ def run(seconds: float, clients: int, synchronous: str, n_tasks: int, mode: str)
             else:
                 stored = set(
                     conn.execute(
-                        "SELECT k.secret, a.task_id FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id"
+                        "SELECT k.token_hash, a.task_id FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id"
                     )
                 )
-                token_ids = dict(conn.execute("SELECT secret, id FROM svc_tokens"))
+                token_ids = dict(conn.execute("SELECT token_hash, id FROM svc_tokens"))
                 try:
                     core = {
                         r[0] for r in conn.execute("SELECT id FROM pairwise WHERE id LIKE 'campaign/bench/%'")
                     }
                 except sqlite3.OperationalError:  # a prefkit whose service did not feed the core tables
                     core = set()
-                lost = sum(1 for a in acked if tuple(a) not in stored)
+                lost = sum(1 for tok, tid in acked if (_h(tok), tid) not in stored)
                 core_miss = sum(
-                    1 for tok, tid in acked if f"campaign/bench/{tid}/{token_ids[tok]}/overall" not in core
+                    1
+                    for tok, tid in acked
+                    if f"campaign/bench/{tid}/{token_ids[_h(tok)]}/overall" not in core
                 )
     finally:
         proc.kill()

@@ -64,6 +64,17 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield Env(app, client, ADMIN, info.annotator_token)
 
 
+def sign_in(client: Any, base: str, token: str) -> Any:
+    """Sign ``client`` (an httpx or test client keeping cookies) in with an invite link, as a browser does:
+    open the link (a page, nothing signed in yet), then press the button (a POST with the page's nonce)."""
+    import re
+
+    r = client.get(f"{base}/join/{token}", headers={"accept": "text/html"})
+    assert r.status_code == 200, r.text
+    nonce = re.search(r'name="nonce" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    return client.post(f"{base}/join", data={"token": token, "nonce": nonce}, headers={"accept": "text/html"})
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

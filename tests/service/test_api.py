@@ -90,18 +90,25 @@ def test_overlap_and_skip(env: Env) -> None:
     )
     assert r.status_code == 201
     # skipped by a1, still open for a2; a1 moves on
-    assert (
-        env.client.get("/api/v1/campaigns/c1/tasks/next", headers=env.h(t1)).json()["task_id"]
-        != first["task_id"]
-    )
+    leased = env.client.get("/api/v1/campaigns/c1/tasks/next", headers=env.h(t1)).json()["task_id"]
+    assert leased != first["task_id"]
     assert (
         env.client.get("/api/v1/campaigns/c1/tasks/next", headers=env.h(t2)).json()["task_id"]
         == first["task_id"]
     )
+    # overlap 1: a2 gets every task but the one leased to a1
     done = _answer_all(env, t2, "c1", lambda t: {"overall": {"winner": "tie"}})
-    assert len(done) == len(ROWS)
-    # overlap 1: everything is answered once, nothing is left for a1
+    assert len(done) == len(ROWS) - 1 and leased not in {t["task_id"] for t in done}
+    assert env.client.get("/api/v1/campaigns/c1/tasks/next", headers=env.h(t1)).json()["task_id"] == leased
+    r = env.client.post(
+        "/api/v1/judgments",
+        json={"campaign": "c1", "task_id": leased, "answer": {"overall": {"winner": 0}}},
+        headers=env.h(t1),
+    )
+    assert r.status_code == 201
+    # everything is answered once: nothing is left for anyone
     assert env.client.get("/api/v1/campaigns/c1/tasks/next", headers=env.h(t1)).status_code == 204
+    assert env.client.get("/api/v1/campaigns/c1/tasks/next", headers=env.h(t2)).status_code == 204
 
 
 def test_agreement_matches_the_analysis_functions(env: Env) -> None:
@@ -149,7 +156,7 @@ def test_ranking_and_rating_answers_are_validated(env: Env) -> None:
             json={"campaign": "rk", "task_id": t["task_id"], "answer": ans},
             headers=env.h(tok),
         )
-        assert r.status_code == 400, ans
+        assert r.status_code == 422, ans
     r = env.client.post(
         "/api/v1/judgments",
         json={"campaign": "rk", "task_id": t["task_id"], "answer": {"overall": {"order": [1, 0]}}},
@@ -163,7 +170,7 @@ def test_ranking_and_rating_answers_are_validated(env: Env) -> None:
         "task_id": t["task_id"],
         "answer": {"helpful": {"scores": [1, 9]}, "honest": {"scores": [3, 4]}},
     }
-    assert env.client.post("/api/v1/judgments", json=body, headers=env.h(tok)).status_code == 400
+    assert env.client.post("/api/v1/judgments", json=body, headers=env.h(tok)).status_code == 422
     body["answer"]["helpful"]["scores"] = [7, 2]  # type: ignore[index]
     assert env.client.post("/api/v1/judgments", json=body, headers=env.h(tok)).status_code == 201
     rows = [
@@ -185,7 +192,7 @@ def test_rationale_required(env: Env) -> None:
     t = env.client.get("/api/v1/campaigns/c1/tasks/next", headers=env.h(tok)).json()
     body = {"campaign": "c1", "task_id": t["task_id"], "answer": {"overall": {"winner": 0}}}
     r = env.client.post("/api/v1/judgments", json=body, headers=env.h(tok))
-    assert r.status_code == 400 and "rationale" in r.json()["error"]["message"]
+    assert r.status_code == 422 and "rationale" in r.json()["error"]["message"]
     assert (
         env.client.post(
             "/api/v1/judgments", json={**body, "rationale": "A is correct"}, headers=env.h(tok)

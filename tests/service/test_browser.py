@@ -84,6 +84,13 @@ def _press_and_wait(page: Any, key: str, url: str) -> None:
         page.keyboard.press(key)
 
 
+def _sign_in(page: Any, live: Any, token: str) -> None:
+    """Open the invite link (a page) and press its Sign in button (a POST)."""
+    page.goto(f"{live.url}/join/{token}")
+    with page.expect_navigation():
+        page.click("#sign-in")
+
+
 def _shots() -> Path | None:
     d = os.environ.get("PREFKIT_SCREENSHOTS")
     if d:
@@ -97,7 +104,7 @@ def test_annotator_votes_with_keyboard_and_sees_leaderboard_change(browser: Any,
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{live.url}/join/{token}")
+    _sign_in(page, live, token)
     assert "Hello, kb-user" in page.content()
 
     # pairwise campaign: key 1 picks the first shown response and submits
@@ -107,20 +114,32 @@ def test_annotator_votes_with_keyboard_and_sees_leaderboard_change(browser: Any,
     if shots:
         page.screenshot(path=str(shots / "annotator.png"), full_page=True)
     first_task = page.get_attribute("#task-form", "action")
-    _press_and_wait(page, "1", "**/c/demo-pairwise?saved=1")
+    page.keyboard.press("1")  # picks response 1; submits nothing (a rationale can still be given)
+    page.wait_for_timeout(200)
+    assert page.get_attribute("#task-form", "action") == first_task
+    page.keyboard.press("r")
+    page.keyboard.type("clearer answer")
+    _press_and_wait(page, "Control+Enter", "**/c/demo-pairwise?saved=1*")  # Ctrl+Enter in the box submits
     assert page.get_attribute("#task-form", "action") != first_task
-    _press_and_wait(page, "0", "**/c/demo-pairwise?saved=1")  # a tie on the next task
+    page.keyboard.press("0")  # a tie on the next task, then Enter
+    _press_and_wait(page, "Enter", "**/c/demo-pairwise?saved=1*")
     assert "Saved." in page.content()
+    _press_and_wait(page, "u", "**/c/demo-pairwise?saved=undone")  # undo: the tie is taken back
+    page.keyboard.press("1")
+    _press_and_wait(page, "Enter", "**/c/demo-pairwise?saved=1*")
 
-    # ranking campaign: pick response 3, move it to the top with the arrows, submit with Enter
+    # ranking campaign: the trap: Enter on an untouched ranking stores nothing and says why
     page.goto(f"{live.url}/c/demo-ranking")
+    _press_and_wait(page, "Enter", "**/c/demo-ranking/tasks/*")
+    assert "rank the responses" in page.inner_text("#form-error")
+    # pick response 3, move it to the top with the arrows, submit with Enter
     page.keyboard.press("3")
     page.keyboard.press("ArrowUp")
     page.keyboard.press("ArrowUp")
     order = page.input_value("input[name=o0]")
     top = page.get_attribute("fieldset.rank ol.ranklist > li:first-child", "data-index")
     assert order.split(",")[0] == top
-    _press_and_wait(page, "Enter", "**/c/demo-ranking?saved=1")
+    _press_and_wait(page, "Enter", "**/c/demo-ranking?saved=1*")
 
     # arena: three pairwise votes with the keyboard, then the leaderboard
     before = _api(live, "GET", "/api/v1/arenas/demo-arena/leaderboard", token).json()[0]
@@ -205,7 +224,7 @@ def test_untrusted_candidates_execute_nothing(browser: Any, live: Any) -> None:
     page = ctx.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{live.url}/join/{token}")
+    _sign_in(page, live, token)
     for _ in range(len(PAYLOADS)):
         page.goto(f"{live.url}/c/xss")
         page.wait_for_load_state("load")
@@ -214,7 +233,7 @@ def test_untrusted_candidates_execute_nothing(browser: Any, live: Any) -> None:
         page.wait_for_timeout(50)
         assert page.evaluate("window.__xss") is None
         assert page.locator(".md script, .md svg, .md iframe, .md [onerror], .md [onload]").count() == 0
-        _press_and_wait(page, "s", "**/c/xss?saved=skipped")
+        _press_and_wait(page, "s", "**/c/xss?saved=skipped*")
     page.goto(f"{live.url}/c/xss/guidelines")
     for url in (f"{live.url}/a/xss-arena", f"{live.url}/a/xss-arena/leaderboard"):
         page.goto(url)
@@ -224,3 +243,17 @@ def test_untrusted_candidates_execute_nothing(browser: Any, live: Any) -> None:
         assert page.evaluate("window.__xss") is None
     assert dialogs == []
     ctx.close()
+
+
+def test_phone_width_and_error_pages(browser: Any, live: Any) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})
+    _sign_in(page, live, ADMIN)
+    for path in ("/admin", "/admin/campaigns/demo-pairwise", "/a/demo-arena/leaderboard"):
+        page.goto(live.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)  # (before: 846 px on /admin)
+    page.goto(live.url + "/c/no-such-campaign")
+    assert "404" in page.inner_text("h1") and "no campaign" in page.content()
+    page.goto(live.url + "/join/not-a-token")
+    assert "401" in page.inner_text("h1")
+    page.close()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import free_port
+from .conftest import free_port, sign_in
 
 
 def test_serve_help_has_example() -> None:
@@ -56,11 +56,12 @@ def test_serve_demo_prints_working_links(tmp_path: Path) -> None:
                 break
             except httpx.HTTPError:
                 time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
         with httpx.Client(follow_redirects=True, timeout=10) as c:
-            r = c.get(urls["annotator"], headers={"accept": "text/html"})
+            r = sign_in(c, base, urls["annotator"].rsplit("/", 1)[1])
             assert r.status_code == 200 and "demo-annotator" in r.text and "/c/demo-pairwise" in r.text
         with httpx.Client(follow_redirects=True, timeout=10) as c:
-            r = c.get(urls["admin"], headers={"accept": "text/html"})
+            r = sign_in(c, base, urls["admin"].rsplit("/", 1)[1])
             assert r.status_code == 200 and "Admin" in r.text
     finally:
         proc.kill()

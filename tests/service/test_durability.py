@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 import time
@@ -11,6 +12,11 @@ from typing import Any
 import httpx
 
 from .conftest import ADMIN
+
+
+def _h(token: str) -> str:
+    """A token as the database stores it (its SHA-256)."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _setup(url: str, n_rows: int, n_tokens: int) -> list[str]:
@@ -87,22 +93,22 @@ def test_sigkill_loses_no_acknowledged_vote(tmp_path: Path, server_factory: Any)
         stored = {
             (tok, tid): ans
             for tok, tid, ans in conn.execute(
-                "SELECT k.secret, a.task_id, a.answer FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id"
+                "SELECT k.token_hash, a.task_id, a.answer FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id"
             )
         }
-    missing = [(tok[:6], tid) for tok, tid, w in acked if (tok, tid) not in stored]
+    missing = [(tok[:6], tid) for tok, tid, w in acked if (_h(tok), tid) not in stored]
     assert not missing, f"{len(missing)} acknowledged votes lost, e.g. {missing[:5]}"
-    assert all(f'"winner": {w}' in stored[(tok, tid)] for tok, tid, w in acked)
+    assert all(f'"winner": {w}' in stored[(_h(tok), tid)] for tok, tid, w in acked)
     _check_consistent(db)
     # every stored answer is also a core judgment, exactly once (copied before the kill or at the restart)
     with sqlite3.connect(db) as conn:
-        token_id = dict(conn.execute("SELECT secret, id FROM svc_tokens"))
+        token_id = dict(conn.execute("SELECT token_hash, id FROM svc_tokens"))
         core = conn.execute("SELECT id, outcome FROM pairwise").fetchall()
     ids = [i for i, _ in core]
     assert len(ids) == len(set(ids)) == len(stored)
     outcome = dict(core)
     for tok, tid, w in acked:
-        assert outcome[f"campaign/load/{tid}/{token_id[tok]}/overall"] == w  # winner 0 -> a, 1 -> b
+        assert outcome[f"campaign/load/{tid}/{token_id[_h(tok)]}/overall"] == w  # winner 0 -> a, 1 -> b
     # the restarted server answers; a re-submission of an acknowledged vote is a duplicate, not a second row
     tok, tid, w = acked[0]
     r = httpx.post(
@@ -141,12 +147,12 @@ def test_concurrent_conflicting_submissions(tmp_path: Path, server_factory: Any)
     assert {code for *_, code in results} <= {201, 409}
     with sqlite3.connect(db) as conn:
         rows = conn.execute(
-            "SELECT k.secret, a.task_id, a.answer FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id"
+            "SELECT k.token_hash, a.task_id, a.answer FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id"
         ).fetchall()
     assert len(rows) == len(tokens) * len(task_ids)  # exactly one answer per (annotator, task)
     stored = {(tok, tid): ans for tok, tid, ans in rows}
     for tok, tid, w, code in results:
-        agrees = f'"winner": {w}' in stored[(tok, tid)]
+        agrees = f'"winner": {w}' in stored[(_h(tok), tid)]
         assert agrees == (
             code == 201
         )  # 201 exactly for the stored answer (first or duplicate), 409 otherwise

@@ -75,10 +75,17 @@ def test_revoked_token_is_refused(env: Env) -> None:
 
 
 def test_invite_link_sets_a_strict_cookie(env: Env) -> None:
-    r = env.client.get(f"/join/{env.annotator}", follow_redirects=False)
+    # opening the link signs nothing in (a GET has no side effect); the button's POST does
+    r = env.client.get(f"/join/{env.annotator}", headers=HTML, follow_redirects=False)
+    assert r.status_code == 200 and "prefkit_token" not in r.headers.get("set-cookie", "")
+    nonce = re.search(r'name="nonce" value="([^"]+)"', r.text).group(1)  # type: ignore[union-attr]
+    r = env.client.post(
+        "/join", data={"token": env.annotator, "nonce": nonce}, headers=HTML, follow_redirects=False
+    )
     assert r.status_code == 303
     cookie = r.headers["set-cookie"].lower()
-    assert "httponly" in cookie and "samesite=strict" in cookie
+    assert "prefkit_token" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+    assert "secure" not in cookie  # plain http on loopback; see test_secure_cookie_option
     assert env.client.get("/join/not-a-token", headers=HTML).status_code == 401
 
 
@@ -105,7 +112,7 @@ def test_csrf_on_cookie_form_posts(env: Env) -> None:
         headers={**HTML, "origin": "http://testserver"},
         follow_redirects=False,
     )
-    assert r.status_code == 303 and r.headers["location"].endswith("saved=1")
+    assert r.status_code == 303 and "saved=1&answer=" in r.headers["location"]
 
 
 def test_body_limits(env: Env) -> None:

@@ -24,7 +24,6 @@ def create_app(settings: Settings) -> Any:
     from prefkit.service import errors
     from prefkit.service.fastlane import FastLane
     from prefkit.service.plot import svg_plot
-    from prefkit.service.render import render_markdown
     from prefkit.service.routers import admin, arenas, campaigns, docs, sessions
     from prefkit.service.security import LimitsMiddleware
     from prefkit.service.state import ServiceState
@@ -32,6 +31,7 @@ def create_app(settings: Settings) -> Any:
     ServiceAPI = _service_api()
 
     svc = ServiceState(settings)
+    svc.arenas.warm()  # every arena's engine, built now; an unreadable row is reported and skipped
 
     @asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -50,7 +50,8 @@ def create_app(settings: Settings) -> Any:
     app.state.svc = svc
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.globals["version"] = __version__
-    templates.env.filters["markdown"] = render_markdown
+    templates.env.filters["markdown"] = svc.markdown
+    templates.env.tests["allowed_media"] = svc.media_ok
     templates.env.filters["plot"] = svg_plot
     app.state.templates = templates
     errors.install(app)
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> Any:
         "max_upload": settings.max_upload_bytes,
         "upload_paths": admin.UPLOAD_PATHS,
         "csp": settings.csp,
+        "media_origins": settings.media_origins,
     }
     app.add_middleware(LimitsMiddleware, **limits)
     app.fast_lane = LimitsMiddleware(FastLane(svc), **limits)

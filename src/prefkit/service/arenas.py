@@ -8,14 +8,16 @@ live state always equals a replay of the database.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from prefkit.errors import InputError, ValidationError
+from prefkit.errors import InputError, PrefkitError, StoreError, ValidationError
 from prefkit.service import repo
+from prefkit.service.hygiene import Hygiene
 from prefkit.service.records import Arena, ArenaPrompt, ArenaVote
 
 if TYPE_CHECKING:
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from prefkit.ranking.leaderboard import Leaderboard, Rankings
     from prefkit.service.state import ServiceState
 
+log = logging.getLogger("prefkit.service")
 _MODEL_NAMES = {"pl": "Plackett-Luce", "bt": "Bradley-Terry", "tm": "Thurstone-Mosteller", "elo": "Elo"}
 BT_PRIOR = 0.1
 """Precision of the Gaussian prior of the batch Bradley-Terry fit (MAP): a weak one, so that a model that has
@@ -94,16 +97,20 @@ def leaderboard_view(lb: Leaderboard, games: np.ndarray, n_votes: int) -> BoardV
 
 def parse_arena_rows(data: bytes | str, source: str = "<upload>") -> tuple[list[str], list[ArenaPrompt]]:
     """Read ``{"id", "prompt", "outputs": {model: text}}`` JSONL; return (models, prompts)."""
-    text = data.decode("utf-8") if isinstance(data, bytes) else data
+    from prefkit.service.campaigns import decode_upload, load_json_line
+
+    text = decode_upload(data, source)
     prompts: list[ArenaPrompt] = []
     models: dict[str, None] = {}
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            rec = json.loads(line)
+            rec = load_json_line(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"not valid JSON ({exc.msg})", path=source, line=lineno) from None
+        except (ValueError, RecursionError) as exc:
+            raise InputError(f"not a usable JSON object ({exc})", path=source, line=lineno) from None
         outs = rec.get("outputs") if isinstance(rec, dict) else None
         if not isinstance(outs, dict) or len(outs) < 2 or not all(isinstance(v, str) for v in outs.values()):
             raise InputError(
@@ -147,7 +154,9 @@ def batch_leaderboard(rankings: Rankings) -> Leaderboard:
 class ArenaRuntime:
     """One arena's engine, prompts and a lock (the engine is touched from the loop and the writer thread)."""
 
-    def __init__(self, arena: Arena, prompts: list[ArenaPrompt], seed: int) -> None:
+    def __init__(
+        self, arena: Arena, prompts: list[ArenaPrompt], seed: int, hygiene: Hygiene | None = None
+    ) -> None:
         from prefkit.ranking.arena.engine import Arena as Engine
         from prefkit.ranking.arena.engine import Vote
 
@@ -160,8 +169,12 @@ class ArenaRuntime:
         self.rng = np.random.default_rng(seed)
         self.lock = threading.Lock()
         self._vote = Vote
+        self._engine = Engine
+        self.seed = seed
         self.engine = Engine(self.models, k=self.k, policy=arena.policy, seed=seed)
-        self.votes: list[ArenaVote] = []
+        self.hygiene = hygiene or Hygiene(cap=10**9, flag_share=1.0, min_deals=1, n_models=len(self.models))
+        self.votes: list[ArenaVote] = []  # every committed vote, flagged tokens' included
+        self.counted: list[ArenaVote] = []  # the votes the leaderboards count
         self._batch_cache: tuple[int, BoardView] | None = None
 
     def next_match(self) -> tuple[int, list[int]]:
@@ -178,14 +191,32 @@ class ArenaRuntime:
             avail = np.flatnonzero(self.has[p])
             return p, [int(i) for i in self.rng.choice(avail, size=min(self.k, avail.size), replace=False)]
 
-    def record(self, models: list[int], ranks: list[int]) -> None:
+    def record(self, models: list[int], ranks: list[int], token_id: int = 0) -> None:
+        """A committed vote: into the engine unless its token is flagged (it is kept either way)."""
         with self.lock:
-            names = [self.models[m] for m in models]
-            groups = [
-                [n for n, r in zip(names, ranks, strict=True) if r == level] for level in sorted(set(ranks))
-            ]
-            self.engine.record(self._vote(names, ranking=groups))
-            self.votes.append(ArenaVote(list(models), list(ranks)))
+            vote = ArenaVote(list(models), list(ranks), token_id)
+            self.votes.append(vote)
+            if not self.hygiene.flagged(token_id):
+                self._count(vote)
+
+    def _count(self, vote: ArenaVote) -> None:
+        names = [self.models[m] for m in vote.models]
+        groups = [
+            [n for n, r in zip(names, vote.ranks, strict=True) if r == level]
+            for level in sorted(set(vote.ranks))
+        ]
+        self.engine.record(self._vote(names, ranking=groups))
+        self.counted.append(vote)
+
+    def replay(self) -> None:
+        """Rebuild the engine from the committed votes of unflagged tokens (after a token is flagged)."""
+        with self.lock:
+            self.engine = self._engine(self.models, k=self.k, policy=self.arena.policy, seed=self.seed)
+            self.counted = []
+            for v in self.votes:
+                if not self.hygiene.flagged(v.token_id):
+                    self._count(v)
+            self._batch_cache = None
 
     def online(self) -> BoardView:
         """The engine's live skill table."""
@@ -194,16 +225,16 @@ class ArenaRuntime:
         return skills_view(table)
 
     def rankings(self) -> Rankings:
-        """Every committed vote, as rankings (what the batch table is fitted on)."""
+        """Every counted vote, as rankings (what the batch table is fitted on)."""
         with self.lock:
-            votes = list(self.votes)
+            votes = list(self.counted)
         return votes_rankings(votes, self.models)
 
     def batch(self) -> BoardView | None:
-        """The batch Bradley-Terry table of every vote so far (None before the first vote); refitted only when
+        """The batch Bradley-Terry table of every counted vote so far (None before the first); refitted only when
         votes have come in since the last call."""
         with self.lock:
-            votes = list(self.votes)
+            votes = list(self.counted)
         cached = self._batch_cache
         if cached is not None and cached[0] == len(votes):
             return cached[1]
@@ -227,18 +258,46 @@ class ArenaHub:
         self.svc = svc
         self._runtimes: dict[int, ArenaRuntime] = {}
         self._lock = threading.Lock()
+        self.broken: dict[int, str] = {}
 
     def runtime(self, arena: Arena) -> ArenaRuntime:
+        """The arena's engine (built on first use); a row that cannot be served is a ``StoreError`` (503) naming
+        it, and the other arenas keep working."""
         with self._lock:
             rt = self._runtimes.get(arena.id)
             if rt is None:
-                conn = self.svc.db()
-                seed = int(self.svc.secret[:8], 16) ^ arena.id
-                rt = ArenaRuntime(arena, repo.arena_prompts(conn, arena.id), seed)
-                for v in repo.arena_votes(conn, arena.id):
-                    rt.record(v.models, v.ranks)
+                try:
+                    rt = self._build(arena)
+                except (ValueError, TypeError, KeyError, PrefkitError) as exc:
+                    self.broken[arena.id] = f"arena {arena.slug!r} cannot be served: {exc}"
+                    raise StoreError(self.broken[arena.id] + " (fix or delete its row)") from None
                 self._runtimes[arena.id] = rt
             return rt
+
+    def _build(self, arena: Arena) -> ArenaRuntime:
+        conn = self.svc.db()
+        seed = int(self.svc.secret[:8], 16) ^ arena.id
+        st = self.svc.settings
+        hygiene = Hygiene(st.arena_cap, st.discard_flag, st.discard_min, len(arena.models))
+        votes = repo.arena_votes(conn, arena.id)
+        hygiene.load([(v.token_id, v.models) for v in votes], repo.arena_flags(conn, arena.id))
+        rt = ArenaRuntime(arena, repo.arena_prompts(conn, arena.id), seed, hygiene)
+        for v in votes:
+            rt.record(v.models, v.ranks, v.token_id)
+        return rt
+
+    def warm(self) -> list[str]:
+        """Build every arena's engine now; return (and log) the problems of those that cannot be served."""
+        problems: list[str] = []
+        conn = self.svc.db()
+        for arena in repo.list_arenas(conn, problems):
+            try:
+                self.runtime(arena)
+            except StoreError as exc:
+                problems.append(str(exc))
+        for p in problems:
+            log.error("%s", p)
+        return problems
 
 
 def ranks_from_choice(k: int, choice: str) -> list[int]:

@@ -28,12 +28,13 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from prefkit.data._build import Builder, Context
 from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE, Dataset
-from prefkit.service.campaigns import CampaignConfig, NewTask
+from prefkit.service.campaigns import CampaignConfig, NewTask, order_groups
 from prefkit.service.records import ArenaPrompt
 from prefkit.storage.store import append_dataset, new_import
 
@@ -145,7 +146,7 @@ def answer_rows(
                 )
             )
         elif cfg.shape == "ranking":
-            groups = [[items[i]] for i in v["order"]]
+            groups = [[items[i] for i in g] for g in order_groups(v["order"])]
             rows.append(RankingJudgment(who, groups, name, f"{base}/{name}"))
         else:
             for c, item, score in zip(cand_ids, items, v["scores"], strict=True):
@@ -227,8 +228,9 @@ def _build(source: str, rows: list[Judgment]) -> Dataset:
 class CoreSink:
     """Writes judgments into the core tables (used only from the writer thread)."""
 
-    def __init__(self, chunk: int = 256, catch_up_chunk: int = 50_000) -> None:
+    def __init__(self, chunk: int = 256, catch_up_chunk: int = 50_000, settle_s: float = 0.0) -> None:
         self.chunk = chunk
+        self.settle_s = settle_s
         self.catch_up_chunk = catch_up_chunk
         self._campaigns: dict[int, tuple[str, CampaignConfig, dict[int, tuple[str, list[str]]]]] = {}
         self._arenas: dict[int, tuple[str, list[str], dict[int, str]]] = {}
@@ -283,21 +285,30 @@ class CoreSink:
             self._arenas[aid] = a
         return a
 
-    def sync(self, conn: sqlite3.Connection, limit: int | None = None) -> bool:
+    def sync(self, conn: sqlite3.Connection, limit: int | None = None, settle: bool = True) -> bool | None:
         """Copy the answers and votes past the watermarks (at most ``limit``, default ``chunk``, of each: a
         short hold of the write lock between vote batches) into the core tables and advance the watermarks,
-        inside the caller's transaction. True when more are left."""
+        inside the caller's transaction. True when more are left now; None when answers younger than the undo
+        window (``settle_s``) wait (with ``settle``: the periodic follow-up; exports and start-up copy all).
+        An answer still in its undo window can be taken back (:func:`prefkit.service.repo.undo_answer`);
+        once copied it is final."""
         limit = limit or self.chunk
-        more = False
+        more: bool | None = False
         through = _watermark(conn, ANSWERS_KEY)
         rows = conn.execute(
             "SELECT a.id, a.task_id, a.campaign_id, a.token_id, a.status, a.answer, a.rationale, k.annotator, "
-            "k.kind FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id WHERE a.id > ? "
+            "k.kind, a.created_at FROM svc_answers a JOIN svc_tokens k ON k.id = a.token_id WHERE a.id > ? "
             "ORDER BY a.id LIMIT ?",
             (through, limit),
         ).fetchall()
+        full = len(rows) == limit
+        if settle and self.settle_s > 0:
+            cutoff = time.time() - self.settle_s
+            young = next((i for i, r in enumerate(rows) if r[9] > cutoff), None)
+            if young is not None:
+                rows, full, more = rows[:young], False, None
         staged = []
-        for _aid, tid, cid, tok, status, answer, rationale, annotator, kind in rows:
+        for _aid, tid, cid, tok, status, answer, rationale, annotator, kind, _at in rows:
             if status != "done":
                 continue
             slug, cfg, tasks = self._campaign(conn, cid)
@@ -310,7 +321,7 @@ class CoreSink:
         if rows:
             self.flush(conn, staged)
             _set_watermark(conn, ANSWERS_KEY, rows[-1][0])
-            more = len(rows) == limit
+            more = True if full else more
         through = _watermark(conn, VOTES_KEY)
         votes = conn.execute(
             "SELECT v.id, v.arena_id, v.match_key, v.prompt_id, v.models, v.ranks, k.annotator, k.kind "
@@ -334,12 +345,13 @@ class CoreSink:
         if votes:
             self.flush(conn, staged)
             _set_watermark(conn, VOTES_KEY, votes[-1][0])
-            more = more or len(votes) == limit
+            if len(votes) == limit:
+                more = True
         return more
 
     def sync_all(self, conn: sqlite3.Connection) -> None:
-        """Copy everything past the watermarks (at start-up, before an export)."""
-        while self.sync(conn, self.catch_up_chunk):
+        """Copy everything past the watermarks (at start-up, before an export), undo windows or not."""
+        while self.sync(conn, self.catch_up_chunk, settle=False):
             pass
 
     # -- entities, registered when a campaign / arena / token is created --------------------------------
@@ -385,6 +397,11 @@ class CoreSink:
         ds.annotators.add(annotator)
         ds.annotator_kind[annotator] = kind
         self.write(conn, TOKENS_SOURCE, ds)
+
+
+def answers_copied_through(conn: sqlite3.Connection) -> int:
+    """The id of the last answer copied into the core tables (answers up to it are final)."""
+    return _watermark(conn, ANSWERS_KEY)
 
 
 def _watermark(conn: sqlite3.Connection, key: str) -> int:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from prefkit.service import ops, repo
 from prefkit.service.campaigns import CampaignConfig
+from prefkit.service.security import sign
 
 if TYPE_CHECKING:
     from prefkit.service.state import ServiceState
@@ -74,17 +75,16 @@ def ensure_demo(svc: ServiceState) -> DemoInfo:
             data=arena_data,
             source="arena.jsonl",
         )
-    conn = svc.db()
-    existing = [t for t in repo.list_tokens(conn) if t.label == DEMO_LABEL and not t.revoked]
-    if existing:
-        secret = existing[0].secret
-    else:
-        _, secret = ops.issue_invite(
+    # the demo invite is derived from the project's secret (tokens are stored hashed): the same link each time
+    secret = sign(svc.secret, "demo-invite")
+    if svc.principal(secret) is None:
+        ops.issue_invite(
             svc,
             annotator="demo-annotator",
             kind="human",
             label=DEMO_LABEL,
             campaigns=["demo-pairwise", "demo-ranking"],
             arenas=["demo-arena", "demo-kwise"],
+            secret=secret,
         )
     return DemoInfo(svc.admin_token, secret, ("demo-pairwise", "demo-ranking"), ("demo-arena", "demo-kwise"))

@@ -27,6 +27,10 @@ log = logging.getLogger("prefkit.service")
 
 def status_of(exc: PrefkitError) -> int:
     """The HTTP status of a library error (the hierarchy lives in :mod:`prefkit.errors`)."""
+    from prefkit.service.campaigns import AnswerInvalid
+
+    if isinstance(exc, AnswerInvalid):
+        return 422
     if isinstance(exc, NotFoundError):
         return 404
     if isinstance(exc, ConflictError):
@@ -82,6 +86,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(PrefkitError)
     async def _prefkit(request: Request, exc: PrefkitError) -> Response:
         return error_response(request, status_of(exc), str(exc))
+
+    @app.exception_handler(RecursionError)
+    async def _deep(request: Request, exc: RecursionError) -> Response:
+        return error_response(request, 400, "request body: JSON nested too deeply")
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        return error_response(request, 422, "a number is out of range (ids are below 2**63)")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -56,7 +56,7 @@ def create_campaign(
 ) -> int:
     check_slug(slug)
     cfg.validate()
-    rows = parse_rows(data, source)
+    rows = parse_rows(data, source, svc.settings.media_origins)
     tasks = build_tasks(rows, cfg.shape)
     if len(tasks) > 200_000:
         raise ValidationError("too many tasks (over 200,000): split the file into several campaigns")
@@ -72,6 +72,7 @@ def create_campaign(
 def create_arena(
     svc: ServiceState, *, slug: str, name: str, k: int, policy: str, data: bytes | str, source: str
 ) -> int:
+    from prefkit.ranking.arena.engine import Arena as Engine
     from prefkit.service.arenas import parse_arena_rows
 
     check_slug(slug)
@@ -80,6 +81,10 @@ def create_arena(
         raise ValidationError(
             f"k: show between 2 and {min(8, len(models))} models per match (the file has {len(models)})"
         )
+    Engine(
+        models, k=k, policy=policy, seed=0
+    )  # an unknown policy (or one that cannot deal K) is refused here,
+    # before anything is written
 
     def op(conn: Any) -> int:
         aid = repo.insert_arena(conn, slug, name or slug, k, policy, models, prompts)
@@ -92,7 +97,14 @@ def create_arena(
 
 
 def issue_invite(
-    svc: ServiceState, *, annotator: str, kind: str, label: str, campaigns: list[str], arenas: list[str]
+    svc: ServiceState,
+    *,
+    annotator: str,
+    kind: str,
+    label: str,
+    campaigns: list[str],
+    arenas: list[str],
+    secret: str | None = None,
 ) -> tuple[int, str]:
     conn = svc.db()
     cids = [repo.get_campaign(conn, s).id for s in campaigns]
@@ -100,7 +112,14 @@ def issue_invite(
 
     def op(c: Any) -> tuple[int, str]:
         out = repo.issue_token(
-            c, role="annotator", annotator=annotator, kind=kind, label=label, campaigns=cids, arenas=aids
+            c,
+            role="annotator",
+            annotator=annotator,
+            kind=kind,
+            label=label,
+            campaigns=cids,
+            arenas=aids,
+            secret=secret,
         )
         svc.core.register_annotator(c, annotator, kind)  # a name used with another kind is refused here
         return out
@@ -117,6 +136,20 @@ class TaskView:
     task: Task
     positions: list[int]
     shown: list[tuple[int, dict[str, str]]]
+
+
+def next_task(svc: ServiceState, who: Principal, campaign: Campaign) -> Task | None:
+    """The next task for ``who``, leased to it: the first (in campaign order) it has not answered whose done
+    answers plus other annotators' live leases stay under the overlap."""
+    import time
+
+    overlap = campaign.config.overlap
+    now = time.time()
+    for task in repo.open_tasks(svc.db(), campaign.id, overlap, who.token_id):
+        if task.n_done + svc.leases.others(task.id, who.token_id, now) < overlap:
+            svc.leases.take(task.id, who.token_id, now)
+            return task
+    return None
 
 
 def task_view(svc: ServiceState, who: Principal, task: Task) -> TaskView:
@@ -154,6 +187,7 @@ async def submit_answer(
         aid, dup = repo.save_answer(
             conn,
             task_id=task_id,
+            overlap=cfg.overlap,
             campaign_id=campaign.id,
             token_id=who.token_id,
             status=status,
@@ -165,7 +199,27 @@ async def submit_answer(
             return aid, dup
         return AfterCommit((aid, dup), follow_up=True)  # copied into the core tables by the writer
 
-    return await svc.writer.run(op)  # type: ignore[no-any-return]
+    out = await svc.writer.run(op)
+    svc.leases.release(task_id, who.token_id)
+    return out  # type: ignore[no-any-return]
+
+
+async def undo_answer(svc: ServiceState, who: Principal, campaign: Campaign, answer_id: int) -> int:
+    """Take back ``who``'s answer ``answer_id`` of ``campaign`` inside the undo window; return its task id."""
+
+    def op(conn: Any) -> int:
+        row = conn.execute("SELECT campaign_id FROM svc_answers WHERE id = ?", (answer_id,)).fetchone()
+        if row is None or int(row[0]) != campaign.id:
+            raise NotFoundError(f"no answer {answer_id} in campaign {campaign.slug!r}")
+        return repo.undo_answer(
+            conn,
+            answer_id=answer_id,
+            token_id=who.token_id,
+            window_s=svc.settings.undo_s,
+            final_through=core.answers_copied_through(conn),
+        )
+
+    return int(await svc.writer.run(op))
 
 
 EXPORT_FORMATS = ("jsonl", "trl", "answers")

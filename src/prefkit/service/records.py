@@ -64,13 +64,15 @@ class Answer:
 
 @dataclass(frozen=True)
 class Progress:
-    """Answers needed and done (``mine`` and ``left`` only for one annotator's view)."""
+    """Answers needed and done (``mine`` (done answers, skips not counted), ``left`` and ``skipped`` only for one
+    annotator's view)."""
 
     tasks: int
     needed: int
     done: int
     mine: int | None = None
     left: int | None = None
+    skipped: int | None = None
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in vars(self).items() if v is not None}
@@ -98,10 +100,11 @@ class ArenaPrompt:
 
 @dataclass(frozen=True)
 class ArenaVote:
-    """A committed vote: model codes in shown order and their ranks (0 = best, equal = tie)."""
+    """A committed vote: model codes in shown order and their ranks (0 = best, equal = tie), and its token."""
 
     models: list[int]
     ranks: list[int]
+    token_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,10 +138,10 @@ class MatchTicket:
 
 @dataclass(frozen=True)
 class TokenRow:
-    """An annotator token as the admin page lists it."""
+    """An annotator token as the admin page lists it (its secret is not stored: it was shown once)."""
 
     id: int
-    secret: str
+    created_at: float
     role: str
     annotator: str
     kind: str

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from prefkit._optional import require
 
@@ -48,8 +50,30 @@ def _md() -> Any:
     )
 
 
-def sanitize_html(html: str) -> str:
+def allowed_media(url: str, origins: Iterable[str] = ()) -> bool:
+    """May untrusted text load ``url`` as an image? Only a normalised path under ``/static/`` (never another
+    same-origin URL: ``/logout``, ``/join/...``, ``/static/../x``) or a URL on one of the ``origins`` the
+    operator allowed (``https://cdn.example.org``)."""
+    from prefkit.service.campaigns import media_path
+
+    if media_path(url) is not None:
+        return True
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc or "\\" in url:
+        return False
+    return f"{parts.scheme}://{parts.netloc}".lower() in {o.rstrip("/").lower() for o in origins}
+
+
+def sanitize_html(html: str, media_origins: Iterable[str] = ()) -> str:
+    """Allow-list cleaning; images keep their ``src`` only when :func:`allowed_media` says so."""
     nh3 = require("nh3")
+    origins = tuple(media_origins)
+
+    def keep(element: str, attribute: str, value: str) -> str | None:
+        if element == "img" and attribute == "src" and not allowed_media(value, origins):
+            return None
+        return value
+
     return str(
         nh3.clean(
             html,
@@ -58,10 +82,12 @@ def sanitize_html(html: str) -> str:
             url_schemes={"http", "https", "mailto"},
             link_rel="noopener noreferrer nofollow",
             strip_comments=True,
+            attribute_filter=keep,
         )
     )
 
 
-def render_markdown(text: str) -> str:
-    """Markdown -> sanitised HTML (raw HTML in the source is escaped, then an allow-list cleaner runs)."""
-    return sanitize_html(_md().render(text or ""))
+def render_markdown(text: str, media_origins: Iterable[str] = ()) -> str:
+    """Markdown -> sanitised HTML (raw HTML in the source is escaped, then an allow-list cleaner runs; images
+    load only from ``/static/`` or ``media_origins``)."""
+    return sanitize_html(_md().render(text or ""), media_origins)

@@ -7,6 +7,7 @@ import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +78,8 @@ def issue_token(
     arenas: list[int] = (),  # type: ignore[assignment]
     secret: str | None = None,
 ) -> tuple[int, str]:
-    """Create a token (or reuse the row of ``secret``) with its grants; return ``(token_id, secret)``."""
+    """Create a token (or reuse the row of ``secret``) with its grants; return ``(token_id, secret)``. Only the
+    token's SHA-256 is stored: the caller shows the secret once."""
     if role not in ("admin", "annotator") or kind not in ("human", "model"):
         raise ValidationError("role/kind: role is admin or annotator, kind is human or model")
     if not annotator or len(annotator) > 80:
@@ -86,8 +88,8 @@ def issue_token(
     th = token_hash(secret)
     conn.execute(
         "INSERT OR IGNORE INTO svc_tokens(token_hash, secret, role, annotator, kind, label, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (th, secret, role, annotator, kind, label, time.time()),
+        "VALUES (?, '', ?, ?, ?, ?, ?)",
+        (th, role, annotator, kind, label, time.time()),
     )
     tid = int(conn.execute("SELECT id FROM svc_tokens WHERE token_hash = ?", (th,)).fetchone()[0])
     for cid in campaigns:
@@ -119,14 +121,14 @@ def lookup_token(conn: sqlite3.Connection, th: str) -> Principal | None:
 
 def list_tokens(conn: sqlite3.Connection) -> list[TokenRow]:
     rows = conn.execute(
-        "SELECT t.id, t.secret, t.role, t.annotator, t.kind, t.label, t.revoked, "
+        "SELECT t.id, t.created_at, t.role, t.annotator, t.kind, t.label, t.revoked, "
         "(SELECT group_concat(resource || ':' || resource_id) FROM svc_grants g WHERE g.token_id = t.id) "
         "FROM svc_tokens t WHERE t.role = 'annotator' ORDER BY t.id"
     ).fetchall()
     return [
         TokenRow(
             id=int(r[0]),
-            secret=r[1],
+            created_at=float(r[1]),
             role=r[2],
             annotator=r[3],
             kind=r[4],
@@ -139,7 +141,10 @@ def list_tokens(conn: sqlite3.Connection) -> list[TokenRow]:
 
 
 def revoke_token(conn: sqlite3.Connection, token_id: int) -> None:
-    conn.execute("UPDATE svc_tokens SET revoked = 1 WHERE id = ? AND role = 'annotator'", (token_id,))
+    """Revoke an annotator token (NotFoundError when there is none with that id)."""
+    cur = conn.execute("UPDATE svc_tokens SET revoked = 1 WHERE id = ? AND role = 'annotator'", (token_id,))
+    if cur.rowcount != 1:
+        raise NotFoundError(f"no annotator token {token_id}")
 
 
 # ---- campaigns and tasks ---------------------------------------------------------------------------
@@ -171,14 +176,13 @@ def insert_campaign(
 
 
 def _campaign(row: Any) -> Campaign:
-    return Campaign(
-        id=int(row[0]),
-        slug=row[1],
-        name=row[2],
-        shape=row[3],
-        config=CampaignConfig.from_json(row[4]),
-        guidelines=row[5],
-    )
+    try:
+        cfg = CampaignConfig.from_json(row[4]).validate()
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StoreError(
+            f"campaign {row[1]!r} (row {row[0]}) has an unreadable config ({exc}): fix or delete its row"
+        ) from None
+    return Campaign(id=int(row[0]), slug=row[1], name=row[2], shape=row[3], config=cfg, guidelines=row[5])
 
 
 def get_campaign(conn: sqlite3.Connection, slug: str) -> Campaign:
@@ -190,11 +194,23 @@ def get_campaign(conn: sqlite3.Connection, slug: str) -> Campaign:
     return _campaign(row)
 
 
-def list_campaigns(conn: sqlite3.Connection) -> list[Campaign]:
+def list_campaigns(conn: sqlite3.Connection, problems: list[str] | None = None) -> list[Campaign]:
+    """Every readable campaign; an unreadable row is left out (its message appended to ``problems``)."""
     rows = conn.execute(
         "SELECT id, slug, name, shape, config, guidelines FROM svc_campaigns ORDER BY id"
     ).fetchall()
-    return [_campaign(r) for r in rows]
+    return _readable(rows, _campaign, problems)
+
+
+def _readable(rows: Any, parse: Any, problems: list[str] | None) -> list[Any]:
+    out = []
+    for r in rows:
+        try:
+            out.append(parse(r))
+        except StoreError as exc:
+            if problems is not None:
+                problems.append(str(exc))
+    return out
 
 
 def campaign_progress(
@@ -206,16 +222,23 @@ def campaign_progress(
     ).fetchone()
     if token_id is None:
         return Progress(tasks=int(n_tasks), needed=int(n_tasks) * overlap, done=int(full))
-    mine = conn.execute(
-        "SELECT count(*) FROM svc_answers WHERE campaign_id = ? AND token_id = ?", (cid, token_id)
-    ).fetchone()[0]
+    mine, skipped = conn.execute(
+        "SELECT coalesce(sum(status = 'done'), 0), coalesce(sum(status = 'skipped'), 0) FROM svc_answers "
+        "WHERE campaign_id = ? AND token_id = ?",
+        (cid, token_id),
+    ).fetchone()
     left = conn.execute(
         "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
         "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
         (cid, overlap, token_id),
     ).fetchone()[0]
     return Progress(
-        tasks=int(n_tasks), needed=int(n_tasks) * overlap, done=int(full), mine=int(mine), left=int(left)
+        tasks=int(n_tasks),
+        needed=int(n_tasks) * overlap,
+        done=int(full),
+        mine=int(mine),
+        left=int(left),
+        skipped=int(skipped),
     )
 
 
@@ -234,13 +257,19 @@ def _task(row: Any) -> Task:
 _TASK_COLS = "id, campaign_id, seq, context_id, context, candidates, n_done"
 
 
-def next_task(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Task | None:
-    row = conn.execute(
+def open_tasks(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Iterator[Task]:
+    """The tasks this token has not answered (nor skipped) and that still need answers, in campaign order."""
+    cur = conn.execute(
         f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq LIMIT 1",
+        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq",
         (cid, overlap, token_id),
-    ).fetchone()
-    return _task(row) if row else None
+    )
+    for row in cur:
+        yield _task(row)
+
+
+def next_task(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Task | None:
+    return next(open_tasks(conn, cid, overlap, token_id), None)
 
 
 def get_task(conn: sqlite3.Connection, task_id: int) -> Task:
@@ -254,6 +283,7 @@ def save_answer(
     conn: sqlite3.Connection,
     *,
     task_id: int,
+    overlap: int,
     campaign_id: int,
     token_id: int,
     status: str,
@@ -279,8 +309,31 @@ def save_answer(
         (task_id, campaign_id, token_id, status, body, json.dumps(positions), rationale, time.time()),
     )
     if status == "done":
-        conn.execute("UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ?", (task_id,))
+        cur2 = conn.execute(
+            "UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ? AND n_done < ?", (task_id, overlap)
+        )
+        if cur2.rowcount != 1:  # (the caller's savepoint drops the answer row)
+            raise ConflictError(f"task {task_id} has all its {overlap} answers already: fetch the next task")
     return int(cur.lastrowid or 0), False
+
+
+def undo_answer(
+    conn: sqlite3.Connection, *, answer_id: int, token_id: int, window_s: float, final_through: int
+) -> int:
+    """Take back one of ``token_id``'s answers (or skips) within ``window_s`` seconds, while it is not yet
+    copied into the core tables (id above ``final_through``); return its task id. ConflictError after that."""
+    row = conn.execute(
+        "SELECT task_id, status, created_at FROM svc_answers WHERE id = ? AND token_id = ?",
+        (answer_id, token_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no answer {answer_id} of this annotator")
+    if answer_id <= final_through or time.time() - float(row[2]) > window_s:
+        raise ConflictError(f"answer {answer_id} is final: answers can be taken back for {window_s:g} s")
+    conn.execute("DELETE FROM svc_answers WHERE id = ?", (answer_id,))
+    if row[1] == "done":
+        conn.execute("UPDATE svc_tasks SET n_done = n_done - 1 WHERE id = ?", (row[0],))
+    return int(row[0])
 
 
 def campaign_answers(conn: sqlite3.Connection, cid: int) -> list[Answer]:
@@ -338,14 +391,19 @@ def insert_arena(
 
 
 def _arena(r: Any) -> Arena:
-    return Arena(
-        id=int(r[0]),
-        slug=r[1],
-        name=r[2],
-        k=int(r[3]),
-        policy=str(json.loads(r[4]).get("policy", "infogain-pl")),
-        models=json.loads(r[5]),
-    )
+    from prefkit.ranking.arena.presets import get_preset
+
+    try:
+        policy = str(json.loads(r[4]).get("policy", "infogain-pl"))
+        get_preset(policy)
+        models = json.loads(r[5])
+        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+            raise ValueError("models is not a list of names")
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise StoreError(
+            f"arena {r[1]!r} (row {r[0]}) cannot be served ({exc}): fix or delete its row"
+        ) from None
+    return Arena(id=int(r[0]), slug=r[1], name=r[2], k=int(r[3]), policy=policy, models=models)
 
 
 def get_arena(conn: sqlite3.Connection, slug: str) -> Arena:
@@ -357,11 +415,10 @@ def get_arena(conn: sqlite3.Connection, slug: str) -> Arena:
     return _arena(r)
 
 
-def list_arenas(conn: sqlite3.Connection) -> list[Arena]:
-    return [
-        _arena(r)
-        for r in conn.execute("SELECT id, slug, name, k, config, models FROM svc_arenas ORDER BY id")
-    ]
+def list_arenas(conn: sqlite3.Connection, problems: list[str] | None = None) -> list[Arena]:
+    """Every servable arena; an unreadable row is left out (its message appended to ``problems``)."""
+    rows = conn.execute("SELECT id, slug, name, k, config, models FROM svc_arenas ORDER BY id")
+    return _readable(rows, _arena, problems)
 
 
 def arena_prompts(conn: sqlite3.Connection, aid: int) -> list[ArenaPrompt]:
@@ -372,8 +429,22 @@ def arena_prompts(conn: sqlite3.Connection, aid: int) -> list[ArenaPrompt]:
 
 
 def arena_votes(conn: sqlite3.Connection, aid: int) -> list[ArenaVote]:
-    rows = conn.execute("SELECT models, ranks FROM svc_arena_votes WHERE arena_id = ? ORDER BY id", (aid,))
-    return [ArenaVote(json.loads(m), json.loads(r)) for m, r in rows]
+    rows = conn.execute(
+        "SELECT models, ranks, token_id FROM svc_arena_votes WHERE arena_id = ? ORDER BY id", (aid,)
+    )
+    return [ArenaVote(json.loads(m), json.loads(r), int(t)) for m, r, t in rows]
+
+
+def arena_flags(conn: sqlite3.Connection, aid: int) -> dict[int, str]:
+    rows = conn.execute("SELECT token_id, reason FROM svc_arena_flags WHERE arena_id = ?", (aid,))
+    return {int(t): str(r) for t, r in rows}
+
+
+def flag_token(conn: sqlite3.Connection, aid: int, token_id: int, reason: str) -> None:
+    conn.execute(
+        "INSERT OR IGNORE INTO svc_arena_flags(arena_id, token_id, reason, created_at) VALUES (?, ?, ?, ?)",
+        (aid, token_id, reason, time.time()),
+    )
 
 
 def count_arena_votes(conn: sqlite3.Connection, aid: int) -> int:

@@ -91,4 +91,20 @@ CREATE TABLE svc_arena_votes (
 CREATE INDEX svc_arena_votes_arena ON svc_arena_votes(arena_id, id);
 """
 
-MIGRATIONS: tuple[str, ...] = (V1,)
+V2 = """
+-- tokens are stored as their SHA-256 only: the secret is shown once, when it is issued
+UPDATE svc_tokens SET secret = '';
+"""
+
+V3 = """
+-- arena vote hygiene: tokens whose votes leave the leaderboards, and why (see prefkit.service.hygiene)
+CREATE TABLE svc_arena_flags (
+    arena_id INTEGER NOT NULL REFERENCES svc_arenas(id),
+    token_id INTEGER NOT NULL REFERENCES svc_tokens(id),
+    reason TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (arena_id, token_id)
+) STRICT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1, V2, V3)

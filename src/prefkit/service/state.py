@@ -30,7 +30,7 @@ class ServiceState:
         self.settings = settings
         path = Path(settings.db_path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.core = CoreSink()
+        self.core = CoreSink(settle_s=settings.undo_s)
         conn = connect(path)
         try:
             conn.execute("PRAGMA temp_store=MEMORY")
@@ -53,6 +53,7 @@ class ServiceState:
         finally:
             conn.close()
         self._position_key = hashlib.sha256(b"positions:" + self.secret.encode()).digest()
+        self._ticket_key = hashlib.sha256(b"tickets:" + self.secret.encode()).digest()
         self.writer = Writer(
             path, synchronous=settings.synchronous, max_batch=settings.max_batch, follow_up=self.core.sync
         )
@@ -68,6 +69,19 @@ class ServiceState:
         self._campaigns: dict[str, Campaign] = {}
         self._arenas: dict[str, Arena] = {}
         self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
+        self.leases = Leases(lease_s=600.0)
+
+    # -- rendering -------------------------------------------------------------------------------------
+    def markdown(self, text: str) -> str:
+        """Untrusted Markdown as safe HTML; images only from ``/static/`` and the allowed media origins."""
+        from prefkit.service.render import render_markdown
+
+        return render_markdown(text, self.settings.media_origins)
+
+    def media_ok(self, url: str | None) -> bool:
+        from prefkit.service.render import allowed_media
+
+        return bool(url) and allowed_media(str(url), self.settings.media_origins)
 
     # -- reads -----------------------------------------------------------------------------------------
     def db(self) -> sqlite3.Connection:
@@ -139,9 +153,21 @@ class ServiceState:
             order[i], order[j] = order[j], order[i]
         return order
 
+    def _keystream(self, iv: bytes, n: int) -> bytes:
+        out = bytearray()
+        block = 0
+        while len(out) < n:
+            out += hashlib.blake2b(iv + block.to_bytes(4, "big"), key=self._ticket_key).digest()
+            block += 1
+        return bytes(out[:n])
+
     def sign_match(self, ticket: MatchTicket) -> str:
+        """The match token: the ticket encrypted (a keyed-BLAKE2b stream under a fresh IV: which models were
+        shown stays hidden from the voter) and signed (HMAC over the ciphertext)."""
         payload = json.dumps(ticket.to_wire(), separators=(",", ":")).encode()
-        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        iv = secrets.token_bytes(12)
+        sealed = iv + _xor(payload, self._keystream(iv, len(payload)))
+        body = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
         return body + "." + sign(self.secret, "match:" + body)
 
     def open_match(self, token: str) -> MatchTicket | None:
@@ -149,7 +175,10 @@ class ServiceState:
         if not body or not hmac.compare_digest(mac, sign(self.secret, "match:" + body)):
             return None
         try:
-            return MatchTicket.from_wire(json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))))
+            sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            iv, ct = sealed[:12], sealed[12:]
+            payload = _xor(ct, self._keystream(iv, len(ct)))
+            return MatchTicket.from_wire(json.loads(payload))
         except (ValueError, TypeError):
             return None
 
@@ -159,3 +188,40 @@ class ServiceState:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).to_bytes(len(a), "big")
+
+
+class Leases:
+    """Tasks handed to annotators and not answered yet: a task is dealt only while its done answers plus the
+    live leases of other annotators stay under the overlap (so N annotators opening it at once do not all get
+    it); a lease lapses after ``lease_s`` seconds (an abandoned tab frees the task). In memory: a restart frees
+    every lease, and the overlap is still checked when an answer is saved."""
+
+    def __init__(self, lease_s: float) -> None:
+        self.lease_s = lease_s
+        self._by_task: dict[int, dict[int, float]] = {}
+        self._lock = threading.Lock()
+
+    def others(self, task_id: int, token_id: int, now: float) -> int:
+        held = self._by_task.get(task_id)
+        if not held:
+            return 0
+        return sum(1 for tok, until in held.items() if tok != token_id and until > now)
+
+    def take(self, task_id: int, token_id: int, now: float) -> None:
+        with self._lock:
+            held = self._by_task.setdefault(task_id, {})
+            for tok in [t for t, until in held.items() if until <= now]:
+                del held[tok]
+            held[token_id] = now + self.lease_s
+
+    def release(self, task_id: int, token_id: int) -> None:
+        with self._lock:
+            held = self._by_task.get(task_id)
+            if held is not None:
+                held.pop(token_id, None)
+                if not held:
+                    del self._by_task[task_id]

@@ -44,7 +44,8 @@ class AfterCommit:
 
 Op = Callable[[sqlite3.Connection], Any]
 Waiter = Future[Any] | asyncio.Future[Any]
-FollowUp = Callable[[sqlite3.Connection], bool]  # returns True while more work is left
+FollowUp = Callable[[sqlite3.Connection], "bool | None"]
+# returns True while more work is left now, None when work is waiting for later (run again at the next interval)
 
 
 class Writer:
@@ -148,7 +149,7 @@ class Writer:
         if self.follow_up is None or not self._dirty:
             return
         while True:
-            more = False
+            more: bool | None = False
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 more = self.follow_up(conn)
@@ -165,7 +166,7 @@ class Writer:
                 return
             if not (more and final):
                 break
-        self._dirty = more
+        self._dirty = more is not False
         self._next_follow = time.monotonic() + (0.0 if more else self.follow_every)
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[tuple[Op, Waiter]]) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse, Response
 from pydantic import BaseModel, Field
 
@@ -19,6 +20,8 @@ from prefkit.service.routers._page import page
 
 router = APIRouter(tags=["admin"])
 UPLOAD_PATHS = ("/admin/campaigns", "/admin/arenas", "/api/v1/campaigns", "/api/v1/arenas")
+"""The routes that take a whole file (exact paths; see :class:`prefkit.service.security.LimitsMiddleware`)."""
+DB_INT_MAX = 2**63 - 1
 
 
 def _base_url(request: Request) -> str:
@@ -31,20 +34,45 @@ def _base_url(request: Request) -> str:
 
 @router.get("/admin", include_in_schema=False)
 async def dashboard(request: Request, who: Principal = Depends(get_admin)) -> Response:
+    return _dashboard(request, who)
+
+
+def _dashboard(request: Request, who: Principal, new_link: NewLink | None = None) -> Response:
     svc = get_state(request)
     conn = svc.db()
-    campaigns = [(c, repo.campaign_progress(conn, c.id, c.config.overlap)) for c in repo.list_campaigns(conn)]
-    arenas = [(a, repo.count_arena_votes(conn, a.id)) for a in repo.list_arenas(conn)]
+    problems: list[str] = []
+    campaigns = [
+        (c, repo.campaign_progress(conn, c.id, c.config.overlap)) for c in repo.list_campaigns(conn, problems)
+    ]
+    arenas = [(a, repo.count_arena_votes(conn, a.id)) for a in repo.list_arenas(conn, problems)]
+    problems.extend(m for m in svc.arenas.broken.values() if m not in problems)
+    tokens = repo.list_tokens(conn)
+    names = {t.id: t.annotator for t in tokens}
+    flags = [
+        (a.slug, names.get(act.token_id, str(act.token_id)), act)
+        for a, _ in arenas
+        if a.id not in svc.arenas.broken
+        for act in svc.arenas.runtime(a).hygiene.activity()
+        if act.flag
+    ]
     return page(
         request,
         "admin.html",
         who,
         campaigns=campaigns,
         arenas=arenas,
-        tokens=repo.list_tokens(conn),
+        problems=problems,
+        flags=flags,
+        tokens=tokens,
         base=_base_url(request),
-        new_link=request.query_params.get("link"),
+        new_link=new_link,
     )
+
+
+@dataclass(frozen=True)
+class NewLink:
+    annotator: str
+    secret: str
 
 
 def _field(form: Any, name: str, default: str = "") -> str:
@@ -58,8 +86,15 @@ def _names(text: str) -> list[str]:
 
 @router.post("/admin/campaigns", include_in_schema=False)
 async def create_campaign_form(request: Request, who: Principal = Depends(get_admin)) -> Response:
-    svc = get_state(request)
     form = await request.form()
+    try:
+        return await _create_campaign_form(request, form)
+    finally:
+        await form.close()  # (the uploaded file's temporary file, on errors too)
+
+
+async def _create_campaign_form(request: Request, form: Any) -> Response:
+    svc = get_state(request)
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ValidationError("file: choose the JSONL file of contexts and candidates")
@@ -79,7 +114,8 @@ async def create_campaign_form(request: Request, who: Principal = Depends(get_ad
     except ValueError:
         raise ValidationError("overlap and scale must be whole numbers") from None
     slug = _field(form, "slug")
-    ops.create_campaign(
+    await run_in_threadpool(  # parsing and inserting 100k tasks must not stall the event loop
+        ops.create_campaign,
         svc,
         slug=slug,
         name=_field(form, "name"),
@@ -93,8 +129,15 @@ async def create_campaign_form(request: Request, who: Principal = Depends(get_ad
 
 @router.post("/admin/arenas", include_in_schema=False)
 async def create_arena_form(request: Request, who: Principal = Depends(get_admin)) -> Response:
-    svc = get_state(request)
     form = await request.form()
+    try:
+        return await _create_arena_form(request, form)
+    finally:
+        await form.close()
+
+
+async def _create_arena_form(request: Request, form: Any) -> Response:
+    svc = get_state(request)
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise ValidationError("file: choose the JSONL file of prompts and model outputs")
@@ -103,7 +146,8 @@ async def create_arena_form(request: Request, who: Principal = Depends(get_admin
     except ValueError:
         raise ValidationError("k: a whole number of models per match") from None
     slug = _field(form, "slug")
-    ops.create_arena(
+    await run_in_threadpool(
+        ops.create_arena,
         svc,
         slug=slug,
         name=_field(form, "name"),
@@ -121,23 +165,33 @@ async def issue_token_form(request: Request, who: Principal = Depends(get_admin)
     form = await request.form()
     campaigns = [v for v in form.getlist("campaigns") if isinstance(v, str)]
     arenas = [v for v in form.getlist("arenas") if isinstance(v, str)]
-    _, secret = ops.issue_invite(
-        svc,
-        annotator=_field(form, "annotator"),
-        kind=_field(form, "kind", "human"),
-        label=_field(form, "label"),
-        campaigns=campaigns,
-        arenas=arenas,
+    annotator = _field(form, "annotator")
+    _, secret = await run_in_threadpool(
+        lambda: ops.issue_invite(
+            svc,
+            annotator=annotator,
+            kind=_field(form, "kind", "human"),
+            label=_field(form, "label"),
+            campaigns=campaigns,
+            arenas=arenas,
+        )
     )
-    return RedirectResponse("/admin?link=" + secret, status_code=303)
+    # the link is shown once, in this response (never in a URL, a log or the database)
+    return _dashboard(request, who, NewLink(annotator, secret))
 
 
 @router.post("/admin/tokens/{token_id}/revoke", include_in_schema=False)
-async def revoke_token_form(token_id: int, request: Request, who: Principal = Depends(get_admin)) -> Response:
+async def revoke_token_form(
+    request: Request, token_id: int = Path(ge=1, le=DB_INT_MAX), who: Principal = Depends(get_admin)
+) -> Response:
+    await _revoke(request, token_id)
+    return RedirectResponse("/admin", status_code=303)
+
+
+async def _revoke(request: Request, token_id: int) -> None:
     svc = get_state(request)
     await svc.writer.run(lambda conn: repo.revoke_token(conn, token_id))
     svc.forget_tokens()
-    return RedirectResponse("/admin", status_code=303)
 
 
 @router.get("/admin/campaigns/{slug}", include_in_schema=False)
@@ -153,7 +207,7 @@ async def campaign_detail(slug: str, request: Request, who: Principal = Depends(
         campaign=c,
         cfg=c.config,
         progress=progress,
-        agreement=ops.agreement(svc, c),
+        agreement=await run_in_threadpool(ops.agreement, svc, c),
     )
 
 
@@ -210,10 +264,14 @@ async def create_campaign_api(body: CampaignIn, request: Request, who: Principal
     """Create a campaign from rows of contexts and candidates (admin)."""
     svc = get_state(request)
     cfg = CampaignConfig(**body.model_dump(exclude={"slug", "name", "guidelines", "rows"}))
-    data = "\n".join(json.dumps(r) for r in body.rows)
-    cid = ops.create_campaign(
-        svc, slug=body.slug, name=body.name, cfg=cfg, guidelines=body.guidelines, data=data, source="rows"
-    )
+
+    def create() -> int:  # in a worker thread: a 100k-task campaign must not stall the event loop
+        data = "\n".join(json.dumps(r) for r in body.rows)
+        return ops.create_campaign(
+            svc, slug=body.slug, name=body.name, cfg=cfg, guidelines=body.guidelines, data=data, source="rows"
+        )
+
+    cid = await run_in_threadpool(create)
     return CreatedOut(id=cid, slug=body.slug)
 
 
@@ -221,10 +279,14 @@ async def create_campaign_api(body: CampaignIn, request: Request, who: Principal
 async def create_arena_api(body: ArenaIn, request: Request, who: Principal = Depends(get_admin)) -> Any:
     """Create an arena from prompts with each model's output (admin)."""
     svc = get_state(request)
-    data = "\n".join(json.dumps(r) for r in body.rows)
-    aid = ops.create_arena(
-        svc, slug=body.slug, name=body.name, k=body.k, policy=body.policy, data=data, source="rows"
-    )
+
+    def create() -> int:
+        data = "\n".join(json.dumps(r) for r in body.rows)
+        return ops.create_arena(
+            svc, slug=body.slug, name=body.name, k=body.k, policy=body.policy, data=data, source="rows"
+        )
+
+    aid = await run_in_threadpool(create)
     return CreatedOut(id=aid, slug=body.slug)
 
 
@@ -232,15 +294,26 @@ async def create_arena_api(body: ArenaIn, request: Request, who: Principal = Dep
 async def issue_token_api(body: TokenIn, request: Request, who: Principal = Depends(get_admin)) -> Any:
     """Issue an annotator (or LLM judge) token granted the given campaigns and arenas (admin)."""
     svc = get_state(request)
-    tid, secret = ops.issue_invite(
-        svc,
-        annotator=body.annotator,
-        kind=body.kind,
-        label=body.label,
-        campaigns=body.campaigns,
-        arenas=body.arenas,
+    tid, secret = await run_in_threadpool(
+        lambda: ops.issue_invite(
+            svc,
+            annotator=body.annotator,
+            kind=body.kind,
+            label=body.label,
+            campaigns=body.campaigns,
+            arenas=body.arenas,
+        )
     )
     return TokenOut(id=tid, token=secret, invite_url=f"{_base_url(request)}/join/{secret}")
+
+
+@router.delete("/api/v1/tokens/{token_id}", status_code=204)
+async def revoke_token_api(
+    request: Request, token_id: int = Path(ge=1, le=DB_INT_MAX), who: Principal = Depends(get_admin)
+) -> Response:
+    """Revoke an annotator token (admin): it stops working at once (404 when there is no such token)."""
+    await _revoke(request, token_id)
+    return Response(status_code=204)
 
 
 @router.get("/api/v1/campaigns/{slug}/agreement")
@@ -249,7 +322,7 @@ async def agreement_api(slug: str, request: Request, who: Principal = Depends(ge
     svc = get_state(request)
     c = svc.campaign(slug)
     await svc.writer.run(svc.core.sync_all)  # every acknowledged answer is in the core tables
-    return [asdict(r) for r in ops.agreement(svc, c)]
+    return [asdict(r) for r in await run_in_threadpool(ops.agreement, svc, c)]
 
 
 @router.get("/api/v1/campaigns/{slug}/export")
@@ -262,7 +335,7 @@ async def export_api(
     svc = get_state(request)
     c = svc.campaign(slug)
     await svc.writer.run(svc.core.sync_all)  # every acknowledged answer is in the core tables
-    body = ops.export_campaign(svc, c, format)
+    body = await run_in_threadpool(ops.export_campaign, svc, c, format)
     name = {"jsonl": f"{slug}.jsonl", "trl": f"{slug}.trl.jsonl"}.get(format, f"{slug}.answers.jsonl")
     return Response(
         body,

@@ -15,7 +15,6 @@ from prefkit.service import ops, repo
 from prefkit.service.arenas import ArenaRuntime, ranks_from_choice
 from prefkit.service.deps import get_principal, get_state
 from prefkit.service.records import Arena, ArenaPrompt, MatchTicket
-from prefkit.service.render import render_markdown
 from prefkit.service.repo import Principal
 from prefkit.service.routers._page import page
 from prefkit.service.state import ServiceState
@@ -29,6 +28,10 @@ def deal_match(svc: ServiceState, who: Principal, arena: Arena) -> tuple[str, Ar
     fast lane)."""
     rt = svc.arenas.runtime(arena)
     p, models = rt.next_match()
+    reason = rt.hygiene.deal(who.token_id, models)  # the cap counts every match dealt, voted or discarded
+    if reason is not None:  # newly flagged: its votes leave the leaderboards; the flag is stored
+        svc.writer.submit(lambda conn: repo.flag_token(conn, arena.id, who.token_id, reason))
+        rt.replay()
     prompt = rt.prompts[p]
     token = svc.sign_match(MatchTicket(arena.id, p, models, who.token_id, secrets.token_hex(8)))
     return token, prompt, [prompt.outputs[rt.models[m]] for m in models]
@@ -68,9 +71,14 @@ async def _vote(
         )
         if dup:
             return (vid, dup)
-        return AfterCommit((vid, dup), lambda: rt.record(models, ranks), follow_up=True)
+        return AfterCommit((vid, dup), lambda: _recorded(rt, models, ranks, who.token_id), follow_up=True)
 
     return await svc.writer.run(op)  # type: ignore[no-any-return]
+
+
+def _recorded(rt: ArenaRuntime, models: list[int], ranks: list[int], token_id: int) -> None:
+    rt.record(models, ranks, token_id)
+    rt.hygiene.voted(token_id, models)
 
 
 # ---- pages -------------------------------------------------------------------------------------------
@@ -89,7 +97,7 @@ async def arena_page(slug: str, request: Request, who: Principal = Depends(get_p
         match=token,
         prompt=prompt,
         outputs=outputs,
-        md=render_markdown,
+        md=svc.markdown,
         voted=request.query_params.get("voted"),
         n_votes=len(svc.arenas.runtime(arena).votes),
     )
@@ -103,6 +111,26 @@ async def arena_vote_form(slug: str, request: Request, who: Principal = Depends(
     match, choice = form.get("match"), form.get("choice")
     if not isinstance(match, str) or not isinstance(choice, str):
         raise ValidationError("the vote form is incomplete: reload the page")
+    if not choice.strip():  # a K-wise ranking nobody touched is not a vote: the same match again, with why
+        m = svc.open_match(match)
+        rt = svc.arenas.runtime(arena)
+        if m is None or m.arena != arena.id or m.token != who.token_id or not 0 <= m.prompt < len(rt.prompts):
+            raise ValidationError("match: not a match of this arena (or tampered with); reload the page")
+        prompt = rt.prompts[m.prompt]
+        return page(
+            request,
+            "arena.html",
+            who,
+            status_code=422,
+            arena=arena,
+            match=match,
+            prompt=prompt,
+            outputs=[prompt.outputs[rt.models[i]] for i in m.models],
+            md=svc.markdown,
+            error="rank the answers first: move them into order (number key, then arrows), "
+            "or press K if the shown order is right",
+            n_votes=len(rt.votes),
+        )
     await _vote(svc, who, arena, match, None, choice)
     return RedirectResponse(f"/a/{slug}?voted=1", status_code=303)
 
