@@ -130,7 +130,7 @@ def test_bad_input_gives_one_error_line(tmp_path, capsys):
     )
     assert code == 2 and "unknown recipe" in err
     code, _, err = _run(capsys, "optimize", "dpo", str(tmp_path / "missing.jsonl"))
-    assert code == 2 and "does not exist" in err
+    assert code == 2 and "no such file" in err
 
 
 def test_simulate_curation_json_and_plot(tmp_path):
