@@ -44,6 +44,25 @@ def _load(file: Path, method: str, style: bool):
     return Battles(pw.a, pw.b, pw.outcome, names, weight=pw.weight)
 
 
+def _criteria_data(file: Path, method: str, style: bool, criterion: str | None):
+    """None for a file of one criterion when none was asked; else {criterion: leaderboard input}."""
+    from prefkit.ranking import criteria, scan
+
+    if not file.is_file() or scan.is_arena_log(file):
+        if criterion not in (None, "all", "overall"):
+            raise ValidationError(f"unknown --criterion {criterion!r}; an arena log has only: overall")
+        return None
+    from prefkit.data import io  # type: ignore[attr-defined]
+
+    ds = io.read(file)
+    wanted = criteria.resolve_criteria(ds, criterion)
+    if wanted is None:
+        return None
+    if style:
+        raise ValidationError(f"{file}: style control needs an arena log with style_* or conv_metadata columns")
+    return {c: criteria.select_criterion(ds, c, method) for c in wanted}
+
+
 def rank(
     file: Path = typer.Argument(
         ..., help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read.", callback=input_file
@@ -70,10 +89,22 @@ def rank(
         None, "--plot", help="Also write a plot: OUT.png or OUT.html.", callback=output_file
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    criterion: str = typer.Option(
+        None,
+        "--criterion",
+        "-c",
+        help="Rank one criterion (parent/child names roll up to the parent), or 'all': one leaderboard per "
+        "criterion and the Pareto set. Required when the file has several criteria.",
+    ),
+    weights: str = typer.Option(
+        None, "--weights", help="With --criterion all: also a weighted sum, e.g. helpful=2,harmless=1."
+    ),
 ) -> None:
     """Rank items from pairwise battles (or K-wise rankings) with confidence intervals.
 
     Example: prefkit rank battles.parquet --method bt --ci bootstrap --rounds 1000 --format json
+
+    Example: prefkit rank multi.jsonl --criterion all --format json
     """
     from prefkit.cli._common import print_json, progress_bar
     from prefkit.ranking.leaderboard import METHODS, build_leaderboard
@@ -86,7 +117,16 @@ def rank(
     if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
         raise ValidationError(f"--plot must end in .png or .html, got {plot.name!r}")
     anchor_t = parse_anchor(anchor) if anchor else None
-    data = _load(file, method, style_control)
+    if weights is not None and criterion != "all":
+        raise ValidationError("--weights needs --criterion all")
+    per_criterion = _criteria_data(file, method, style_control, criterion)
+    if per_criterion is not None and (len(per_criterion) > 1 or criterion == "all"):
+        from prefkit.cli.rank_criteria import render_criteria
+
+        opts = dict(ties=ties, ci=ci, rounds=rounds, level=level, prior=prior, scale=EloScale(raw=raw))
+        render_criteria(per_criterion, method, opts, anchor_t, k, seed, fmt, weights, quiet)
+        return
+    data = _load(file, method, style_control) if per_criterion is None else next(iter(per_criterion.values()))
     effective_ci = ci or ("bootstrap" if method == "elo" else "sandwich")
     total = rounds
     if method == "elo" and effective_ci == "bootstrap":
