@@ -113,3 +113,17 @@ def test_reliability_diagram_png(tmp_path) -> None:
     pytest.importorskip("matplotlib")
     out = reliability_diagram(reliability(simulated_margins(1.0, n=500)), tmp_path / "rel.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("T", [0.05, 1.0, 250.0, 5000.0])
+def test_temperature_is_estimated_beyond_the_old_bounds(T) -> None:
+    # the NLL is convex in 1/T: the exact minimiser matches a dense grid search, however large T is
+    from prefkit.reward.calibration import calibrate_temperature
+
+    m = simulated_margins(1.0) * T
+    fit = calibrate_temperature(m)
+    grid = np.exp(np.linspace(np.log(T) - 1, np.log(T) + 1, 4001))
+    best = grid[np.argmin([pair_nll(m, t) for t in grid])]
+    assert fit.status == "fitted"
+    assert fit.estimate == pytest.approx(best, rel=2e-3)
+    assert fit.estimate == pytest.approx(T, rel=0.1)
