@@ -427,24 +427,32 @@ def _fit_pl(head: Any, j: Judged, units: np.ndarray) -> Any:
 MIN_CALIBRATION_PAIRS = 20
 
 
+def held_out_temperature(
+    name: str, params: dict[str, Any], j: Judged, units: np.ndarray, *, holdout: float = 0.1, seed: int = 0
+) -> TemperatureFit:
+    """The temperature fitted on the pairs of a held-out share of ``units`` (a head fitted on the others).
+
+    Never on the training pairs: a head that fits them too well (Plackett-Luce on rankings) would get a
+    near-zero temperature and overconfident probabilities. Too few held-out pairs: not fitted (and says so).
+    """
+    if not 0 <= holdout < 1:
+        raise ValidationError(f"holdout must lie in [0, 1); got {holdout}")
+    n_hold = int(round(holdout * len(units)))
+    if n_hold < 2 or len(units) - n_hold < 5:
+        return TemperatureFit(1.0, "not_fitted", 0)
+    perm = np.random.default_rng(seed).permutation(units)
+    hold = pairs_in(j, perm[:n_hold]).pairs
+    if len(hold) < MIN_CALIBRATION_PAIRS:
+        return TemperatureFit(1.0, "not_fitted", len(hold))
+    return calibrate_temperature(fit_units(name, params, j, perm[n_hold:]).margins(hold))
+
+
 def fit_calibrated(
     name: str, params: dict[str, Any], j: Judged, *, holdout: float = 0.1, seed: int = 0
 ) -> tuple[RewardHead, TemperatureFit]:
-    """The temperature fitted on the pairs of a held-out share of the units (a head fitted on the others),
-    then the head on all units. Too few held-out pairs: the temperature is not fitted (and says so)."""
-    if not 0 <= holdout < 1:
-        raise ValidationError(f"holdout must lie in [0, 1); got {holdout}")
-    units = j.units
-    n_hold = int(round(holdout * len(units)))
-    temperature = TemperatureFit(1.0, "not_fitted", 0)
-    if n_hold >= 2 and len(units) - n_hold >= 5:
-        perm = np.random.default_rng(seed).permutation(units)
-        hold = pairs_in(j, perm[:n_hold]).pairs
-        temperature = TemperatureFit(1.0, "not_fitted", len(hold))
-        if len(hold) >= MIN_CALIBRATION_PAIRS:
-            cal = fit_units(name, params, j, perm[n_hold:])
-            temperature = calibrate_temperature(cal.margins(hold))
-    return fit_units(name, params, j, units), temperature
+    """:func:`held_out_temperature` on all units, then the head on all units."""
+    temperature = held_out_temperature(name, params, j, j.units, holdout=holdout, seed=seed)
+    return fit_units(name, params, j, j.units), temperature
 
 
 # ---- train and cross-validate on what a file holds ------------------------------------------------------
@@ -509,13 +517,15 @@ def cv(
     head: str, params: dict[str, Any], ds: Dataset, embedder: Embedder, folds: int = 5, *, seed: int = 0
 ) -> tuple[CVResult, int, Source]:
     """k-fold CV over units (judgments on one prompt share a fold); each fold is scored on the pairs its
-    held-out judgments imply, with the temperature fitted on its training pairs. Returns the result, the pairs
+    held-out judgments imply, with the temperature fitted on a held-out 20% of its training units (a head
+    fitted on the other 80%). Returns the result, the pairs
     scored and the source."""
     j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
     units = j.units
     results, secs = [], 0.0
     for test in kfold_indices(len(units), folds, seed=seed):
         train_units = np.delete(units, test)
+        temp = held_out_temperature(head, params, j, train_units, holdout=0.2, seed=seed)
         t0 = time.perf_counter()
         fitted = fit_units(head, params, j, train_units)
         secs += time.perf_counter() - t0
@@ -524,7 +534,6 @@ def cv(
             raise DataProblemError(
                 "a cross-validation fold implies no decisive pair to score; use fewer --folds"
             )
-        temp = calibrate_temperature(fitted.margins(pairs_in(j, train_units).pairs))
         results.append(
             evaluate_margins(
                 fitted.margins(te),
