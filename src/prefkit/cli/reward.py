@@ -245,12 +245,17 @@ def eval_(
         None, "--reliability", help="Write a reliability diagram PNG here.", callback=output_file
     ),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+    by: str | None = typer.Option(
+        None, "--by", help="Per slice: group | group:ATTRIBUTE | criterion | annotator (accuracy, ECE, worst)."
+    ),
 ) -> None:
     """Evaluate a reward model: strict accuracy (ties count as wrong), NLL, ECE / ACE / MCE, per subset.
 
     Scored on the file's pairs and on the pairs its rankings and ratings imply (ties left out).
 
     Example: prefkit reward eval rm/ test.jsonl --format json
+
+    Example: prefkit reward eval rm/ test.jsonl --by group:country
     """
     from prefkit.reward.calibration import reliability as rel_of
     from prefkit.reward.calibration import reliability_diagram
@@ -261,7 +266,7 @@ def eval_(
     model = load_model(model_dir)
     _threads()
     ds = _read(file, from_, skip_bad)
-    ev, margins = evaluate_model(model, ds, _embedder(model.encoder, cache_dir, no_cache))
+    ev, margins, sliced = evaluate_model(model, ds, _embedder(model.encoder, cache_dir, no_cache), by=by)
     if reliability is not None:
         reliability_diagram(
             rel_of(margins, model.temperature), reliability, title=f"{model.head_name} reward model"
@@ -271,7 +276,8 @@ def eval_(
         note = (
             {"temperature_note": model.meta["temperature_note"]} if "temperature_note" in model.meta else {}
         )
-        print_json({"head": model.head_name, **ev.to_dict(), **note})
+        extra = {"slices": sliced.to_dict()} if sliced is not None else {}
+        print_json({"head": model.head_name, **ev.to_dict(), **note, **extra})
         return
     from rich.table import Table
 
@@ -290,6 +296,15 @@ def eval_(
     console.print(t)
     for name, acc in ev.subsets.items():
         console.print(f"  subset {name}: {acc:.4f}")
+    if sliced is not None:
+        st = Table(title=f"by {sliced.by}")
+        for col in (sliced.by, "pairs", "accuracy", "ECE"):
+            st.add_column(col, justify="left" if col == sliced.by else "right")
+        for sl in sliced.slices:
+            st.add_row(sl.name, str(sl.n), f"{sl.accuracy:.4f}", f"{sl.ece:.4f}")
+        console.print(st)
+        w = sliced.worst
+        console.print(f"worst {sliced.by}: {w.name} (accuracy {w.accuracy:.4f} on {w.n} pairs)")
 
 
 @reward_app.command()

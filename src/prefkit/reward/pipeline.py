@@ -565,15 +565,44 @@ def _model_codes(names: list[str], codes: np.ndarray, known: list[str]) -> np.nd
     return np.array([pos.get(names[c], -1) if c >= 0 else -1 for c in codes.tolist()], dtype=np.int64)
 
 
+def slice_codes(ds: Dataset, p: PairFeatures, by: str) -> tuple[np.ndarray, list[str]]:
+    """Per pair, the code of its slice and the slice names: ``criterion``, ``annotator``, ``group`` (all the
+    annotator's group attributes) or ``group:ATTR`` (one attribute)."""
+    from prefkit.reward.slices import BY, group_labels
+
+    kind, _, attr = by.partition(":")
+    if kind not in BY or (attr and kind != "group"):
+        raise ValidationError(f"--by must be one of {', '.join(BY)} or group:ATTRIBUTE; got {by!r}")
+    if kind == "criterion":
+        if p.subset_names:
+            return p.subset, list(p.subset_names)
+        return np.zeros(len(p), dtype=np.int64), [ds.criteria.name(0) if len(ds.criteria) else "overall"]
+    ann = np.asarray(p.annotator)
+    if kind == "annotator":
+        return ann, list(p.annotator_names)
+    if not ds.annotator_groups:
+        raise ValidationError(
+            f"--by {by}: {ds.source or 'the input'} has no annotator attributes (give annotators \"groups\")"
+        )
+    labels, names = group_labels(p.annotator_names, ds.annotator_groups, attr or None)
+    pos = {n: i for i, n in enumerate(names)}
+    per_annotator = np.array([pos[x] for x in labels], dtype=np.int64)
+    codes = np.where(ann >= 0, per_annotator[np.clip(ann, 0, None)] if len(labels) else -1, -1)
+    return codes, names
+
+
 def evaluate_model(
-    model: Any, ds: Dataset, embedder: Embedder, *, n_bins: int = 10
-) -> tuple[Evaluation, np.ndarray]:
-    """Evaluation figures (calibrated with the model's temperature) and the margins of ``ds``'s pairs (its own
-    and those its rankings and ratings imply)."""
+    model: Any, ds: Dataset, embedder: Embedder, *, n_bins: int = 10, by: str | None = None
+) -> tuple[Evaluation, np.ndarray, Any]:
+    """Evaluation figures (calibrated with the model's temperature), the margins of ``ds``'s pairs (its own
+    and those its rankings and ratings imply) and, with ``by``, the :class:`~prefkit.reward.slices.SliceReport`."""
+    from prefkit.reward.slices import evaluate_slices
+
     head = model.head
     p = pair_features(ds, embedder, need_ctx=head.needs_ctx).pairs
     if len(p) == 0:
         raise DataProblemError(f"{ds.source or 'the input'} implies no decisive pair to evaluate on")
+    sliced = slice_codes(ds, p, by) if by is not None else None
     p.annotator = _model_codes(p.annotator_names, p.annotator, list(getattr(head, "annotator_names_", [])))
     m = head.margins(p)
     ev = evaluate_margins(
@@ -584,7 +613,10 @@ def evaluate_model(
         subset_names=p.subset_names,
         n_bins=n_bins,
     )
-    return ev, m
+    report = None
+    if sliced is not None and by is not None:
+        report = evaluate_slices(m, sliced[0], sliced[1], by=by, temperature=model.temperature)
+    return ev, m, report
 
 
 @dataclass

@@ -1,0 +1,88 @@
+"""``prefkit reward eval --by``: per-slice accuracy and calibration and the worst slice, against a planted
+disagreement between annotator groups."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import run
+
+ENC = ["--encoder", "hashing"]
+
+
+def _file(path: Path, seed: int = 0) -> None:
+    """Group north always prefers the 'good' answer; group south flips a fair coin (no signal)."""
+    rng = np.random.default_rng(seed)
+    recs: list[dict] = [
+        {"type": "annotator", "id": "n1", "groups": {"region": "north", "age": "young"}},
+        {"type": "annotator", "id": "s1", "groups": {"region": "south", "age": "young"}},
+    ]
+    for i in range(400):
+        good, bad = f"good{seed}_{i}", f"bad{seed}_{i}"
+        recs.append({"type": "item", "id": good, "text": f"a clear helpful answer number {i}"})
+        recs.append({"type": "item", "id": bad, "text": f"a rude useless reply number {i}"})
+        ann = "n1" if i % 2 == 0 else "s1"
+        flip = ann == "s1" and rng.random() < 0.5
+        recs.append(
+            {
+                "type": "pairwise",
+                "a": good,
+                "b": bad,
+                "outcome": "b" if flip else "a",
+                "annotator": ann,
+                "criterion": "helpful" if i % 4 < 2 else "harmless",
+            }
+        )
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+
+
+@pytest.fixture
+def model(tmp_path, capsys, cache):
+    pytest.importorskip("torch")
+    train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+    _file(train, 0)
+    _file(test, 1)
+    code, _, err = run(["reward", "train", str(train), "--out", str(tmp_path / "rm"), *ENC, *cache], capsys)
+    assert code == 0, err
+    return tmp_path / "rm", test
+
+
+def test_eval_by_group_finds_the_worst_group(model, capsys, cache) -> None:
+    rm, test = model
+    code, out, err = run(
+        ["reward", "eval", str(rm), str(test), "--by", "group:region", "--format", "json", *cache], capsys
+    )
+    assert code == 0, err
+    sl = json.loads(out)["slices"]
+    acc = {s["name"]: s["accuracy"] for s in sl["slices"]}
+    assert acc["north"] > 0.95 and 0.35 < acc["south"] < 0.65  # planted: all right vs a coin
+    assert sl["worst"]["name"] == "south"
+    code, out, err = run(["reward", "eval", str(rm), str(test), "--by", "group", *cache], capsys)
+    assert code == 0 and "age=young,region=south" in out and "worst group" in out
+
+
+def test_eval_by_criterion(model, capsys, cache) -> None:
+    rm, test = model
+    code, out, err = run(
+        ["reward", "eval", str(rm), str(test), "--by", "criterion", "--format", "json", *cache], capsys
+    )
+    assert code == 0, err
+    assert {s["name"] for s in json.loads(out)["slices"]["slices"]} == {"helpful", "harmless"}
+
+
+@pytest.mark.parametrize(
+    ("by", "msg"),
+    [
+        ("group:planet", "known: age, region"),
+        ("colour", "--by must be one of"),
+        ("annotator:x", "--by must be"),
+    ],
+)
+def test_eval_by_bad_names(model, capsys, cache, by, msg) -> None:
+    rm, test = model
+    code, _, err = run(["reward", "eval", str(rm), str(test), "--by", by, *cache], capsys)
+    assert code == 2 and msg in err
