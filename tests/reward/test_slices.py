@@ -86,3 +86,50 @@ def test_eval_by_bad_names(model, capsys, cache, by, msg) -> None:
     rm, test = model
     code, _, err = run(["reward", "eval", str(rm), str(test), "--by", by, *cache], capsys)
     assert code == 2 and msg in err
+
+
+def _strength_file(path: Path) -> None:
+    recs: list[dict] = []
+    for i in range(200):
+        s = 1 + i % 3  # strength 3: 'excellent' vs 'awful'; strength 1: 'fine' vs 'meh'
+        words = {1: ("fine", "meh"), 2: ("good", "poor"), 3: ("excellent", "awful")}[s]
+        recs.append({"type": "item", "id": f"c{i}", "text": f"{words[0]} answer {i}"})
+        recs.append({"type": "item", "id": f"r{i}", "text": f"{words[1]} answer {i}"})
+        recs.append({"type": "pairwise", "a": f"c{i}", "b": f"r{i}", "outcome": "a", "strength": s})
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+
+
+def test_margin_by_strength_from_the_cli(tmp_path, capsys, cache) -> None:
+    pytest.importorskip("torch")
+    f = tmp_path / "s.jsonl"
+    _strength_file(f)
+    gaps = {}
+    for flag in ([], ["--margin-by-strength"]):
+        out = tmp_path / f"rm{len(flag)}"
+        code, _, err = run(
+            ["reward", "train", str(f), "--out", str(out), "--l2", "1e-4", *flag, *ENC, *cache], capsys
+        )
+        assert code == 0, err
+        cfg = json.loads((out / "config.json").read_text())
+        assert cfg["params"]["strength_margin"] is bool(flag)
+        code, sc, err = run(["reward", "score", str(out), str(f), *cache], capsys)
+        rows = [json.loads(x) for x in sc.splitlines()]
+        m = np.array([r["reward_chosen"] - r["reward_rejected"] for r in rows])
+        gaps[bool(flag)] = m[2::3].mean() / m[0::3].mean()  # strength-3 margin over strength-1 margin
+    assert gaps[True] > gaps[False]  # the margin grows with the stated strength
+    code, _, err = run(
+        [
+            "reward",
+            "train",
+            str(f),
+            "--out",
+            str(tmp_path / "x"),
+            "--head",
+            "pl",
+            "--margin-by-strength",
+            *ENC,
+            *cache,
+        ],
+        capsys,
+    )
+    assert code == 2 and "--margin-by-strength applies to the bt and mlp heads" in err

@@ -83,8 +83,18 @@ def _head_params(
     centring: float | None,
     n_components: int | None,
     seed: int,
+    margin_by_strength: bool = False,
 ) -> dict[str, Any]:
     p: dict[str, Any] = {"seed": seed} if head not in ("pl",) else {}
+    if margin_by_strength:
+        if head not in ("bt", "mlp"):
+            from prefkit.errors import ValidationError
+
+            raise ValidationError(
+                f"--margin-by-strength applies to the bt and mlp heads, not {head!r} (scaled-bt weights pairs "
+                "by strength instead)"
+            )
+        p["strength_margin"] = True
     if l2 is not None:
         p["l2"] = l2
     if hidden is not None:
@@ -128,6 +138,11 @@ def train(
     l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
     hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
     margin: float | None = typer.Option(None, "--margin", help="Constant Bradley-Terry margin (bt/mlp)."),
+    margin_by_strength: bool = typer.Option(
+        False,
+        "--margin-by-strength",
+        help="Add each pair's preference strength to its margin (HelpSteer2-Preference / Llama 2; bt/mlp).",
+    ),
     centring: float | None = typer.Option(
         None, "--centring", help="Reward-centring coefficient (bt/mlp/scaled-bt)."
     ),
@@ -153,7 +168,7 @@ def train(
 
     _fmt(format)
     check_head(head)
-    params = _head_params(head, l2, hidden, margin, centring, components, seed)
+    params = _head_params(head, l2, hidden, margin, centring, components, seed, margin_by_strength)
     spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
     _threads()
     ds = _read(file, from_, skip_bad)
