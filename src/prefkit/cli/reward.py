@@ -484,6 +484,45 @@ def _response_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
     return rows
 
 
+@reward_app.command()
+def place(
+    model_dir: Path = typer.Argument(..., help="A pal or maxmin model written by prefkit reward train."),
+    file: Path = typer.Argument(..., help="A few pairs by each new annotator.", callback=input_file),
+    out: Path = typer.Option(
+        ..., "--out", help="Model directory to write, with the new annotators added.", callback=output_dir
+    ),
+    from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+    min_pairs: int = typer.Option(1, "--min-pairs", help="Refuse an annotator with fewer decisive pairs."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """Place new annotators in a pluralistic model from a few pairs each (PAL: mixture weights over the
+    prototypes; MaxMin: the group that explains them best), everything else frozen.
+
+    Example: prefkit reward place rm-pal/ new-annotators.jsonl --out rm-pal2/
+    """
+    from prefkit.reward.persist import load_model, save_model
+    from prefkit.reward.pipeline import place_annotators
+
+    _fmt(format)
+    model = load_model(model_dir)
+    _threads()
+    ds = _read(file, from_, skip_bad)
+    placed = place_annotators(model, ds, _embedder(model.encoder, cache_dir, no_cache), min_pairs=min_pairs)
+    save_model(model, out)
+    if format == "json":
+        print_json({"out": str(out), "placed": [vars(p) for p in placed]})
+        return
+    for p in placed:
+        where = (
+            "weights " + ", ".join(f"{w:.3f}" for w in p.weights) if p.weights is not None else f"group {p.group}"
+        )
+        console.print(f"{p.annotator} ({p.n_pairs} pairs): {where}", highlight=False)
+    _note(f"saved to {out}")
+
+
 @reward_app.command("export-trl")
 def export_trl(
     file: Path = typer.Argument(..., help="Pairwise data with response texts.", callback=input_file),

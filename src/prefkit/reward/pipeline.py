@@ -679,3 +679,49 @@ def score_responses(model: Any, ds: Dataset, embedder: Embedder) -> ResponseScor
     if hasattr(head, "attribute_rewards"):
         attrs = head.attribute_rewards(j.X, verb) if head.kind == "armo" else head.attribute_rewards(j.X)
     return ResponseScores(j.keys // n_items - 1, j.keys % n_items, reward, attrs)
+
+
+# ---- placing new annotators in a pluralistic model (PAL / MaxMin) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A new annotator placed from a few pairs: PAL's mixture weights over its prototypes, or MaxMin's group."""
+
+    annotator: str
+    n_pairs: int
+    weights: tuple[float, ...] | None = None
+    group: int | None = None
+
+
+def place_annotators(model: Any, ds: Dataset, embedder: Embedder, *, min_pairs: int = 1) -> list[Placement]:
+    """Fit each annotator of ``ds`` that ``model`` does not know from its pairs (everything else frozen) and
+    add it to the model's head. Annotators the model knows already are refused by name."""
+    head = model.head
+    if not hasattr(head, "add_annotator"):
+        raise ValidationError(
+            f"placing annotators needs a pal or maxmin model; {model.head_name!r} has no annotator parameters"
+        )
+    p = pair_features(ds, embedder, need_ctx=head.needs_ctx).pairs
+    ann = np.asarray(p.annotator)
+    present = sorted({p.annotator_names[int(a)] for a in ann[ann >= 0]})
+    if not present:
+        raise DataProblemError(f"{ds.source or 'the input'} has no pairs with an annotator to place")
+    known = set(getattr(head, "annotator_names_", []))
+    again = [a for a in present if a in known]
+    if again:
+        raise ValidationError(
+            f"annotators already in the model: {', '.join(again[:8])}; placing is for new annotators "
+            "(retrain to refit known ones)"
+        )
+    out = []
+    for name in present:
+        idx = np.flatnonzero(ann == p.annotator_names.index(name))
+        if len(idx) < min_pairs:
+            raise DataProblemError(f"annotator {name!r} has {len(idx)} decisive pairs; at least {min_pairs} needed")
+        code = head.add_annotator(name, p.take(idx))
+        if hasattr(head, "annotator_weights_") and head.kind == "pal":
+            out.append(Placement(name, len(idx), weights=tuple(float(x) for x in head.annotator_weights_[code])))
+        else:
+            out.append(Placement(name, len(idx), group=int(head.assignment_[code])))
+    return out
