@@ -139,3 +139,17 @@ def test_parse_weights_errors():
         parse_weights("a=z", ["a"])
     with pytest.raises(ValidationError, match="positive"):
         parse_weights("a=0", ["a"])
+
+
+def test_arena_log_has_one_criterion(tmp_path):
+    f = tmp_path / "arena.jsonl"
+    f.write_text(
+        "".join(
+            json.dumps({"model_a": "x", "model_b": "y", "winner": "model_a" if i % 3 else "model_b"}) + "\n"
+            for i in range(60)
+        )
+    )
+    out = json.loads(_run("rank", str(f), "--criterion", "all", "--format", "json").stdout)
+    assert list(out["criteria"]) == ["overall"] and {p["name"] for p in out["pareto"]} == {"x"}
+    res = _run("rank", str(f), "--criterion", "helpful")
+    assert res.exit_code == 2 and "overall" in res.output

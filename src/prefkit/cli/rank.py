@@ -51,7 +51,7 @@ def _criteria_data(file: Path, method: str, style: bool, criterion: str | None):
     if not file.is_file() or scan.is_arena_log(file):
         if criterion not in (None, "all", "overall"):
             raise ValidationError(f"unknown --criterion {criterion!r}; an arena log has only: overall")
-        return None
+        return None if criterion is None else {"overall": _load(file, method, style)}
     from prefkit.data import io  # type: ignore[attr-defined]
 
     ds = io.read(file)
