@@ -59,6 +59,7 @@ ROLES = {
     "model_dir": "model",
     "cache_dir": "out-dir",
     "reward train:out": "out-dir",
+    "reward place:out": "out-dir",
     "import:db": "db-new",
     "export:db": "db",
     "rank:db": "db",

@@ -113,3 +113,50 @@ def test_reliability_diagram_png(tmp_path) -> None:
     pytest.importorskip("matplotlib")
     out = reliability_diagram(reliability(simulated_margins(1.0, n=500)), tmp_path / "rel.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("T", [0.05, 1.0, 250.0, 5000.0])
+def test_temperature_is_estimated_beyond_the_old_bounds(T) -> None:
+    # the NLL is convex in 1/T: the exact minimiser matches a dense grid search, however large T is
+    from prefkit.reward.calibration import calibrate_temperature
+
+    m = simulated_margins(1.0) * T
+    fit = calibrate_temperature(m)
+    grid = np.exp(np.linspace(np.log(T) - 1, np.log(T) + 1, 4001))
+    best = grid[np.argmin([pair_nll(m, t) for t in grid])]
+    assert fit.status == "fitted"
+    assert fit.estimate == pytest.approx(best, rel=2e-3)
+    assert fit.estimate == pytest.approx(T, rel=0.1)
+
+
+def test_plackett_luce_on_rankings_is_calibrated_on_held_out_rankings(tmp_path) -> None:
+    """ECE on held-out rankings' pairs: temperature from the training pairs (the old route: PL fits them almost
+    perfectly, so T collapses and probabilities are overconfident) vs from held-out training units (now)."""
+    pytest.importorskip("torch")
+    from prefkit.data import io
+    from prefkit.reward.calibration import calibrate_temperature
+    from prefkit.reward.encoders import parse_encoder
+    from prefkit.reward.evaluate import kfold_indices
+    from prefkit.reward.pipeline import Embedder, fit_units, held_out_temperature, judge, pairs_in
+
+    from .conftest import rankings_file
+
+    path = tmp_path / "rk.jsonl"
+    rankings_file(path, n_prompts=150, k=5, noise=1.0)
+    j = judge(io.read(path), Embedder(parse_encoder("hashing"), use_cache=False))
+    units = j.units
+    before, after = [], []
+    for test in kfold_indices(len(units), 3, seed=0):
+        tr = np.delete(units, test)
+        head = fit_units("pl", {}, j, tr)
+        m = head.margins(pairs_in(j, units[test]).pairs)
+        old = calibrate_temperature(head.margins(pairs_in(j, tr).pairs))
+        new = held_out_temperature("pl", {}, j, tr, holdout=0.2)
+        assert new.status == "fitted"
+        before.append(reliability(m, temperature=old.value).ece)
+        after.append(reliability(m, temperature=new.value).ece)
+    print(
+        f"PL on rankings, held-out ECE: train-pair temperature {np.mean(before):.3f}, held-out {np.mean(after):.3f}"
+    )
+    assert np.mean(after) < 0.08
+    assert np.mean(after) < np.mean(before)

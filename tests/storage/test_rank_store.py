@@ -207,7 +207,7 @@ def test_rank_db_bad_usage(store, tmp_path, cli):
     for args, needle in (
         ((), "exactly one of FILE or --db"),
         ((str(log), "--db", str(db)), "exactly one of FILE or --db"),
-        ((str(log), "--criterion", "overall"), "use them with --db"),
+        ((str(log), "--source", "x.jsonl"), "use them with --db"),
         (("--db", str(tmp_path / "none.db")), "no such store"),
         (("--db", str(db), "--style-control"), "style"),
         (("--db", str(db), "--method", "glicko"), "--method"),

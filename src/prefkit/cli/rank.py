@@ -23,8 +23,29 @@ def _load(file: Path | None, db: Path | None, method: str, style: bool, criterio
     if file is None or db is not None:
         raise ValidationError("give exactly one of FILE or --db PROJECT.db")
     if criterion or source or kind:
-        raise ValidationError("--criterion, --source and --annotator-kind filter a store: use them with --db")
+        raise ValidationError("--source and --annotator-kind filter a store: use them with --db")
     return rank_input.from_file(file, method=method, style=style)
+
+
+def _criteria_data(file: Path, method: str, style: bool, criterion: str | None):
+    """None for a file of one criterion when none was asked; else {criterion: leaderboard input}."""
+    from prefkit.data import io
+    from prefkit.ranking import criteria
+
+    if io.detect_format(file) == "arena":
+        if criterion not in (None, "all", "overall"):
+            raise ValidationError(f"unknown --criterion {criterion!r}; an arena log has only: overall")
+        return None if criterion is None else {"overall": _load(file, None, method, style, None, None, None)}
+
+    ds = io.read(file)
+    wanted = criteria.resolve_criteria(ds, criterion)
+    if wanted is None:
+        return None
+    if style:
+        raise ValidationError(
+            f"{file}: style control needs an arena log with style_* or conv_metadata columns"
+        )
+    return {c: criteria.select_criterion(ds, c, method) for c in wanted}
 
 
 def rank(
@@ -34,7 +55,6 @@ def rank(
         callback=input_file,
     ),
     db: Path | None = typer.Option(None, "--db", help="Rank the judgments of this project store instead."),
-    criterion: str | None = typer.Option(None, "--criterion", help="With --db: only this criterion."),
     source: str | None = typer.Option(
         None, "--source", help="With --db: only judgments imported from this file (path or file name)."
     ),
@@ -63,12 +83,23 @@ def rank(
         None, "--plot", help="Also write a plot: OUT.png or OUT.html.", callback=output_file
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    criterion: str = typer.Option(
+        None,
+        "--criterion",
+        "-c",
+        help="Rank one criterion (parent/child names roll up to the parent), or 'all': one leaderboard per "
+        "criterion and the Pareto set. Required when the file has several criteria.",
+    ),
+    weights: str = typer.Option(
+        None, "--weights", help="With --criterion all: also a weighted sum, e.g. helpful=2,harmless=1."
+    ),
 ) -> None:
     """Rank items from pairwise battles (or K-wise rankings) with confidence intervals.
 
     Example: prefkit rank battles.parquet --method bt --ci bootstrap --rounds 1000 --format json
 
     Example: prefkit rank --db project.db --criterion overall --format json
+    Example: prefkit rank multi.jsonl --criterion all --format json
     """
     from prefkit.cli._common import print_json, progress_bar
     from prefkit.ranking.leaderboard import METHODS, build_leaderboard
@@ -81,7 +112,20 @@ def rank(
     if plot is not None and plot.suffix.lower() not in (".png", ".html", ".htm"):
         raise ValidationError(f"--plot must end in .png or .html, got {plot.name!r}")
     anchor_t = parse_anchor(anchor) if anchor else None
-    data = _load(file, db, method, style_control, criterion, source, annotator_kind)
+    if weights is not None and criterion != "all":
+        raise ValidationError("--weights needs --criterion all")
+    per_criterion = _criteria_data(file, method, style_control, criterion) if db is None and file else None
+    if per_criterion is not None and (len(per_criterion) > 1 or criterion == "all"):
+        from prefkit.cli.rank_criteria import render_criteria
+
+        opts = dict(ties=ties, ci=ci, rounds=rounds, level=level, prior=prior, scale=EloScale(raw=raw))
+        render_criteria(per_criterion, method, opts, anchor_t, k, seed, fmt, weights, quiet)
+        return
+    if per_criterion is not None:
+        data = next(iter(per_criterion.values()))
+    else:
+        store_criterion = criterion if db is not None else None
+        data = _load(file, db, method, style_control, store_criterion, source, annotator_kind)
     effective_ci = ci or ("bootstrap" if method == "elo" else "sandwich")
     total = rounds
     if method == "elo" and effective_ci == "bootstrap":

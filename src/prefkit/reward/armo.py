@@ -6,6 +6,12 @@ with ``lambda_k = Cov(r_k, v) / Var(v)`` over the training responses (``v`` = lo
 makes ``Corr(r_k', v) = 0`` exactly on the training data. A gating MLP on the prompt embedding gives
 per-prompt attribute weights ``g(x)`` (a softmax), and ``r = beta * sum_k g_k r_k'`` is trained with the
 Bradley-Terry loss. :meth:`ArmoHead.attribute_weights` exposes the weights for inspection.
+
+The gate has its own penalty ``gate_l2`` (the attribute weights ``W`` keep ``l2``). A gate penalised as hard as
+the attribute weights collapses to a prompt-blind constant; by default (``gate_l2=None``) it is chosen by
+validation: each value of ``gate_l2_grid`` is fitted on 80% of the pairs (a seeded split) and scored by the
+Bradley-Terry loss on the other 20%; the best one is refitted on all pairs (``gate_l2_``, and
+``gate_validation_`` holds the held-out loss of every value).
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ class ArmoHead(RewardHead):
         gate_hidden: int = 16,
         decorrelate: bool = True,
         l2: float = 3e-2,
+        gate_l2: float | None = None,
+        gate_l2_grid: Sequence[float] = (3e-2, 3e-3, 3e-4, 3e-5),
         epochs: int = 200,
         lr: float = 3e-3,
         batch_size: int = 4096,
@@ -48,6 +56,8 @@ class ArmoHead(RewardHead):
         self.gate_hidden = gate_hidden
         self.decorrelate = decorrelate
         self.l2 = l2
+        self.gate_l2 = gate_l2
+        self.gate_l2_grid = tuple(float(g) for g in gate_l2_grid)
         self.epochs = epochs
         self.lr = lr
         self.batch_size = batch_size
@@ -63,6 +73,34 @@ class ArmoHead(RewardHead):
         pairs.validate(need_ctx=True)
         if self.n_attributes < 1 or self.gate_hidden < 1:
             raise ValidationError("ArmoHead: n_attributes and gate_hidden must be >= 1")
+        grid = (self.gate_l2,) if self.gate_l2 is not None else self.gate_l2_grid
+        if not grid or any(not np.isfinite(g) or g < 0 for g in grid):
+            raise ValidationError(f"ArmoHead: gate_l2 values must be finite and >= 0, got {grid}")
+        self.gate_validation_: dict[str, float] = {}
+        if len(grid) > 1 and len(pairs) >= 20:
+            perm = np.random.default_rng(self.seed).permutation(len(pairs))
+            cut = int(0.8 * len(pairs))
+            train, val = pairs.take(np.sort(perm[:cut])), pairs.take(np.sort(perm[cut:]))
+            for g in grid:
+                self._fit_once(train, g, attribute_coef, attribute_names)
+                m = self.margins(val)
+                loss = float(np.sum(val.weight * np.logaddexp(0.0, -m)) / np.sum(val.weight))
+                self.gate_validation_[repr(g)] = loss
+            best = min(self.gate_validation_, key=lambda k: self.gate_validation_[k])
+            chosen = float(best)
+        else:
+            chosen = float(grid[0])
+        self._fit_once(pairs, chosen, attribute_coef, attribute_names)
+        self.gate_l2_ = chosen
+        return self
+
+    def _fit_once(
+        self,
+        pairs: PairFeatures,
+        gate_l2: float,
+        attribute_coef: np.ndarray | None,
+        attribute_names: Sequence[str] | None,
+    ) -> None:
         torch = torch_mod()
         torch.manual_seed(self.seed)
         rng = np.random.default_rng(self.seed)
@@ -110,8 +148,8 @@ class ArmoHead(RewardHead):
             rr = sub(xr) @ W - sub(dvr)[:, None] * lam
             beta = torch.exp(log_beta)
             loss = bt_loss(beta * (gate * rc).sum(1), beta * (gate * rr).sum(1), weight=sub(w))
-            reg = (G1**2).sum() + (G2**2).sum() + ((W**2).sum() if not fixed else 0.0)
-            return loss + self.l2 * reg
+            gate_reg = (G1**2).sum() + (G2**2).sum()
+            return loss + gate_l2 * gate_reg + (self.l2 * (W**2).sum() if not fixed else 0.0)
 
         params = [G1, g1, G2, g2, log_beta] + ([] if fixed else [W])
         self.loss_ = fit_adam(
@@ -131,7 +169,6 @@ class ArmoHead(RewardHead):
         self.G1_, self.g1_ = G1.detach().numpy().copy(), g1.detach().numpy().copy()
         self.G2_, self.g2_ = G2.detach().numpy().copy(), g2.detach().numpy().copy()
         self.beta_ = float(np.exp(log_beta.item()))
-        return self
 
     def attribute_weights(self, ctx: np.ndarray) -> np.ndarray:
         """``(n, K)`` gating weights of the attributes for each prompt embedding."""

@@ -1,6 +1,7 @@
 """Calibration of pairwise probabilities ``P(chosen > rejected) = sigmoid(margin / T)``.
 
-Temperature scaling (Guo et al. 2017) fits one ``T`` by minimising the NLL; the calibration errors use the
+Temperature scaling (Guo et al. 2017) fits one ``T`` by minimising the NLL (exactly: the NLL is convex in
+``1 / T``, so the search is unbounded and only truly degenerate data give no estimate); the calibration errors use the
 confidence ``max(p, 1 - p)`` against whether the predicted side was right: ECE (equal-width bins, weighted
 by bin size), ACE (equal-mass bins) and MCE (the worst equal-width bin).
 """
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 from scipy.special import expit
 
 from prefkit.errors import ValidationError
@@ -23,21 +23,54 @@ def pair_nll(margins: np.ndarray, temperature: float = 1.0) -> float:
     return float(np.logaddexp(0.0, -m).mean())
 
 
+def inverse_temperature(margins: np.ndarray) -> float:
+    """The exact minimiser ``s = 1 / T >= 0`` of :func:`pair_nll`, on an unbounded range.
+
+    The NLL ``mean log(1 + exp(-s m))`` is convex in ``s`` with derivative ``g(s) = -mean(m sigmoid(-s m))``,
+    ``g(0) = -mean(m) / 2``, and ``g(s) -> mean over wrong pairs of |m|`` as ``s -> inf``. So: if no pair is
+    ranked wrong (and one is ranked right), the minimum is at ``s = inf`` (``T -> 0``); if ``mean(m) <= 0``
+    it is at ``s = 0`` (``T -> inf``: no signal); otherwise ``g`` has one root, found by bracketing and
+    Brent's method. Those two cases are the only degenerate ones.
+    """
+    from scipy.optimize import brentq
+
+    m = np.asarray(margins, dtype=np.float64)
+    m = m[m != 0]
+    if len(m) == 0 or m.mean() <= 0:
+        return 0.0
+    if not np.any(m < 0):
+        return float("inf")
+
+    def g(si: float) -> float:
+        return float(-(m * expit(-si * m)).mean())
+
+    hi = 1.0 / float(np.abs(m).max())
+    while g(hi) < 0:
+        hi *= 2.0
+    return float(brentq(g, 0.0, hi, xtol=1e-12 * hi, rtol=1e-12, maxiter=500))
+
+
 def fit_temperature(margins: np.ndarray, *, bounds: tuple[float, float] = (1e-2, 1e2)) -> float:
-    """The ``T`` that minimises :func:`pair_nll` (searched on log T within ``bounds``)."""
+    """The ``T`` that minimises :func:`pair_nll` (exact, any positive value); ``bounds`` are returned only in the
+    degenerate cases of :func:`inverse_temperature` (lower: every pair right; upper: no signal)."""
     m = np.asarray(margins, dtype=np.float64)
     if len(m) == 0:
         raise ValidationError("temperature scaling needs at least one pair")
-    res = minimize_scalar(lambda lt: pair_nll(m, float(np.exp(lt))), bounds=np.log(bounds), method="bounded")
-    return float(np.exp(res.x))
+    s_ = inverse_temperature(m)
+    if s_ == 0.0:
+        return float(bounds[1])
+    if np.isinf(s_):
+        return float(bounds[0])
+    return 1.0 / s_
 
 
 @dataclass(frozen=True)
 class TemperatureFit:
     """The temperature used for probabilities, and whether it is an estimate.
 
-    ``status``: ``"fitted"`` (an interior minimum of the NLL: an estimate), ``"at_bound"`` (the NLL keeps falling
-    towards ``bound``: no estimate, ``value`` is the bound, used only so that probabilities stay defined) or
+    ``status``: ``"fitted"`` (the minimum of the NLL over all ``T > 0``: an estimate), ``"at_bound"`` (the NLL keeps
+    falling as ``T -> 0`` or ``T -> inf``, the only degenerate cases: no estimate, ``value`` is a stand-in bound
+    used only so that probabilities stay defined) or
     ``"not_fitted"`` (too few held-out pairs: ``value`` is 1). :attr:`estimate` is ``None`` unless fitted.
     """
 
@@ -58,11 +91,11 @@ class TemperatureFit:
             return f"not fitted: {self.n_pairs} held-out pairs, too few to calibrate (T = 1 used)"
         if self.bound == "upper":
             return (
-                f"at the upper bound {self.value:g} of the search ({self.n_pairs} held-out pairs): the held-out NLL "
+                f"at the upper bound {self.value:g}, a stand-in for T -> inf ({self.n_pairs} held-out pairs): the held-out NLL "
                 "keeps falling as T grows, i.e. the margins carry no calibrated signal (probabilities near 0.5)"
             )
         return (
-            f"at the lower bound {self.value:g} of the search ({self.n_pairs} held-out pairs): every held-out pair "
+            f"at the lower bound {self.value:g}, a stand-in for T -> 0 ({self.n_pairs} held-out pairs): every held-out pair "
             "is ranked right, so the NLL keeps falling as T shrinks (probabilities near 0 or 1)"
         )
 
@@ -77,17 +110,17 @@ class TemperatureFit:
 def calibrate_temperature(
     margins: np.ndarray, *, bounds: tuple[float, float] = (1e-2, 1e2), min_pairs: int = 1
 ) -> TemperatureFit:
-    """:func:`fit_temperature`, saying whether the minimum is interior (an estimate) or at a bound."""
+    """The exact temperature (:func:`inverse_temperature`), saying whether it is an estimate or degenerate;
+    ``bounds`` are the stand-in values of the degenerate cases, not limits of the search."""
     m = np.asarray(margins, dtype=np.float64)
     if len(m) < max(min_pairs, 1):
         return TemperatureFit(1.0, "not_fitted", len(m))
-    t = fit_temperature(m, bounds=bounds)
-    lo, hi = np.log(bounds)
-    if np.log(t) - lo < 1e-3:
+    s_ = inverse_temperature(m)
+    if np.isinf(s_):
         return TemperatureFit(float(bounds[0]), "at_bound", len(m), "lower")
-    if hi - np.log(t) < 1e-3:
+    if s_ == 0.0:
         return TemperatureFit(float(bounds[1]), "at_bound", len(m), "upper")
-    return TemperatureFit(t, "fitted", len(m))
+    return TemperatureFit(1.0 / s_, "fitted", len(m))
 
 
 @dataclass(frozen=True)

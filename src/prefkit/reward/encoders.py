@@ -172,15 +172,43 @@ def make_encoder(spec: EncoderSpec, *, num_threads: int | None = 2) -> Encoder:
         )
     if spec.backend == "hashing":
         return HashingEncoder(int(spec.model) if spec.model.isdigit() else 512)
+    if spec.backend == "import":
+        return _imported(spec.model)
     raise ValidationError(
-        f"unknown encoder backend {spec.backend!r}; use 'sentence-transformers' or 'hashing'"
+        f"unknown encoder backend {spec.backend!r}; use 'sentence-transformers', 'hashing' or 'import'"
     )
 
 
+def _imported(path: str) -> Encoder:
+    """``module:factory``: ``factory()`` must return an object with ``name`` and ``encode(texts)``. A saved model
+    stores the path, so the same encoder is rebuilt on load (the module must be importable there too)."""
+    import importlib
+
+    mod_name, _, attr = path.partition(":")
+    if not mod_name or not attr:
+        raise ValidationError(f"--encoder import:{path}: give import:MODULE:FACTORY, e.g. import:my_pkg.enc:make")
+    try:
+        factory = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValidationError(
+            f"--encoder import:{path}: cannot import it ({exc}); check the module is on PYTHONPATH and defines "
+            f"{attr!r}"
+        ) from None
+    enc = factory()
+    if not callable(getattr(enc, "encode", None)) or not isinstance(getattr(enc, "name", None), str):
+        raise ValidationError(
+            f"--encoder import:{path}: {attr}() must return an object with a 'name' string and encode(texts)"
+        )
+    return enc
+
+
 def parse_encoder(value: str, *, text_mode: str = "response", max_seq_length: int = 256) -> EncoderSpec:
-    """``"hashing"``, ``"hashing:1024"`` or a sentence-transformers model name / local path."""
+    """``"hashing"``, ``"hashing:1024"``, ``"import:MODULE:FACTORY"`` (any encoder, rebuilt on load) or a
+    sentence-transformers model name / local path."""
     if text_mode not in TEXT_MODES:
         raise ValidationError(f"text mode {text_mode!r} is unknown; use one of {', '.join(TEXT_MODES)}")
+    if value.startswith("import:"):
+        return EncoderSpec(backend="import", model=value[len("import:") :], text_mode=text_mode)
     if value == "hashing" or value.startswith("hashing:"):
         dim = value.partition(":")[2] or "512"
         if not dim.isdigit() or int(dim) < 1:

@@ -160,7 +160,9 @@ def cross_validate(
 ) -> CVResult:
     """k-fold CV: ``fit(train)`` returns a function giving margins on held-out pairs.
 
-    With ``calibrate`` the temperature is fitted on the training folds' margins (never on the test fold).
+    With ``calibrate`` the temperature is fitted on a held-out 20% of the training folds (split by ``groups``),
+    scored by a model fitted on the other 80%: never on the test fold, and never on the pairs the scored model
+    was fitted on (whose margins are overconfident).
     """
     from prefkit.reward.calibration import TemperatureFit, calibrate_temperature
 
@@ -170,11 +172,11 @@ def cross_validate(
         t0 = time.perf_counter()
         margins_of = fit(pairs.take(train))
         secs += time.perf_counter() - t0
-        temp = (
-            calibrate_temperature(margins_of(pairs.take(train)))
-            if calibrate
-            else TemperatureFit(1.0, "not_fitted", 0)
-        )
+        temp = TemperatureFit(1.0, "not_fitted", 0)
+        if calibrate and len(train) >= 10:
+            inner = kfold_indices(len(train), 5, groups=None if groups is None else groups[train], seed=seed)[0]
+            cal, fit_part = train[inner], np.delete(train, inner)
+            temp = calibrate_temperature(fit(pairs.take(fit_part))(pairs.take(cal)))
         te = pairs.take(test)
         results.append(
             evaluate_margins(

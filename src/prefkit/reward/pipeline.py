@@ -427,24 +427,32 @@ def _fit_pl(head: Any, j: Judged, units: np.ndarray) -> Any:
 MIN_CALIBRATION_PAIRS = 20
 
 
+def held_out_temperature(
+    name: str, params: dict[str, Any], j: Judged, units: np.ndarray, *, holdout: float = 0.1, seed: int = 0
+) -> TemperatureFit:
+    """The temperature fitted on the pairs of a held-out share of ``units`` (a head fitted on the others).
+
+    Never on the training pairs: a head that fits them too well (Plackett-Luce on rankings) would get a
+    near-zero temperature and overconfident probabilities. Too few held-out pairs: not fitted (and says so).
+    """
+    if not 0 <= holdout < 1:
+        raise ValidationError(f"holdout must lie in [0, 1); got {holdout}")
+    n_hold = int(round(holdout * len(units)))
+    if n_hold < 2 or len(units) - n_hold < 5:
+        return TemperatureFit(1.0, "not_fitted", 0)
+    perm = np.random.default_rng(seed).permutation(units)
+    hold = pairs_in(j, perm[:n_hold]).pairs
+    if len(hold) < MIN_CALIBRATION_PAIRS:
+        return TemperatureFit(1.0, "not_fitted", len(hold))
+    return calibrate_temperature(fit_units(name, params, j, perm[n_hold:]).margins(hold))
+
+
 def fit_calibrated(
     name: str, params: dict[str, Any], j: Judged, *, holdout: float = 0.1, seed: int = 0
 ) -> tuple[RewardHead, TemperatureFit]:
-    """The temperature fitted on the pairs of a held-out share of the units (a head fitted on the others),
-    then the head on all units. Too few held-out pairs: the temperature is not fitted (and says so)."""
-    if not 0 <= holdout < 1:
-        raise ValidationError(f"holdout must lie in [0, 1); got {holdout}")
-    units = j.units
-    n_hold = int(round(holdout * len(units)))
-    temperature = TemperatureFit(1.0, "not_fitted", 0)
-    if n_hold >= 2 and len(units) - n_hold >= 5:
-        perm = np.random.default_rng(seed).permutation(units)
-        hold = pairs_in(j, perm[:n_hold]).pairs
-        temperature = TemperatureFit(1.0, "not_fitted", len(hold))
-        if len(hold) >= MIN_CALIBRATION_PAIRS:
-            cal = fit_units(name, params, j, perm[n_hold:])
-            temperature = calibrate_temperature(cal.margins(hold))
-    return fit_units(name, params, j, units), temperature
+    """:func:`held_out_temperature` on all units, then the head on all units."""
+    temperature = held_out_temperature(name, params, j, j.units, holdout=holdout, seed=seed)
+    return fit_units(name, params, j, j.units), temperature
 
 
 # ---- train and cross-validate on what a file holds ------------------------------------------------------
@@ -509,13 +517,15 @@ def cv(
     head: str, params: dict[str, Any], ds: Dataset, embedder: Embedder, folds: int = 5, *, seed: int = 0
 ) -> tuple[CVResult, int, Source]:
     """k-fold CV over units (judgments on one prompt share a fold); each fold is scored on the pairs its
-    held-out judgments imply, with the temperature fitted on its training pairs. Returns the result, the pairs
+    held-out judgments imply, with the temperature fitted on a held-out 20% of its training units (a head
+    fitted on the other 80%). Returns the result, the pairs
     scored and the source."""
     j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
     units = j.units
     results, secs = [], 0.0
     for test in kfold_indices(len(units), folds, seed=seed):
         train_units = np.delete(units, test)
+        temp = held_out_temperature(head, params, j, train_units, holdout=0.2, seed=seed)
         t0 = time.perf_counter()
         fitted = fit_units(head, params, j, train_units)
         secs += time.perf_counter() - t0
@@ -524,7 +534,6 @@ def cv(
             raise DataProblemError(
                 "a cross-validation fold implies no decisive pair to score; use fewer --folds"
             )
-        temp = calibrate_temperature(fitted.margins(pairs_in(j, train_units).pairs))
         results.append(
             evaluate_margins(
                 fitted.margins(te),
@@ -556,15 +565,44 @@ def _model_codes(names: list[str], codes: np.ndarray, known: list[str]) -> np.nd
     return np.array([pos.get(names[c], -1) if c >= 0 else -1 for c in codes.tolist()], dtype=np.int64)
 
 
+def slice_codes(ds: Dataset, p: PairFeatures, by: str) -> tuple[np.ndarray, list[str]]:
+    """Per pair, the code of its slice and the slice names: ``criterion``, ``annotator``, ``group`` (all the
+    annotator's group attributes) or ``group:ATTR`` (one attribute)."""
+    from prefkit.reward.slices import BY, group_labels
+
+    kind, _, attr = by.partition(":")
+    if kind not in BY or (attr and kind != "group"):
+        raise ValidationError(f"--by must be one of {', '.join(BY)} or group:ATTRIBUTE; got {by!r}")
+    if kind == "criterion":
+        if p.subset_names:
+            return p.subset, list(p.subset_names)
+        return np.zeros(len(p), dtype=np.int64), [ds.criteria.name(0) if len(ds.criteria) else "overall"]
+    ann = np.asarray(p.annotator)
+    if kind == "annotator":
+        return ann, list(p.annotator_names)
+    if not ds.annotator_groups:
+        raise ValidationError(
+            f"--by {by}: {ds.source or 'the input'} has no annotator attributes (give annotators \"groups\")"
+        )
+    labels, names = group_labels(p.annotator_names, ds.annotator_groups, attr or None)
+    pos = {n: i for i, n in enumerate(names)}
+    per_annotator = np.array([pos[x] for x in labels], dtype=np.int64)
+    codes = np.where(ann >= 0, per_annotator[np.clip(ann, 0, None)] if len(labels) else -1, -1)
+    return codes, names
+
+
 def evaluate_model(
-    model: Any, ds: Dataset, embedder: Embedder, *, n_bins: int = 10
-) -> tuple[Evaluation, np.ndarray]:
-    """Evaluation figures (calibrated with the model's temperature) and the margins of ``ds``'s pairs (its own
-    and those its rankings and ratings imply)."""
+    model: Any, ds: Dataset, embedder: Embedder, *, n_bins: int = 10, by: str | None = None
+) -> tuple[Evaluation, np.ndarray, Any]:
+    """Evaluation figures (calibrated with the model's temperature), the margins of ``ds``'s pairs (its own
+    and those its rankings and ratings imply) and, with ``by``, the :class:`~prefkit.reward.slices.SliceReport`."""
+    from prefkit.reward.slices import evaluate_slices
+
     head = model.head
     p = pair_features(ds, embedder, need_ctx=head.needs_ctx).pairs
     if len(p) == 0:
         raise DataProblemError(f"{ds.source or 'the input'} implies no decisive pair to evaluate on")
+    sliced = slice_codes(ds, p, by) if by is not None else None
     p.annotator = _model_codes(p.annotator_names, p.annotator, list(getattr(head, "annotator_names_", [])))
     m = head.margins(p)
     ev = evaluate_margins(
@@ -575,7 +613,10 @@ def evaluate_model(
         subset_names=p.subset_names,
         n_bins=n_bins,
     )
-    return ev, m
+    report = None
+    if sliced is not None and by is not None:
+        report = evaluate_slices(m, sliced[0], sliced[1], by=by, temperature=model.temperature)
+    return ev, m, report
 
 
 @dataclass
@@ -638,3 +679,49 @@ def score_responses(model: Any, ds: Dataset, embedder: Embedder) -> ResponseScor
     if hasattr(head, "attribute_rewards"):
         attrs = head.attribute_rewards(j.X, verb) if head.kind == "armo" else head.attribute_rewards(j.X)
     return ResponseScores(j.keys // n_items - 1, j.keys % n_items, reward, attrs)
+
+
+# ---- placing new annotators in a pluralistic model (PAL / MaxMin) ------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A new annotator placed from a few pairs: PAL's mixture weights over its prototypes, or MaxMin's group."""
+
+    annotator: str
+    n_pairs: int
+    weights: tuple[float, ...] | None = None
+    group: int | None = None
+
+
+def place_annotators(model: Any, ds: Dataset, embedder: Embedder, *, min_pairs: int = 1) -> list[Placement]:
+    """Fit each annotator of ``ds`` that ``model`` does not know from its pairs (everything else frozen) and
+    add it to the model's head. Annotators the model knows already are refused by name."""
+    head = model.head
+    if not hasattr(head, "add_annotator"):
+        raise ValidationError(
+            f"placing annotators needs a pal or maxmin model; {model.head_name!r} has no annotator parameters"
+        )
+    p = pair_features(ds, embedder, need_ctx=head.needs_ctx).pairs
+    ann = np.asarray(p.annotator)
+    present = sorted({p.annotator_names[int(a)] for a in ann[ann >= 0]})
+    if not present:
+        raise DataProblemError(f"{ds.source or 'the input'} has no pairs with an annotator to place")
+    known = set(getattr(head, "annotator_names_", []))
+    again = [a for a in present if a in known]
+    if again:
+        raise ValidationError(
+            f"annotators already in the model: {', '.join(again[:8])}; placing is for new annotators "
+            "(retrain to refit known ones)"
+        )
+    out = []
+    for name in present:
+        idx = np.flatnonzero(ann == p.annotator_names.index(name))
+        if len(idx) < min_pairs:
+            raise DataProblemError(f"annotator {name!r} has {len(idx)} decisive pairs; at least {min_pairs} needed")
+        code = head.add_annotator(name, p.take(idx))
+        if hasattr(head, "annotator_weights_") and head.kind == "pal":
+            out.append(Placement(name, len(idx), weights=tuple(float(x) for x in head.annotator_weights_[code])))
+        else:
+            out.append(Placement(name, len(idx), group=int(head.assignment_[code])))
+    return out
