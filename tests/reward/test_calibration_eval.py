@@ -61,7 +61,7 @@ def test_accuracy_is_strict_ties_count_as_wrong() -> None:
 @settings(max_examples=50, deadline=None)
 def test_accuracy_and_errors_are_bounded(ms: list[float]) -> None:
     ev = evaluate_margins(np.array(ms))
-    assert 0 <= ev.accuracy <= 1 and 0 <= ev.ece <= ev.mce <= 1 and ev.nll >= 0
+    assert 0 <= ev.accuracy <= 1 and 0 <= ev.ece <= ev.mce + 1e-12 and ev.mce <= 1 and ev.nll >= 0  # ECE is a weighted mean of bin errors: up to rounding
 
 
 def test_subsets_and_rewardbench_sections() -> None:
