@@ -117,10 +117,12 @@ def open_chat(
     max_tokens: int,
     seed: int,
     progress: Callable[[int], Any] | None = None,
+    scripted: bool = True,
 ) -> Any:
     """A chat model for ``--model``: ``scripted`` (:class:`ScriptedChat`), ``local:NAME`` or a server's model
-    (a :class:`RunnerChat` over ``annotation.factory.open_runner``, replies cached so a re-run resumes)."""
-    if model == "scripted" or model.startswith("scripted:"):
+    (a :class:`RunnerChat` over ``annotation.factory.open_runner``, replies cached so a re-run resumes).
+    ``scripted=False`` leaves ``scripted`` to the factory (whose scripted judge is not a chat model)."""
+    if scripted and (model == "scripted" or model.startswith("scripted:")):
         return ScriptedChat(seed)
     from prefkit.annotation.factory import JudgeOptions, open_runner
     from prefkit.cli.judge import _cache

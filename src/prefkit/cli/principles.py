@@ -54,6 +54,34 @@ def _encoder(name: str) -> Any:
     return make_encoder(parse_encoder(name))
 
 
+def _model_chat(
+    stack: Any,
+    model: str,
+    base_url: str | None,
+    cache: Path | None,
+    no_cache: bool,
+    max_tokens: int,
+    seed: int,
+    quiet: bool,
+) -> Any:
+    """The chat model of ``--model`` (a judge runner, replies cached), with a progress line of its calls."""
+    from prefkit.cli._chat import open_chat
+    from prefkit.cli._common import progress_bar
+
+    advance = stack.enter_context(progress_bar("asking the model", None, quiet=quiet))
+    return open_chat(
+        stack,
+        model,
+        base_url=base_url,
+        cache=cache,
+        no_cache=no_cache,
+        max_tokens=max_tokens,
+        seed=seed,
+        progress=advance,
+        scripted=False,
+    )
+
+
 def principles_cmd(
     file: Path = typer.Argument(
         ..., help="Judged pairs with texts (ICAI CSV / JSON, TRL or prefkit JSONL).", callback=input_file
@@ -101,7 +129,6 @@ def principles_cmd(
     from contextlib import ExitStack
 
     from prefkit.analysis import principles as icai
-    from prefkit.cli._common import progress_bar
 
     if fmt not in ("table", "json"):
         raise ValidationError(f"--format must be table or json, got {fmt!r}")
@@ -123,14 +150,7 @@ def principles_cmd(
     with ExitStack() as stack:
         chat = None
         if model:
-            from prefkit.annotation.factory import JudgeOptions, open_runner
-            from prefkit.cli._chat import RunnerChat
-            from prefkit.cli.judge import _cache
-
-            opts = JudgeOptions(base_url=base_url, cache=_cache(cache, no_cache, model), seed=seed)
-            runner = stack.enter_context(open_runner(model, opts))
-            advance = stack.enter_context(progress_bar("asking the model", None, quiet=quiet))
-            chat = RunnerChat(runner, max_tokens=max_tokens, seed=seed, progress=advance)
+            chat = _model_chat(stack, model, base_url, cache, no_cache, max_tokens, seed, quiet)
         enc = _encoder(encoder)
         v: Any
         if voter == "judge":
@@ -217,7 +237,6 @@ def criteria_cmd(
 
     from prefkit.analysis import criteria as critiq
     from prefkit.analysis import principles as icai
-    from prefkit.cli._common import progress_bar
 
     if fmt not in ("table", "json"):
         raise ValidationError(f"--format must be table or json, got {fmt!r}")
@@ -237,14 +256,7 @@ def criteria_cmd(
     with ExitStack() as stack:
         chat = None
         if model:
-            from prefkit.annotation.factory import JudgeOptions, open_runner
-            from prefkit.cli._chat import RunnerChat
-            from prefkit.cli.judge import _cache
-
-            opts = JudgeOptions(base_url=base_url, cache=_cache(cache, no_cache, model), seed=seed)
-            runner = stack.enter_context(open_runner(model, opts))
-            advance = stack.enter_context(progress_bar("asking the model", None, quiet=quiet))
-            chat = RunnerChat(runner, max_tokens=max_tokens, seed=seed, progress=advance)
+            chat = _model_chat(stack, model, base_url, cache, no_cache, max_tokens, seed, quiet)
         v: Any = icai.ChatVoter(chat) if voter == "judge" else icai.EmbeddingVoter(_encoder(encoder))  # type: ignore[arg-type]
         res = critiq.mine_criteria(
             tr,
