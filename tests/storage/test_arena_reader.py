@@ -14,7 +14,6 @@ import json
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from prefkit.cli.main import main
 from prefkit.data import io
 from prefkit.storage import arena_battles, arena_scan
 
@@ -142,28 +140,6 @@ def bad_line(path: Path) -> int:
     return BAD_AT + (2 if path.suffix == ".csv" else 1)
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(capsys) -> Callable[..., Result]:
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = 0
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        got = capsys.readouterr()
-        return Result(code, got.out, got.err)
-
-    return run
-
-
 @pytest.fixture(params=["duckdb", "no-duckdb"])
 def engine(request, monkeypatch) -> str:
     if request.param == "no-duckdb":
@@ -174,7 +150,7 @@ def engine(request, monkeypatch) -> str:
     return request.param
 
 
-def agree(cli: Callable[..., Result], path: Path, *rank_args: str) -> tuple[Result, Result]:
+def agree(cli: Callable[..., Any], path: Path, *rank_args: str) -> tuple[Any, Any]:
     """``validate`` and ``rank`` on one file: both succeed, or both fail with the same error line."""
     v = cli("validate", str(path))
     r = cli("rank", str(path), "--ci", "none", "--format", "json", *rank_args)
@@ -209,7 +185,7 @@ def test_bad_json_values_refused_alike(tmp_path, cli, engine, case):
     assert v.err.startswith(f"error: {path}:{bad_line(path)}: ") and needle in v.err, v.err
 
 
-def _ratings(res: Result) -> dict[str, float]:
+def _ratings(res: Any) -> dict[str, float]:
     return {r["name"]: r["rating"] for r in json.loads(res.out)["leaderboard"]}
 
 

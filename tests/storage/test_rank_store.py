@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-from prefkit.cli.main import main
 
 NAMES = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta"]
 THETA = np.array([1.2, 0.7, 0.3, 0.0, -0.5, -1.1])
@@ -44,28 +40,6 @@ def write_jsonl(path: Path, recs: list[dict]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r) + "\n" for r in recs))
     return path
-
-
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
-@pytest.fixture
-def cli(capsys) -> Callable[..., Result]:
-    def run(*args: str) -> Result:
-        capsys.readouterr()
-        code = 0
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        got = capsys.readouterr()
-        return Result(code, got.out, got.err)
-
-    return run
 
 
 def assert_same_json(x: object, y: object, path: str = "") -> None:
