@@ -118,8 +118,8 @@ def test_smollm2_dilemmas_and_prefeval(tmp_path: Path, capsys: Any, shared_data:
     assert len(answers) == 2 and all(isinstance(a["reply"], str) for a in answers)
 
 
-def test_ratings_on_llmfao(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
-    pytest.importorskip("surprise")
+def test_ratings_on_llmfao(tmp_path: Path, capsys: Any, shared_data: Path, require_peer: Any) -> None:
+    require_peer("surprise", "bench")
     argv = ["bench", "ratings", str(shared_data / "llmfao"), "--encoder", "hashing", "--out", str(tmp_path / "r"),
             "--format", "json"]  # fmt: skip
     code, out, err = _run(argv, capsys)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -49,8 +51,8 @@ def test_embedding_predictor_uses_the_texts() -> None:
     assert me.rmse < 0.3 * mb.rmse and me.spearman > 0.9 > mb.spearman
 
 
-def test_surprise_svd_learns_low_rank_structure() -> None:
-    pytest.importorskip("surprise")
+def test_surprise_svd_learns_low_rank_structure(require_peer: Any) -> None:
+    require_peer("surprise", "bench")
     u, i, r, _ = _sim(seed=2)
     test = split_per_user(u, 0.2, seed=0)
     scale = (float(r.min()), float(r.max()))
