@@ -1,107 +1,83 @@
-"""llmfao-specific adapter: crowd votes and GPT-4 verdicts on the same pairs, with the responses' texts.
+"""llmfao directories: the crowd's votes and GPT-4's verdicts on the same pairs, as one set of judged pairs.
 
-Reads a directory holding the llmfao files (dustalov/llmfao, CC BY 4.0): ``prompts.jsonl`` (id, text, type),
-``results.jsonl`` (model, prompt, result), ``models.jsonl`` and ``crowd-comparisons.csv`` /
-``gpt4-crowd-comparisons.csv`` (``model_x`` is shown left, as side ``a``). Crowd workers become human
-annotators ``crowd:<worker>``; GPT-4 is one model annotator ``gpt-4``; the prompt ``type`` is the category.
-
-This is a stop-gap until the shared llmfao reader in :mod:`prefkit.data` carries response texts.
+A directory of dustalov/llmfao (CC BY 4.0) holds ``crowd-comparisons.csv`` and ``gpt4-crowd-comparisons.csv``
+(the left model shown as side ``a``) beside ``prompts.jsonl`` and ``results.jsonl``. Each log is read by the one
+crowd reader (:func:`prefkit.data.io.read`, which attaches the prompt and response texts from the directory);
+this module only joins the two logs: crowd workers become human annotators ``crowd:<worker>``, GPT-4 one model
+annotator ``gpt-4``, and the prompt ``type`` of ``prompts.jsonl`` is the category.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from prefkit.analysis.pairs import JudgedPairs
-from prefkit.data.model import OUTCOME_A, OUTCOME_B, OUTCOME_TIE
+from prefkit.data import _source, io
+from prefkit.data.formats.llmfao import PROMPTS, RESULTS
 from prefkit.errors import InputError
 
 FILES = {"crowd": "crowd-comparisons.csv", "gpt4": "gpt4-crowd-comparisons.csv"}
-_WINNER = {"left": OUTCOME_A, "right": OUTCOME_B, "tie": OUTCOME_TIE}
+GPT4 = "gpt-4"
 
 
 def is_llmfao_dir(path: str | Path) -> bool:
     p = Path(path)
-    return p.is_dir() and (p / "results.jsonl").is_file() and (p / FILES["crowd"]).is_file()
+    return p.is_dir() and (p / RESULTS).is_file() and (p / FILES["crowd"]).is_file()
 
 
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        raise InputError("missing llmfao file", path=path)
-    out = []
-    with path.open(encoding="utf-8") as fh:
-        for k, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    out.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InputError(f"not a JSON object ({exc.msg})", path=path, line=k) from None
-    return out
+def _prompt_types(d: Path) -> dict[str, str]:
+    return {str(rec.get("id")): str(rec.get("type")) for _, rec in _source.json_records(d / PROMPTS)}
 
 
 def read_llmfao(directory: str | Path, judges: tuple[str, ...] = ("crowd", "gpt4")) -> JudgedPairs:
     """The judgments of ``judges`` (``crowd`` and/or ``gpt4``) with prompt and response texts."""
     d = Path(directory)
-    prompts = {int(r["id"]): r for r in _jsonl(d / "prompts.jsonl")}
-    texts = {
-        (int(r["model"]), int(r["prompt"])): str(r.get("result") or "") for r in _jsonl(d / "results.jsonl")
-    }
-    item_of: dict[str, int] = {}
-    ann_of: dict[str, int] = {}
-    cats = sorted({str(p.get("type")) for p in prompts.values()})
-    cat_of = {c: k for k, c in enumerate(cats)}
-    cols: dict[str, list[Any]] = {k: [] for k in ("a", "b", "o", "ann", "ctx", "cat", "p", "ta", "tb")}
     for judge in judges:
         if judge not in FILES:
             raise InputError(f"unknown llmfao judge {judge!r}; choose crowd or gpt4")
-        path = d / FILES[judge]
-        if not path.is_file():
-            raise InputError("missing llmfao comparison file", path=path)
-        with path.open(encoding="utf-8", newline="") as fh:
-            for line, row in enumerate(csv.DictReader(fh), 2):
-                try:
-                    x, y, pid = int(row["model_x"]), int(row["model_y"]), int(row["prompt"])
-                    outcome = _WINNER[row["winner"]]
-                except (KeyError, ValueError, TypeError) as exc:
-                    raise InputError(
-                        f"bad row ({exc}); expected model_x, model_y, prompt, winner", path=path, line=line
-                    ) from None
-                if (x, pid) not in texts or (y, pid) not in texts or pid not in prompts:
-                    raise InputError(
-                        f"no response text for model {x if (x, pid) not in texts else y} on prompt {pid} in "
-                        "results.jsonl",
-                        path=path,
-                        line=line,
-                    )
-                name = f"crowd:{row.get('worker')}" if judge == "crowd" else "gpt-4"
-                cols["a"].append(item_of.setdefault(str(row["left"]), len(item_of)))
-                cols["b"].append(item_of.setdefault(str(row["right"]), len(item_of)))
-                cols["o"].append(outcome)
-                cols["ann"].append(ann_of.setdefault(name, len(ann_of)))
-                cols["ctx"].append(pid)
-                cols["cat"].append(cat_of[str(prompts[pid].get("type"))])
-                cols["p"].append(str(prompts[pid]["text"]))
-                cols["ta"].append(texts[(x, pid)])
-                cols["tb"].append(texts[(y, pid)])
+        if not (d / FILES[judge]).is_file():
+            raise InputError("missing llmfao comparison file", path=d / FILES[judge])
+    types = _prompt_types(d)
+    cats = sorted(set(types.values()))
+    item_of: dict[str, int] = {}
+    ann_of: dict[str, int] = {}
+    a: list[int] = []
+    b: list[int] = []
+    ann: list[int] = []
+    ctx: list[str] = []
+    outcome: list[np.ndarray] = []
+    prompt: list[str | None] = []
+    text_a: list[str | None] = []
+    text_b: list[str | None] = []
+    for judge in judges:
+        ds = io.read(d / FILES[judge], "crowd", texts=d)
+        part = JudgedPairs.from_dataset(ds)
+        for k in range(len(part)):
+            a.append(item_of.setdefault(part.item_names[part.a[k]], len(item_of)))
+            b.append(item_of.setdefault(part.item_names[part.b[k]], len(item_of)))
+            name = f"crowd:{part.annotator_names[part.annotator[k]]}" if judge == "crowd" else GPT4
+            ann.append(ann_of.setdefault(name, len(ann_of)))
+        ctx += [ds.contexts.name(c) for c in part.context.tolist()]
+        outcome.append(part.outcome)
+        prompt += list(part.prompt or [None] * len(part))
+        text_a += list(part.text_a or [None] * len(part))
+        text_b += list(part.text_b or [None] * len(part))
     names = tuple(ann_of)
     return JudgedPairs(
-        a=np.asarray(cols["a"], dtype=np.int32),
-        b=np.asarray(cols["b"], dtype=np.int32),
-        outcome=np.asarray(cols["o"], dtype=np.int8),
-        annotator=np.asarray(cols["ann"], dtype=np.int32),
-        context=np.asarray(cols["ctx"], dtype=np.int32),
+        a=np.asarray(a, dtype=np.int32),
+        b=np.asarray(b, dtype=np.int32),
+        outcome=np.concatenate(outcome).astype(np.int8),
+        annotator=np.asarray(ann, dtype=np.int32),
+        context=np.asarray([int(c) for c in ctx], dtype=np.int32),
         item_names=tuple(item_of),
         annotator_names=names,
-        annotator_kind={n: ("model" if n == "gpt-4" else "human") for n in names},
-        prompt=cols["p"],
-        text_a=cols["ta"],
-        text_b=cols["tb"],
-        category=np.asarray(cols["cat"], dtype=np.int32),
+        annotator_kind={n: ("model" if n == GPT4 else "human") for n in names},
+        prompt=prompt,
+        text_a=text_a,
+        text_b=text_b,
+        category=np.asarray([cats.index(types[c]) for c in ctx], dtype=np.int32),
         category_names=tuple(cats),
         source=str(d),
     )

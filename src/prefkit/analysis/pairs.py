@@ -3,7 +3,7 @@
 :class:`JudgedPairs` holds one row per pairwise judgment as integer-coded arrays (items, contexts,
 annotators, categories) plus the prompt and the two response texts (``None`` where unknown). It is built
 from a :class:`~prefkit.data.model.Dataset` (:meth:`JudgedPairs.from_dataset`) or by a source-specific
-adapter (:mod:`prefkit.analysis.llmfao`). :func:`property_differences` turns it into the matrix the
+adapter (:mod:`prefkit.analysis.llmfao`, which joins llmfao's crowd and GPT-4 logs read by the shared reader). :func:`property_differences` turns it into the matrix the
 dissection fits, computing each distinct text's properties once.
 """
 
@@ -48,7 +48,8 @@ class JudgedPairs:
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> JudgedPairs:
-        """The pairwise table of ``ds`` with texts from ``item_text`` / ``context_text`` (``None`` if absent)."""
+        """The pairwise table of ``ds`` with texts from ``item_text`` (or the responses table, for items that are
+        models answering prompts) and ``context_text`` (``None`` if absent)."""
         pw = ds.pairwise
         if not len(pw):
             raise DataProblemError(
@@ -58,8 +59,15 @@ class JudgedPairs:
         ctx_names = tuple(ds.contexts.names)
         item_text = [ds.item_text.get(n) for n in names]
         ctx_text = [ds.context_text.get(n) for n in ctx_names]
-        ta = [item_text[i] for i in pw.a.tolist()]
-        tb = [item_text[i] for i in pw.b.tolist()]
+        answers = ds.responses.mapping() if len(ds.responses) else {}  # (context, item) -> the model's answer
+
+        def text(c: int, i: int) -> str | None:
+            t = item_text[i]
+            return t if t is not None else answers.get((c, i))
+
+        ctx_codes = pw.context.tolist()
+        ta = [text(c, i) for c, i in zip(ctx_codes, pw.a.tolist(), strict=True)]
+        tb = [text(c, i) for c, i in zip(ctx_codes, pw.b.tolist(), strict=True)]
         pr = [ctx_text[c] if c >= 0 else None for c in pw.context.tolist()]
         has_text = any(t is not None for t in ta)
         return cls(
