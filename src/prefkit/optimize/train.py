@@ -75,26 +75,22 @@ class DpoRun:
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
-    """TRL preference rows from a file prefkit built (.jsonl or .parquet), checked as TRL checks them."""
-    import json
-
-    import pyarrow.parquet as pq
+    """TRL preference rows (prompt, chosen, rejected) of a file prefkit built (.jsonl or .parquet), read by the
+    one TRL reader (bad rows stop with FILE:LINE) and checked as TRL checks them."""
+    from prefkit.data import io as data_io
+    from prefkit.data.formats import trl
 
     p = Path(path)
     if not p.exists():
         raise ValidationError(f"{p} does not exist; build it with prefkit optimize build")
-    from prefkit.data import io as data_io
-
-    fmt = data_io.read(p).meta.get("format")  # the one reader's checks first: bad rows stop with FILE:LINE
+    ds = data_io.read(p)
+    fmt = ds.meta.get("format")
     if fmt != "trl":
         raise DataProblemError(
             f"{p} holds {fmt} data; DPO trains on TRL preference rows (prompt, chosen, rejected): "
             "build them with prefkit optimize build"
         )
-    if p.suffix == ".parquet":
-        rows = pq.read_table(p).to_pylist()
-    else:
-        rows = [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows, _, _ = trl.to_rows(ds)
     if not rows:
         raise DataProblemError(f"{p} has no rows")
     kind = validate_example(rows[0])
