@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from prefkit.analysis.vote_hygiene import stuffing_reason
 from prefkit.errors import PermissionDeniedError
 
 
@@ -97,25 +98,9 @@ class Hygiene:
 
     def _anomaly(self, c: _Counts) -> str | None:
         """Why the matches dealt so far (all answered or discarded by now) look like stuffing, or None."""
-        if c.dealt < self.min_deals:
-            return None
-        discarded = c.dealt - c.voted
-        if discarded > self.flag_share * c.dealt:
-            return f"discarded {discarded} of {c.dealt} matches (over {self.flag_share:.0%})"
-        without = c.dealt - c.dealt_with
-        enough = (c.dealt_with >= 5) & (without >= 5)
-        if not enough.any():
-            return None
-        rate_with = c.voted_with / np.maximum(c.dealt_with, 1)
-        rate_without = (c.voted - c.voted_with) / np.maximum(without, 1)
-        gap = np.where(enough, rate_with - rate_without, -1.0)
-        m = int(np.argmax(gap))
-        if gap[m] > self.flag_share:
-            return (
-                f"votes selectively: on {rate_with[m]:.0%} of matches showing model #{m}, "
-                f"{rate_without[m]:.0%} of the others"
-            )
-        return None
+        return stuffing_reason(
+            c.dealt, c.voted, c.dealt_with, c.voted_with, flag_share=self.flag_share, min_deals=self.min_deals
+        )
 
     def voted(self, token_id: int, models: list[int]) -> None:
         with self._lock:
