@@ -53,3 +53,106 @@ def require_peer(name: str, extra: str = "dev") -> ModuleType:
 def _require_peer_fixture():
     """:func:`require_peer` as a fixture (test modules cannot import from conftest under importlib mode)."""
     return require_peer
+
+
+# --- a real Ray cluster on loopback (issue 17) -------------------------------------------------------------------
+
+
+def _private_network() -> bool:
+    """True inside a private network namespace (``unshare -n``): loopback is the only interface, so Ray's only
+    address is 127.0.0.1 (outside one, Ray advertises the machine's address, which servers here cannot reach)."""
+    import socket
+
+    try:
+        return [name for _, name in socket.if_nameindex()] == ["lo"]
+    except OSError:
+        return False
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(tmp_path_factory):
+    """A real two-node Ray cluster on 127.0.0.1 (``ray start --head`` plus a second ``ray start --address``),
+    one CPU each, stopped at the end of the session; yields its address (``127.0.0.1:PORT``).
+
+    Each node runs ``ray start --block`` as a child process, so stopping it stops only this cluster (never
+    other Ray processes on the machine). Needs a private network namespace: run the tests as
+    ``unshare -n sh -c 'ip link set lo up; make test'`` (what ``.ci/run`` does). Skips locally when Ray or the
+    namespace is missing; fails under ``PREFKIT_REQUIRE_PEERS=1``.
+    """
+    import contextlib
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    require_peer("ray", "ray")
+    if not _private_network():
+        msg = "Ray tests need a private network namespace: unshare -n sh -c 'ip link set lo up; make test'"
+        if os.environ.get(REQUIRE_PEERS) == "1":
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    tmp = tmp_path_factory.mktemp("ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block", "--disable-usage-stats"]
+    logs = [open(tmp / "head.log", "w"), open(tmp / "worker.log", "w")]  # noqa: SIM115 - closed below
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def _start(args: list[str], log) -> None:
+        procs.append(
+            subprocess.Popen(
+                [ray_bin, "start", *args, *common], stdout=log, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,
+            )
+        )
+
+    def _nodes_alive() -> int:
+        out = subprocess.run(
+            [sys.executable, "-c", f"import ray; ray.init(address={address!r}, logging_level='ERROR');"
+             "print(sum(n['Alive'] for n in ray.nodes()))"],
+            capture_output=True, text=True, env=env, timeout=60,
+        )
+        return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else 0
+
+    try:
+        _start(["--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={tmp}"], logs[0])
+        deadline = time.monotonic() + 90
+        import socket
+
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.5)
+        _start([f"--address={address}"], logs[1])
+        while time.monotonic() < deadline and _nodes_alive() < 2:
+            time.sleep(1)
+        if _nodes_alive() < 2:
+            pytest.fail(f"the Ray test cluster did not come up; logs in {tmp}", pytrace=False)
+        yield address
+    finally:
+        # the worker node first (a worker whose head is gone keeps retrying), then the head; each node's whole
+        # process group (raylet, workers), SIGKILL after a grace period, always reaped
+        for p in reversed(procs):
+            for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 30)):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, sig)
+                try:
+                    p.wait(timeout=grace)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+        for log in logs:
+            log.close()

@@ -23,12 +23,17 @@ LAYERS = {
     "prefkit.analysis": 2,
     "prefkit.optimize": 2,
     "prefkit.storage": 3,
+    "prefkit.storage.engine": 3,
     "prefkit.annotation": 3,
     "prefkit.report": 3,
     "prefkit.service": 4,
     "prefkit.cli": 4,
 }
-SAME_LAYER = {("prefkit.cli", "prefkit.service"), ("prefkit.ranking.arena", "prefkit.ranking")}
+SAME_LAYER = {
+    ("prefkit.cli", "prefkit.service"),
+    ("prefkit.ranking.arena", "prefkit.ranking"),
+    ("prefkit.storage.engine", "prefkit.storage"),
+}
 SUBPACKAGES_OF_NODES = {
     "prefkit.data.formats",
     "prefkit.service.routers",
@@ -61,6 +66,7 @@ ALLOWED_BACKENDS = {
     "prefkit.optimize": TORCH_STACK,
     "prefkit.annotation": {"openai", "httpx"},
     "prefkit.storage": {"sqlite3", "duckdb", "ray"},
+    "prefkit.storage.engine": {"sqlite3", "duckdb", "ray"},
     "prefkit.service": BACKENDS,
     "prefkit.cli": BACKENDS,
 }

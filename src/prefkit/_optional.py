@@ -25,6 +25,7 @@ _EXTRA_OF = {
     "transformers": "optimize",
     "gguf": "optimize",
     "datasets": "optimize",
+    "ray": "ray",
 }
 
 

@@ -13,6 +13,8 @@
     ├── PermissionDeniedError  the caller may not see or do this (web service: 403)
     ├── BackendError           a judge backend (an LLM server) failed after its retries; the verdicts
     │                          already obtained are kept (cached)
+    ├── EngineError            the compute engine (a Ray cluster) could not be reached or lost work it was
+    │                          given; nothing partial was written
     └── MissingDependencyError an optional extra is not installed (message carries the pip command)
 
 The CLI turns every PrefkitError into one line on stderr and exit status 2; the web service maps each class to
@@ -70,6 +72,10 @@ class ValidationError(PrefkitError, ValueError):
 
 class DataProblemError(PrefkitError, ValueError):
     """The data are valid but cannot support what was asked (say why and what to do)."""
+
+
+class EngineError(PrefkitError):
+    """The compute engine (a Ray cluster) could not be reached, or failed; nothing partial was written."""
 
 
 class StoreError(PrefkitError):

@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from prefkit.errors import (
     ConflictError,
+    EngineError,
     InputError,
     MissingDependencyError,
     NotFoundError,
@@ -39,7 +40,7 @@ def status_of(exc: PrefkitError) -> int:
         return 403
     if isinstance(exc, (ValidationError, InputError)):
         return 400
-    if isinstance(exc, (StoreError, MissingDependencyError)):
+    if isinstance(exc, (StoreError, MissingDependencyError, EngineError)):
         return 503
     return 400
 
