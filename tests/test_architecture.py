@@ -22,6 +22,7 @@ LAYERS = {
     "prefkit.reward": 2,
     "prefkit.analysis": 2,
     "prefkit.optimize": 2,
+    "prefkit.routing": 2,
     "prefkit.storage": 3,
     "prefkit.storage.engine": 3,
     "prefkit.annotation": 3,
@@ -33,6 +34,8 @@ SAME_LAYER = {
     ("prefkit.cli", "prefkit.service"),
     ("prefkit.ranking.arena", "prefkit.ranking"),
     ("prefkit.storage.engine", "prefkit.storage"),
+    ("prefkit.routing", "prefkit.ranking"),
+    ("prefkit.routing", "prefkit.analysis"),
 }
 SUBPACKAGES_OF_NODES = {
     "prefkit.data.formats",
