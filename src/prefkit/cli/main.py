@@ -55,11 +55,12 @@ def _register() -> None:
         principles,
         rank,
         reward,
+        route,
         serve,
         store,
     )
 
-    for module in (data, store, rank, arena, reward, explain, principles, judge, bench, optimize, serve):
+    for module in (data, store, rank, arena, reward, explain, principles, judge, bench, optimize, route, serve):
         module.register(app)
 
 

@@ -78,10 +78,16 @@ def _describe(key: Key) -> str:
 
 
 def pair_instances(
-    human: JudgedPairs, ai: JudgedPairs | None = None, *, human_name: str = "HUMAN_FILE", ai_name: str = "AI_FILE"
+    human: JudgedPairs,
+    ai: JudgedPairs | None = None,
+    *,
+    human_name: str = "HUMAN_FILE",
+    ai_name: str = "AI_FILE",
+    all_rows: bool = False,
 ) -> Instances:
-    """The instances of ``human`` (its human votes) with ``ai``'s verdict on each (its model verdicts; the first
-    one when there are several). DataProblemError naming the first pair one file has and the other lacks."""
+    """The instances of ``human`` (its human votes; every row with ``all_rows``) with ``ai``'s verdict on each
+    (its model verdicts; the first one when there are several). DataProblemError naming the first pair one file
+    has and the other lacks."""
     index: dict[tuple[str, frozenset[str]], int] = {}
     keys: list[Key] = []
     prompt: list[str | None] = []
@@ -89,7 +95,7 @@ def pair_instances(
     tb: list[str | None] = []
     votes: list[list[int]] = []
     names = human.item_names
-    for k in _rows(human, "human").tolist():
+    for k in (np.arange(len(human)) if all_rows else _rows(human, "human")).tolist():
         a, b = names[int(human.a[k])], names[int(human.b[k])]
         ctx = _ctx(human, k)
         key = (ctx, frozenset((a, b)))
@@ -106,7 +112,7 @@ def pair_instances(
             o = 1 - o
         votes[i].append(o)
     if not keys:
-        raise DataProblemError(f"{human_name}: no human votes")
+        raise DataProblemError(f"{human_name}: no judgments")
     verdict = np.full(len(keys), -1, dtype=np.int8)
     if ai is not None:
         extra: list[Key] = []
