@@ -82,6 +82,17 @@ ROLES = {
     "bench prefeval:out": "out-dir",
     "bench ratings:out": "out-dir",
     "explain principles:reward": "model",  # a reward model folder
+    "route features:ai": "data",
+    "route features:configs": "data",  # HyPER's tagging_configs.json
+    "route fit:human": "data",
+    "route fit:ai": "data",
+    "route fit:features": "data",
+    "route plan:ppm": "data",  # a routing model (JSON) from route fit
+    "route plan:ai": "data",
+    "route plan:features": "data",
+    "route simulate:human": "data",
+    "route simulate:ai": "data",
+    "route simulate:features": "data",
 }
 
 
