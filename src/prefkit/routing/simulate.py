@@ -40,7 +40,8 @@ class PolicyScore:
     agreement_lower: float
     agreement_upper: float
     tau: float
-    per_instance: np.ndarray = field(repr=False)
+    per_instance: np.ndarray = field(repr=False)  # agreement of each instance, averaged over seeds
+    taus: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # tau of each seed
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -165,11 +166,11 @@ def simulate(
         per: dict[str, np.ndarray] = {}
         for p in POLICIES:
             if p in pols:
-                v, t = sums[(bi, p)] / seeds, float(np.mean(taus[(bi, p)]))
+                v, ts = sums[(bi, p)] / seeds, np.asarray(taus[(bi, p)])
             else:
-                v, t = base_sum[p] / seeds, float(np.mean(base_tau[p]))
+                v, ts = base_sum[p] / seeds, np.asarray(base_tau[p])
             per[p] = v
             mean, lo, hi = _boot(v, idx)
-            scores.append(PolicyScore(p, mean, lo, hi, t, v))
+            scores.append(PolicyScore(p, mean, lo, hi, float(ts.mean()), v, ts))
         out.append(BudgetResult(bud, scores, _boot(per["routed"] - per["random"], idx)))
     return out, {"instances": int(n), "dropped": int(len(inst) - n), "items": m}
