@@ -65,7 +65,10 @@ def llmfao_curve(seeds: int, plot: Path | None) -> None:
     q = next(r for r in res if r.budget == 0.25)
     for p in ("all-ai", "all-human"):
         s = q.score(p)
-        print(f"\n{p}: agreement {s.agreement:.4f} {_ci(s.agreement_lower, s.agreement_upper)}, tau {s.tau:.3f}", end="")
+        print(
+            f"\n{p}: agreement {s.agreement:.4f} {_ci(s.agreement_lower, s.agreement_upper)}, tau {s.tau:.3f}",
+            end="",
+        )
     dt = q.score("routed").taus - q.score("random").taus
     lo, hi = np.percentile(np.random.default_rng(0).choice(dt, (4000, dt.size)).mean(axis=1), [2.5, 97.5])
     print(f"\n\nAt 25%: routed - random agreement {q.diff[0]:+.4f} [{q.diff[1]:+.4f}, {q.diff[2]:+.4f}] "
@@ -97,7 +100,9 @@ def synthetic_table() -> None:
     # HyPER's way: random mixes scored by their observed agreement (one noisy draw per instance)
     observed_right_h = train.observed_gain  # human - judge per instance (one draw each)
     mixes = fit_ppm_mixes(xtr, lambda m: float(np.where(m, observed_right_h, 0.0).mean()), d.names, mixes=400)
-    print("| budget | cheap per-instance fit | fit on 400 simulated mixes | oracle quality | random quality |")
+    print(
+        "| budget | cheap per-instance fit | fit on 400 simulated mixes | oracle quality | random quality |"
+    )
     print("|---:|---:|---:|---:|---:|")
     for b in (0.1, 0.25, 0.5):
         qo = expected_quality(test, plan_mask(test.true_gain, b))

@@ -28,7 +28,7 @@ def _teach(server: Any) -> None:
             server.requests.append(body)
         if "key is safety_concern" in text:
             verdict = '{"safety_concern": "high"}' if "weapon" in text else '{"safety_concern": "safe"}'
-        elif "key is \"format_constraints\"" in text or "key is format_constraints" in text:
+        elif 'key is "format_constraints"' in text or "key is format_constraints" in text:
             verdict = 'Here: {"format_constraints": ["bullet list"]}' if "bullet" in text else "none, sorry"
         else:
             verdict = '{"unknown": 1}'

@@ -33,7 +33,14 @@ def _logs(tmp: Path, n_prompts: int = 12, seed: int = 0) -> tuple[Path, Path]:
                 for v in range(3):
                     w = "model_a" if rng.random() < p else "model_b"
                     human.append({**base, "winner": w, "judge": f"h{v}", "judge_kind": "human"})
-                ai.append({**base, "winner": "model_a" if rng.random() < 0.6 else "tie", "judge": "gpt", "judge_kind": "model"})
+                ai.append(
+                    {
+                        **base,
+                        "winner": "model_a" if rng.random() < 0.6 else "tie",
+                        "judge": "gpt",
+                        "judge_kind": "model",
+                    }
+                )
     hp, ap = tmp / "human.jsonl", tmp / "ai.jsonl"
     hp.write_text("".join(json.dumps(r) + "\n" for r in human))
     ap.write_text("".join(json.dumps(r) + "\n" for r in ai))
@@ -55,7 +62,19 @@ def _bad(args: list[str], match: str) -> None:
 
 def test_simulate_prints_the_json_contract(tmp_path: Path) -> None:
     hp, ap = _logs(tmp_path)
-    code, out, err = _run("simulate", "--human", str(hp), "--ai", str(ap), "--budget", "0.25", "--seeds", "3", "--format", "json")
+    code, out, err = _run(
+        "simulate",
+        "--human",
+        str(hp),
+        "--ai",
+        str(ap),
+        "--budget",
+        "0.25",
+        "--seeds",
+        "3",
+        "--format",
+        "json",
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert set(doc) == {"budget", "policies"} and doc["budget"] == 0.25
@@ -72,8 +91,23 @@ def test_features_fit_plan_and_the_web_app_accepts_the_plan(tmp_path: Path) -> N
     feats, model = tmp_path / "f.jsonl", tmp_path / "m.json"
     assert _run("features", str(hp), "--ai", str(ap), "--out", str(feats))[0] == 0
     rows = [json.loads(x) for x in feats.read_text().splitlines()]
-    assert len(rows) == 12 * 10 and rows[0]["id"] == "p1" and {"len_diff", "ai_verdict", "leaderboard_value"} <= set(rows[0])
-    code, _, err = _run("fit", "--human", str(hp), "--ai", str(ap), "--features", str(feats), "--no-lexical", "--out", str(model))
+    assert (
+        len(rows) == 12 * 10
+        and rows[0]["id"] == "p1"
+        and {"len_diff", "ai_verdict", "leaderboard_value"} <= set(rows[0])
+    )
+    code, _, err = _run(
+        "fit",
+        "--human",
+        str(hp),
+        "--ai",
+        str(ap),
+        "--features",
+        str(feats),
+        "--no-lexical",
+        "--out",
+        str(model),
+    )
     assert code == 0, err
     plans = []
     for name in ("a.jsonl", "b.jsonl"):
@@ -97,27 +131,54 @@ def test_features_fit_plan_and_the_web_app_accepts_the_plan(tmp_path: Path) -> N
 def test_bad_inputs_exit_2_with_one_line(tmp_path: Path) -> None:
     hp, ap = _logs(tmp_path)
     for b in ("-0.1", "1.5", "nan"):
-        _bad(["simulate", "--human", str(hp), "--ai", str(ap), "--budget", b], "budget must be a fraction in [0, 1]")
-        _bad(["plan", str(hp), "--budget", b, "--out", str(tmp_path / "p.jsonl")], "budget must be a fraction in [0, 1]")
+        _bad(
+            ["simulate", "--human", str(hp), "--ai", str(ap), "--budget", b],
+            "budget must be a fraction in [0, 1]",
+        )
+        _bad(
+            ["plan", str(hp), "--budget", b, "--out", str(tmp_path / "p.jsonl")],
+            "budget must be a fraction in [0, 1]",
+        )
     lines = ap.read_text().splitlines()
     short = tmp_path / "short.jsonl"
     short.write_text("\n".join(lines[:3] + lines[4:]) + "\n")
     missing = json.loads(lines[3])
     _bad(["simulate", "--human", str(hp), "--ai", str(short)],
          f"lacks 1 pair(s) of {hp} (first: {missing['model_a']} vs {missing['model_b']} on")  # fmt: skip
-    _bad(["fit", "--human", str(hp), "--ai", str(short), "--out", str(tmp_path / "m.json")], "lacks 1 pair(s)")
+    _bad(
+        ["fit", "--human", str(hp), "--ai", str(short), "--out", str(tmp_path / "m.json")], "lacks 1 pair(s)"
+    )
     notexts = tmp_path / "notexts.jsonl"
-    notexts.write_text("".join(json.dumps({k: v for k, v in json.loads(x).items() if k not in ("response_a", "response_b")}) + "\n" for x in hp.read_text().splitlines()))
-    _bad(["features", str(notexts), "--out", str(tmp_path / "f.jsonl")], "120 of 120 instances lack a response text (first: instance 1)")
-    _bad(["plan", str(notexts), "--budget", "0.2", "--out", str(tmp_path / "p.jsonl")], "lack a response text (first: pair p1")
-    _bad(["plan", str(hp), "--budget", "0.2", "--model", str(hp), "--out", str(tmp_path / "p.jsonl")], "not a routing model")
-    _bad(["simulate", "--human", str(hp), "--ai", str(ap), "--format", "xml"], "--format must be table or json")
+    notexts.write_text(
+        "".join(
+            json.dumps({k: v for k, v in json.loads(x).items() if k not in ("response_a", "response_b")})
+            + "\n"
+            for x in hp.read_text().splitlines()
+        )
+    )
+    _bad(
+        ["features", str(notexts), "--out", str(tmp_path / "f.jsonl")],
+        "120 of 120 instances lack a response text (first: instance 1)",
+    )
+    _bad(
+        ["plan", str(notexts), "--budget", "0.2", "--out", str(tmp_path / "p.jsonl")],
+        "lack a response text (first: pair p1",
+    )
+    _bad(
+        ["plan", str(hp), "--budget", "0.2", "--model", str(hp), "--out", str(tmp_path / "p.jsonl")],
+        "not a routing model",
+    )
+    _bad(
+        ["simulate", "--human", str(hp), "--ai", str(ap), "--format", "xml"], "--format must be table or json"
+    )
 
 
 @pytest.mark.shared_data
 def test_simulate_on_llmfao(shared_data: Path) -> None:
     d = str(shared_data / "llmfao")
-    code, out, err = _run("simulate", "--human", d, "--ai", d, "--budget", "0.25", "--seeds", "3", "--format", "json")
+    code, out, err = _run(
+        "simulate", "--human", d, "--ai", d, "--budget", "0.25", "--seeds", "3", "--format", "json"
+    )
     assert code == 0, err
     pol = {p["policy"]: p for p in json.loads(out)["policies"]}
     assert pol["routed"]["agreement"] > pol["random"]["agreement"] > pol["all-ai"]["agreement"]

@@ -22,7 +22,12 @@ from prefkit.routing.features import (
 )
 from prefkit.routing.instances import expected_agreement, pair_instances
 from prefkit.routing.ppm import PPM, fit_ppm, fit_ppm_mixes, plan_mask, random_mask
-from prefkit.routing.signals import leaderboard_value, panel_disagreement, reward_uncertainty, swap_inconsistency
+from prefkit.routing.signals import (
+    leaderboard_value,
+    panel_disagreement,
+    reward_uncertainty,
+    swap_inconsistency,
+)
 from prefkit.routing.synthetic import draw, expected_quality, oracle_fraction
 
 
@@ -51,7 +56,9 @@ def _pairs(rows: list[tuple[str, str, str, int, str]], kinds: dict[str, str] | N
 def test_lexical_features_by_hand() -> None:
     f = lexical_features(["Say hi please", "Go"], ["hello there world", "a a b"], ["hello world", "b c"])
     v = f.numeric
-    assert v["len_a"].tolist() == [3, 3] and v["len_b"].tolist() == [2, 2] and v["len_diff"].tolist() == [1, 1]
+    assert (
+        v["len_a"].tolist() == [3, 3] and v["len_b"].tolist() == [2, 2] and v["len_diff"].tolist() == [1, 1]
+    )
     assert v["prompt_len"].tolist() == [3, 1]
     assert v["len_ratio"][0] == pytest.approx(2 / 3)
     assert v["overlap"].tolist() == pytest.approx([2 / 3, 1 / 3])  # {hello, world} / {hello, there, world}
@@ -62,7 +69,9 @@ def test_lexical_features_by_hand() -> None:
 def test_lexical_features_need_texts() -> None:
     with pytest.raises(DataProblemError, match="carry no response texts"):
         lexical_features(["p"], None, ["x"])
-    with pytest.raises(DataProblemError, match=r"1 of 2 instances lack a response text \(first: instance 2\)"):
+    with pytest.raises(
+        DataProblemError, match=r"1 of 2 instances lack a response text \(first: instance 2\)"
+    ):
         lexical_features(["p", "q"], ["x", None], ["y", "z"])
     with pytest.raises(DataProblemError, match="instance 1 lacks its prompt"):
         lexical_features([None], ["x"], ["y"])
@@ -75,11 +84,17 @@ def test_hyper_dimensions_and_tag_parsing(shared_data: Path) -> None:
     configs = json.loads((shared_data / "hybrid_preferences" / "tagging_configs.json").read_text())
     dims = {d.name: d for d in read_dimensions(configs)}
     assert tuple(dims) == DEFAULT_DIMENSIONS
-    assert dims["safety_concern"].options == ("safe", "low", "moderate", "high") and not dims["safety_concern"].multi
+    assert (
+        dims["safety_concern"].options == ("safe", "low", "moderate", "high")
+        and not dims["safety_concern"].multi
+    )
     assert dims["format_constraints"].multi and not dims["format_constraints"].options
     assert parse_tag(dims["safety_concern"], 'Sure: {"safety_concern": "Moderate"}') == "moderate"
     assert parse_tag(dims["safety_concern"], "no idea") == "(unparsed)"
-    assert parse_tag(dims["format_constraints"], '{"format_constraints": ["json", "3 bullets"]}') == ("json", "3 bullets")
+    assert parse_tag(dims["format_constraints"], '{"format_constraints": ["json", "3 bullets"]}') == (
+        "json",
+        "3 bullets",
+    )
     sub = read_dimensions(configs, ["subject_of_expertise"])[0]
     assert sub.multi and parse_tag(sub, '{"subject_of_expertise": ["law", "Nonsense"]}') == ("Law",)
     with pytest.raises(ValidationError, match="unknown tagging dimension 'colour'"):
@@ -95,7 +110,9 @@ class _Counting:
 
     def complete(self, prompts):  # noqa: ANN001, ANN201
         self.seen += prompts
-        return ['{"safety_concern": "high"}' if "bomb" in p else '{"safety_concern": "safe"}' for p in prompts]
+        return [
+            '{"safety_concern": "high"}' if "bomb" in p else '{"safety_concern": "safe"}' for p in prompts
+        ]
 
 
 def test_tagged_features_tag_each_distinct_prompt_once(shared_data: Path) -> None:
@@ -117,7 +134,10 @@ def test_design_bins_and_indicators() -> None:
     d = Design(bins=2).fit(f)
     x = d.transform(f)
     assert d.names == ["x:q1", "x:q2", "c=u", "c=v", "c=w", "m=j", "m=k"]
-    assert x[:, 0].tolist() == [1, 1, 0, 0, 0, 0] and x[5, :2].tolist() == [0, 0]  # median 3: [1, 2] | [3, ...]
+    assert x[:, 0].tolist() == [1, 1, 0, 0, 0, 0] and x[5, :2].tolist() == [
+        0,
+        0,
+    ]  # median 3: [1, 2] | [3, ...]
     assert x[:, 2:5].sum(axis=1).tolist() == [1] * 6 and x[2, 5:].tolist() == [1, 1]
     again = Design.from_json(json.loads(json.dumps(d.to_json())))
     assert np.array_equal(again.transform(f), x)
@@ -159,14 +179,24 @@ def test_plans_are_deterministic_and_budgets_checked() -> None:
     m = plan_mask(g, 0.3, 7)
     assert m.sum() == 30 and g[m].min() > g[~m].max()
     assert plan_mask(g, 0.0).sum() == 0 and plan_mask(g, 1.0).all()
-    assert np.array_equal(random_mask(101, 0.5, 3), random_mask(101, 0.5, 3)) and random_mask(101, 0.5, 3).sum() == 50
+    assert (
+        np.array_equal(random_mask(101, 0.5, 3), random_mask(101, 0.5, 3))
+        and random_mask(101, 0.5, 3).sum() == 50
+    )
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValidationError, match=r"budget must be a fraction in \[0, 1\]"):
             plan_mask(g, bad)
 
 
 def test_instances_join_two_files_and_flip_orientation() -> None:
-    human = _pairs([("p1", "x", "y", 0, "h1"), ("p1", "y", "x", 0, "h2"), ("p1", "x", "y", 2, "h3"), ("p2", "x", "z", 1, "h1")])
+    human = _pairs(
+        [
+            ("p1", "x", "y", 0, "h1"),
+            ("p1", "y", "x", 0, "h2"),
+            ("p1", "x", "y", 2, "h3"),
+            ("p2", "x", "z", 1, "h1"),
+        ]
+    )
     ai = _pairs([("p2", "z", "x", 0, "gpt"), ("p1", "y", "x", 1, "gpt")])
     inst = pair_instances(human, ai)
     assert inst.keys == [("p1", "x", "y"), ("p2", "x", "z")]
@@ -176,14 +206,20 @@ def test_instances_join_two_files_and_flip_orientation() -> None:
 
 def test_instances_name_the_first_missing_pair() -> None:
     human = _pairs([("p1", "x", "y", 0, "h1"), ("p2", "x", "z", 1, "h1"), ("p3", "y", "z", 1, "h1")])
-    with pytest.raises(DataProblemError, match=r"AI_FILE lacks 2 pair\(s\) of HUMAN_FILE \(first: x vs z on 'p2'\)"):
+    with pytest.raises(
+        DataProblemError, match=r"AI_FILE lacks 2 pair\(s\) of HUMAN_FILE \(first: x vs z on 'p2'\)"
+    ):
         pair_instances(human, _pairs([("p1", "x", "y", 0, "gpt")]))
-    with pytest.raises(DataProblemError, match=r"AI_FILE has 1 pair\(s\) that HUMAN_FILE lacks \(first: a vs b on 'p9'\)"):
+    with pytest.raises(
+        DataProblemError, match=r"AI_FILE has 1 pair\(s\) that HUMAN_FILE lacks \(first: a vs b on 'p9'\)"
+    ):
         pair_instances(human, _pairs([("p9", "a", "b", 0, "gpt")]))
 
 
 def test_a_mixed_file_splits_by_annotator_kind() -> None:
-    both = _pairs([("p", "x", "y", 0, "h1"), ("p", "x", "y", 1, "gpt"), ("p", "x", "y", 0, "h2")], {"gpt": "model"})
+    both = _pairs(
+        [("p", "x", "y", 0, "h1"), ("p", "x", "y", 1, "gpt"), ("p", "x", "y", 0, "h2")], {"gpt": "model"}
+    )
     inst = pair_instances(both, both)
     assert inst.votes[0].tolist() == [0, 0] and inst.ai.tolist() == [1]
 
@@ -208,7 +244,9 @@ def test_expected_agreement_matches_monte_carlo() -> None:
 def test_signals_by_hand() -> None:
     # original order: a, b, tie, a; swapped order (b shown first): b won (=a), a won (=b), tie, a won (=b)
     assert swap_inconsistency(np.array([0, 1, 2, 0]), np.array([1, 0, 2, 0])).tolist() == [0, 0, 0, 1]
-    assert panel_disagreement(np.array([[0, 0, 0], [0, 1, -1], [0, 1, 2]])).tolist() == pytest.approx([0, 0.5, 2 / 3])
+    assert panel_disagreement(np.array([[0, 0, 0], [0, 1, -1], [0, 1, 2]])).tolist() == pytest.approx(
+        [0, 0.5, 2 / 3]
+    )
     assert reward_uncertainty(np.array([0.5, 1.0, 0.75])).tolist() == pytest.approx([1, 0, 0.5])
     with pytest.raises(ValidationError):
         reward_uncertainty(np.array([1.5]))

@@ -38,7 +38,8 @@ class ChatTagger:
 
     def complete(self, prompts: Sequence[str]) -> list[str]:
         reqs = [
-            ChatRequest((("user", p),), max_tokens=self.max_tokens, temperature=0.0, seed=self.seed) for p in prompts
+            ChatRequest((("user", p),), max_tokens=self.max_tokens, temperature=0.0, seed=self.seed)
+            for p in prompts
         ]
         out = []
         for res in self.runner.run(reqs, self.progress):
@@ -60,5 +61,7 @@ def read_tagging_configs(path: str | Path) -> list[dict[str, Any]]:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"not a JSON file ({exc})", path=p) from None
     if not isinstance(data, list) or not all(isinstance(d, dict) and "dimension" in d for d in data):
-        raise InputError("expected a JSON list of {'dimension', 'tagging_instruction', 'options'} objects", path=p)
+        raise InputError(
+            "expected a JSON list of {'dimension', 'tagging_instruction', 'options'} objects", path=p
+        )
     return data

@@ -14,7 +14,9 @@ import typer
 from prefkit.cli._common import console, output_file, print_json
 from prefkit.errors import DataProblemError, InputError, ValidationError
 
-route_app = typer.Typer(help="Route instances to people or a judge under a budget (HyPER).", no_args_is_help=True)
+route_app = typer.Typer(
+    help="Route instances to people or a judge under a budget (HyPER).", no_args_is_help=True
+)
 
 DATA_HELP = "Judged pairs: any prefkit-readable file (arena log, TRL, prefkit JSONL, crowd CSV), a store, or an llmfao directory."
 MODEL_KIND = "route-ppm"
@@ -54,7 +56,9 @@ def _read_columns(path: Path, inst: Any) -> Any:
                 except json.JSONDecodeError as exc:
                     raise InputError(f"not a JSON object ({exc.msg})", path=path, line=k) from None
                 if not isinstance(rec, dict) or "id" not in rec:
-                    raise InputError("expected a JSON object with the instance 'id' and feature columns", path=path, line=k)
+                    raise InputError(
+                        "expected a JSON object with the instance 'id' and feature columns", path=path, line=k
+                    )
                 rows[str(rec["id"])] = rec
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text; give JSONL feature rows", path=path) from None
@@ -79,7 +83,9 @@ def _features(inst: Any, *, lexical: bool, judge: bool, columns: Path | None) ->
         f = f.merge(lexical_features(inst.prompt, inst.text_a, inst.text_b))
     if judge:
         if (inst.ai < 0).any():
-            raise ValidationError("the judge features need the AI's verdicts: give --ai AI_FILE (or --no-judge)")
+            raise ValidationError(
+                "the judge features need the AI's verdicts: give --ai AI_FILE (or --no-judge)"
+            )
         f = f.merge(judge_features(inst))
     if columns is not None:
         f = f.merge(_read_columns(columns, inst))
@@ -88,7 +94,9 @@ def _features(inst: Any, *, lexical: bool, judge: bool, columns: Path | None) ->
     return f
 
 
-def _tagger(stack: ExitStack, model: str, base_url: str | None, cache: Path | None, no_cache: bool, seed: int) -> Any:
+def _tagger(
+    stack: ExitStack, model: str, base_url: str | None, cache: Path | None, no_cache: bool, seed: int
+) -> Any:
     from prefkit.annotation.factory import JudgeOptions, open_runner
     from prefkit.annotation.tagging import ChatTagger
     from prefkit.cli.judge import _cache
@@ -100,12 +108,28 @@ def _tagger(stack: ExitStack, model: str, base_url: str | None, cache: Path | No
 @route_app.command("features")
 def features_cmd(
     file: Path = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", "-o", help="Feature rows (JSONL: id, context, a, b, features).", callback=output_file),
-    ai: Path = typer.Option(None, "--ai", help="The AI's verdicts on the same pairs: adds ai_verdict and leaderboard_value."),
-    lexical: bool = typer.Option(True, "--lexical/--no-lexical", help="Lengths, length difference, overlap, similarity, prompt length."),
-    tagger: str = typer.Option(None, "--tagger", help="Chat model that tags each prompt on HyPER's dimensions: local:smollm2 or a server's model (--base-url)."),
-    configs: Path = typer.Option(None, "--configs", help="HyPER's tagging_configs.json (needed with --tagger)."),
-    dims: str = typer.Option(None, "--dims", help="Comma-separated dimensions (default: safety_concern, complexity_of_intents, expertise_level, open_endedness, format_constraints)."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Feature rows (JSONL: id, context, a, b, features).", callback=output_file
+    ),
+    ai: Path = typer.Option(
+        None, "--ai", help="The AI's verdicts on the same pairs: adds ai_verdict and leaderboard_value."
+    ),
+    lexical: bool = typer.Option(
+        True, "--lexical/--no-lexical", help="Lengths, length difference, overlap, similarity, prompt length."
+    ),
+    tagger: str = typer.Option(
+        None,
+        "--tagger",
+        help="Chat model that tags each prompt on HyPER's dimensions: local:smollm2 or a server's model (--base-url).",
+    ),
+    configs: Path = typer.Option(
+        None, "--configs", help="HyPER's tagging_configs.json (needed with --tagger)."
+    ),
+    dims: str = typer.Option(
+        None,
+        "--dims",
+        help="Comma-separated dimensions (default: safety_concern, complexity_of_intents, expertise_level, open_endedness, format_constraints).",
+    ),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server of --tagger."),
     cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the reply cache."),
@@ -127,17 +151,27 @@ def features_cmd(
         from prefkit.annotation.tagging import read_tagging_configs
 
         if configs is None:
-            raise ValidationError("--tagger needs --configs tagging_configs.json (HyPER's tagging dimensions)")
+            raise ValidationError(
+                "--tagger needs --configs tagging_configs.json (HyPER's tagging dimensions)"
+            )
         names = [d.strip() for d in dims.split(",") if d.strip()] if dims else list(DEFAULT_DIMENSIONS)
         dimensions = read_dimensions(read_tagging_configs(configs), names)
         with ExitStack() as stack:
-            tags = tagged_features(_tagger(stack, tagger, base_url, cache, no_cache, seed), inst.prompt, dimensions)
+            tags = tagged_features(
+                _tagger(stack, tagger, base_url, cache, no_cache, seed), inst.prompt, dimensions
+            )
         f = tags if f is None else f.merge(tags)
     if f is None:
         raise ValidationError("no feature asked for: keep --lexical, give --ai or --tagger")
     with out.open("w", encoding="utf-8") as fh:
         for i, (key, row) in enumerate(zip(inst.keys, f.rows(), strict=True)):
-            fh.write(json.dumps({"id": f"p{i + 1}", "context": key[0], "a": key[1], "b": key[2], **row}, ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"id": f"p{i + 1}", "context": key[0], "a": key[1], "b": key[2], **row},
+                    ensure_ascii=False,
+                )
+                + "\n"
+            )
     console.print(f"{len(inst)} instances, {len(f.names)} features ({', '.join(f.names)}) -> {out}")
 
 
@@ -146,9 +180,13 @@ def fit_cmd(
     human: Path = typer.Option(..., "--human", help="Human votes (" + DATA_HELP + ")"),
     ai: Path = typer.Option(..., "--ai", help="The AI's verdicts on the same pairs."),
     out: Path = typer.Option(..., "--out", "-o", help="The fitted model (JSON).", callback=output_file),
-    features: Path = typer.Option(None, "--features", help="Extra feature rows from prefkit route features (JSONL)."),
+    features: Path = typer.Option(
+        None, "--features", help="Extra feature rows from prefkit route features (JSONL)."
+    ),
     lexical: bool = typer.Option(True, "--lexical/--no-lexical", help="Use the lexical features."),
-    judge: bool = typer.Option(True, "--judge/--no-judge", help="Use the AI verdict and the pair's leaderboard value."),
+    judge: bool = typer.Option(
+        True, "--judge/--no-judge", help="Use the AI verdict and the pair's leaderboard value."
+    ),
     bins: int = typer.Option(4, "--bins", help="Quantile bins of each numeric feature."),
     l2: float = typer.Option(1.0, "--l2", help="Ridge penalty of the performance-prediction model."),
 ) -> None:
@@ -204,11 +242,29 @@ def _read_model(path: Path) -> dict[str, Any]:
 def plan_cmd(
     file: Path = typer.Argument(..., help="The pairs to route (with texts): " + DATA_HELP),
     budget: float = typer.Option(..., "--budget", "-b", help="Fraction of the pairs for people, in [0, 1]."),
-    out: Path = typer.Option(..., "--out", "-o", help="The plan: web-app campaign rows plus route and gain (JSONL).", callback=output_file),
-    ppm: Path = typer.Option(None, "--model", help="A model from prefkit route fit (default: route where FILE's verdicts disagree, else at random)."),
-    ai: Path = typer.Option(None, "--ai", help="The AI's verdicts on these pairs (when the model uses them)."),
-    features: Path = typer.Option(None, "--features", help="Feature rows of these pairs (prefkit route features), when the model uses extra columns."),
-    seed: int = typer.Option(0, "--seed", help="Seed breaking ties (the same file and seed give the same plan)."),
+    out: Path = typer.Option(
+        ...,
+        "--out",
+        "-o",
+        help="The plan: web-app campaign rows plus route and gain (JSONL).",
+        callback=output_file,
+    ),
+    ppm: Path = typer.Option(
+        None,
+        "--model",
+        help="A model from prefkit route fit (default: route where FILE's verdicts disagree, else at random).",
+    ),
+    ai: Path = typer.Option(
+        None, "--ai", help="The AI's verdicts on these pairs (when the model uses them)."
+    ),
+    features: Path = typer.Option(
+        None,
+        "--features",
+        help="Feature rows of these pairs (prefkit route features), when the model uses extra columns.",
+    ),
+    seed: int = typer.Option(
+        0, "--seed", help="Seed breaking ties (the same file and seed give the same plan)."
+    ),
 ) -> None:
     """Send the pairs of largest predicted gain to people until the budget is spent, the rest to the judge.
 
@@ -257,7 +313,9 @@ def plan_cmd(
                 "route": "human" if mask[i] else "ai", "gain": float(gain[i]),
             }  # fmt: skip
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    console.print(f"{int(mask.sum())} of {len(inst)} pairs to people, the rest to the judge (by {how}) -> {out}")
+    console.print(
+        f"{int(mask.sum())} of {len(inst)} pairs to people, the rest to the judge (by {how}) -> {out}"
+    )
 
 
 @route_app.command("simulate")
@@ -265,8 +323,12 @@ def simulate_cmd(
     human: Path = typer.Option(..., "--human", help="Human votes, several per pair (" + DATA_HELP + ")"),
     ai: Path = typer.Option(..., "--ai", help="The AI's verdicts on the same pairs."),
     budget: float = typer.Option(0.25, "--budget", "-b", help="Fraction of the pairs for people, in [0, 1]."),
-    seeds: int = typer.Option(20, "--seeds", help="Random splits (which human vote is the routed one, folds)."),
-    features: Path = typer.Option(None, "--features", help="Extra feature rows from prefkit route features (JSONL)."),
+    seeds: int = typer.Option(
+        20, "--seeds", help="Random splits (which human vote is the routed one, folds)."
+    ),
+    features: Path = typer.Option(
+        None, "--features", help="Extra feature rows from prefkit route features (JSONL)."
+    ),
     folds: int = typer.Option(2, "--folds", help="Cross-fitting folds of the performance-prediction model."),
     seed: int = typer.Option(0, "--seed", help="Master seed."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
@@ -304,15 +366,22 @@ def simulate_cmd(
     for col in ("policy", "agreement", "95% interval", "tau"):
         table.add_column(col)
     for p in res.policies:
-        table.add_row(p.policy, f"{p.agreement:.4f}", f"[{p.agreement_lower:.4f}, {p.agreement_upper:.4f}]", f"{p.tau:.3f}")
+        table.add_row(
+            p.policy,
+            f"{p.agreement:.4f}",
+            f"[{p.agreement_lower:.4f}, {p.agreement_upper:.4f}]",
+            f"{p.tau:.3f}",
+        )
     console.print(table)
     d, lo, hi = res.diff
     console.print(f"routed - random: {d:+.4f} [{lo:+.4f}, {hi:+.4f}]")
 
 
 def _has_texts(inst: Any) -> bool:
-    return all(t is not None for t in inst.text_a) and all(t is not None for t in inst.text_b) and all(
-        p is not None for p in inst.prompt
+    return (
+        all(t is not None for t in inst.text_a)
+        and all(t is not None for t in inst.text_b)
+        and all(p is not None for p in inst.prompt)
     )
 
 

@@ -105,7 +105,9 @@ class Features:
         return f
 
 
-def _require_texts(prompts: Sequence[str | None] | None, texts: Sequence[Sequence[str | None] | None]) -> None:
+def _require_texts(
+    prompts: Sequence[str | None] | None, texts: Sequence[Sequence[str | None] | None]
+) -> None:
     for name, seq in (("response", texts[0]), ("response", texts[1])):
         if seq is None:
             raise DataProblemError(
@@ -188,14 +190,18 @@ class Dimension:
         return not self.options or "list" in self.instruction.rsplit("Please reply", 1)[-1]
 
 
-def read_dimensions(configs: Sequence[Mapping[str, Any]], names: Sequence[str] = DEFAULT_DIMENSIONS) -> list[Dimension]:
+def read_dimensions(
+    configs: Sequence[Mapping[str, Any]], names: Sequence[str] = DEFAULT_DIMENSIONS
+) -> list[Dimension]:
     """The dimensions ``names`` of a parsed ``tagging_configs.json`` (ValidationError naming an unknown one)."""
     by_name = {}
     for c in configs:
         if not isinstance(c, Mapping) or "dimension" not in c or "tagging_instruction" not in c:
             raise ValidationError("tagging configs: each entry needs 'dimension' and 'tagging_instruction'")
         by_name[str(c["dimension"])] = Dimension(
-            str(c["dimension"]), str(c["tagging_instruction"]), tuple(str(o) for o in (c.get("options") or ()))
+            str(c["dimension"]),
+            str(c["tagging_instruction"]),
+            tuple(str(o) for o in (c.get("options") or ())),
         )
     out = []
     for n in names:
@@ -230,18 +236,24 @@ def parse_tag(dim: Dimension, reply: str) -> str | tuple[str, ...]:
     if dim.multi:
         vals = value if isinstance(value, list) else [value]
         if opts:
-            return tuple(sorted({opts[str(v).strip().lower()] for v in vals if str(v).strip().lower() in opts}))
+            return tuple(
+                sorted({opts[str(v).strip().lower()] for v in vals if str(v).strip().lower() in opts})
+            )
         return tuple(str(v) for v in vals if str(v).strip())
     if isinstance(value, list):
         value = value[0] if value else ""
     return opts.get(str(value).strip().lower(), UNPARSED)
 
 
-def tagged_features(tagger: Tagger, prompts: Sequence[str | None], dimensions: Sequence[Dimension]) -> Features:
+def tagged_features(
+    tagger: Tagger, prompts: Sequence[str | None], dimensions: Sequence[Dimension]
+) -> Features:
     """Tag each distinct prompt once on each dimension through ``tagger``; one column per dimension."""
     if any(p is None for p in prompts):
         k = next(i for i, p in enumerate(prompts) if p is None)
-        raise DataProblemError(f"instance {k + 1} lacks its prompt text, so it cannot be tagged; add the prompts")
+        raise DataProblemError(
+            f"instance {k + 1} lacks its prompt text, so it cannot be tagged; add the prompts"
+        )
     uniq = list(dict.fromkeys(str(p) for p in prompts))
     f = Features(len(prompts))
     for dim in dimensions:
@@ -322,8 +334,8 @@ class Design:
             pos = {v: j for j, v in enumerate(lv)}
             block = np.zeros((f.n, len(lv)))
             for i, t in enumerate(f.multi[k]):
-                for v in t:
-                    j = pos.get(v)
+                for tag in t:
+                    j = pos.get(tag)
                     if j is not None:
                         block[i, j] = 1.0
                 if ":any" in pos and t:
@@ -332,7 +344,12 @@ class Design:
         return np.hstack(cols) if cols else np.zeros((f.n, 0))
 
     def to_json(self) -> dict[str, Any]:
-        return {"bins": self.bins, "edges": self.edges, "levels": self.levels, "multi_levels": self.multi_levels}
+        return {
+            "bins": self.bins,
+            "edges": self.edges,
+            "levels": self.levels,
+            "multi_levels": self.multi_levels,
+        }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Design:

@@ -28,7 +28,9 @@ from prefkit.errors import ValidationError
 def check_budget(budget: float) -> float:
     b = float(budget)
     if not np.isfinite(b) or b < 0.0 or b > 1.0:
-        raise ValidationError(f"budget must be a fraction in [0, 1] (0.25 = a quarter of the instances), got {budget}")
+        raise ValidationError(
+            f"budget must be a fraction in [0, 1] (0.25 = a quarter of the instances), got {budget}"
+        )
     return b
 
 
@@ -64,7 +66,9 @@ class PPM:
         )
 
 
-def _ridge(x: np.ndarray, y: np.ndarray, l2: float, weight: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+def _ridge(
+    x: np.ndarray, y: np.ndarray, l2: float, weight: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
     n, p = x.shape
     w = np.ones(n) if weight is None else weight
     xm = (w @ x) / w.sum()
@@ -105,7 +109,7 @@ def fit_ppm_mixes(
     counts = np.zeros((mixes, x.shape[1]))
     y = np.zeros(mixes)
     for m in range(mixes):
-        mask = gen.random(n) < gen.random()
+        mask = np.asarray(gen.random(n) < gen.random())
         counts[m] = x[mask].sum(axis=0) / n
         y[m] = outcome(mask)
     # with one-hot feature blocks the instance model's intercept is absorbed in the coefficients (the counts of

@@ -70,6 +70,20 @@ def _bt_theta(a: np.ndarray, b: np.ndarray, o: np.ndarray, n_items: int) -> np.n
     return fit_bt(count_pairwise(a, b, o, n_items=n_items), prior=0.1).theta[:n_items]
 
 
+def _score(
+    labels: np.ndarray,
+    held: np.ndarray,
+    denom: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    m: int,
+    ref: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """Per-instance agreement of ``labels`` with the held-back votes, and tau of their leaderboard to ``ref``."""
+    agree = held[np.arange(labels.size), labels] / denom
+    return agree, float(kendalltau(_bt_theta(a, b, labels, m), ref).statistic)
+
+
 def _boot(values: np.ndarray, idx: np.ndarray) -> tuple[float, float, float]:
     means = values[idx].mean(axis=1)
     lo, hi = np.percentile(means, [2.5, 97.5])
@@ -122,11 +136,11 @@ def simulate(
     gen = np.random.default_rng(seed)
     pols = ("routed", "random")
     sums = {(bi, p): np.zeros(n) for bi in range(len(bs)) for p in pols}
-    taus = {(bi, p): [] for bi in range(len(bs)) for p in pols}
+    taus: dict[tuple[int, str], list[float]] = {(bi, p): [] for bi in range(len(bs)) for p in pols}
     base_sum = {p: np.zeros(n) for p in ("all-ai", "all-human")}
     base_tau: dict[str, list[float]] = {"all-ai": [], "all-human": []}
     with progress("simulating seeds", seeds) as advance:
-        for s in range(seeds):
+        for _ in range(seeds):
             pick = start + (gen.random(n) * nvotes).astype(np.int64)
             human = flat_vote[pick]
             held = counts.copy()
@@ -142,20 +156,15 @@ def simulate(
                 model = fit_ppm(x[tr], gain[tr], names, l2=l2)
                 pred[~tr] = model.gain(x[~tr])
 
-            def score(labels: np.ndarray) -> tuple[np.ndarray, float]:
-                agree = held[np.arange(n), labels] / denom
-                tau = kendalltau(_bt_theta(a, b, labels, m), ref).statistic
-                return agree, float(tau)
-
             for name, labels in (("all-ai", ai), ("all-human", human)):
-                ag, t = score(labels)
+                ag, t = _score(labels, held, denom, a, b, m, ref)
                 base_sum[name] += ag
                 base_tau[name].append(t)
             sub_seed = int(gen.integers(2**31))
             for bi, bud in enumerate(bs):
                 for p in pols:
                     mask = plan_mask(pred, bud, sub_seed) if p == "routed" else random_mask(n, bud, sub_seed)
-                    ag, t = score(np.where(mask, human, ai))
+                    ag, t = _score(np.where(mask, human, ai), held, denom, a, b, m, ref)
                     sums[(bi, p)] += ag
                     taus[(bi, p)].append(t)
             advance(1)
