@@ -70,3 +70,49 @@ def test_bad_tagging_configs(tmp_path: Path) -> None:
         read_tagging_configs(bad)
     with pytest.raises(InputError, match="cannot read"):
         read_tagging_configs(tmp_path / "missing.json")
+
+
+def test_swap_inconsistent_judge_verdicts_route_to_people(fake_server: Any, tmp_path: Path) -> None:
+    """A real both-orders judge run (prefkit judge run against the HTTP server) that follows the position on the
+    prompts marked POSITIONAL: prefkit route plan --ai VERDICTS sends exactly those pairs to people."""
+    from typer.testing import CliRunner
+
+    from prefkit.cli.main import app
+
+    plain = fake_server.answer
+
+    def answer(body: dict[str, Any]) -> tuple[int, bytes, str]:
+        text = "\n".join(m["content"] for m in body["messages"])
+        if "POSITIONAL" in text:
+            with fake_server.lock:
+                fake_server.requests.append(body)
+            reply = {"id": "x", "object": "chat.completion", "created": 0, "model": fake_server.model,
+                     "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "[[A]]"}}],
+                     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+            return 200, json.dumps(reply).encode(), "application/json"
+        return plain(body)
+
+    fake_server.answer = answer
+    rows = []
+    for q in range(10):
+        for a, b in (("m1", "m2"), ("m1", "m3"), ("m2", "m3")):
+            prompt = f"question {q}" + (" POSITIONAL" if q < 3 else "")
+            base = {"model_a": a, "model_b": b, "question_id": f"q{q}", "prompt": prompt,
+                    "response_a": f"{a} {'good' if a == 'm1' else 'meh'} answer {q}",
+                    "response_b": f"{b} meh answer {q}"}  # fmt: skip
+            rows += [{**base, "winner": "model_a", "judge": f"h{k}", "judge_kind": "human"} for k in range(2)]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    verdicts, plan = tmp_path / "verdicts.jsonl", tmp_path / "plan.jsonl"
+    runner = CliRunner()
+    res = runner.invoke(app, ["judge", "run", str(log), "--model", "judge-1", "--base-url", fake_server.url,
+                              "--no-cache", "--out", str(verdicts), "-q"])  # fmt: skip
+    assert res.exit_code == 0, res.stderr
+    res = runner.invoke(
+        app, ["route", "plan", str(log), "--ai", str(verdicts), "--budget", "0.3", "--out", str(plan)]
+    )
+    assert res.exit_code == 0, res.stderr
+    assert "swap inconsistency" in res.stdout
+    routed = [json.loads(x) for x in plan.read_text().splitlines()]
+    human = {r["context"] for r in routed if r["route"] == "human"}
+    assert len([r for r in routed if r["route"] == "human"]) == 9 and all("POSITIONAL" in c for c in human)

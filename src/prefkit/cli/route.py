@@ -37,6 +37,37 @@ def _instances(file: Path, ai: Path | None, *, all_rows: bool = False) -> Any:
     )  # fmt: skip
 
 
+def _swap(ai: Path | None, inst: Any) -> Any:
+    """Per instance, 1.0 where a both-orders judge log (``prefkit judge run``: order1 / order2 columns) changed
+    its verdict with the order; None when ``ai`` has no such columns."""
+    import numpy as np
+
+    from prefkit.cli.explain import _is_sqlite
+
+    if ai is None or not ai.is_file() or _is_sqlite(ai) or inst.ai_row is None:
+        return None
+    from prefkit.annotation.run import read_orders
+    from prefkit.data import io
+
+    ds = io.read(ai)
+    orders = read_orders(ai, ds)
+    if orders is not None:
+        o1, o2 = orders
+        flip = ((o1 >= 0) & (o2 >= 0) & (o1 != o2)).astype(np.float64)
+    else:  # only the ``flipped`` column (the verdict followed the position in both orders)
+        from prefkit.data import _tabular
+
+        container = _tabular.container_of(ai)
+        if "flipped" not in (_tabular.columns(ai, container) or []):
+            return None
+        by_line = {
+            line: rec.get("flipped") in (True, "true", "True", 1)
+            for line, rec in _tabular.rows(ai, container)
+        }
+        flip = np.asarray([by_line.get(int(ln), False) for ln in ds.pairwise.line.tolist()], dtype=np.float64)
+    return np.where(inst.ai_row >= 0, flip[np.clip(inst.ai_row, 0, None)], 0.0)
+
+
 def _ids(n: int) -> list[str]:
     return [f"p{i + 1}" for i in range(n)]
 
@@ -74,7 +105,7 @@ def _read_columns(path: Path, inst: Any) -> Any:
     return Features.from_rows([rows[i] for i in ids], skip=("id", "context", "a", "b"))
 
 
-def _features(inst: Any, *, lexical: bool, judge: bool, columns: Path | None) -> Any:
+def _features(inst: Any, *, lexical: bool, judge: bool, columns: Path | None, swap: Any = None) -> Any:
     from prefkit.routing.features import Features, lexical_features
     from prefkit.routing.signals import judge_features
 
@@ -86,7 +117,7 @@ def _features(inst: Any, *, lexical: bool, judge: bool, columns: Path | None) ->
             raise ValidationError(
                 "the judge features need the AI's verdicts: give --ai AI_FILE (or --no-judge)"
             )
-        f = f.merge(judge_features(inst))
+        f = f.merge(judge_features(inst, swap))
     if columns is not None:
         f = f.merge(_read_columns(columns, inst))
     if not f.names:
@@ -146,7 +177,12 @@ def features_cmd(
         import numpy as np
 
         inst.ai = np.full(len(inst), -1, dtype=np.int8)
-    f = _features(inst, lexical=lexical, judge=ai is not None, columns=None) if (lexical or ai) else None
+    swap = _swap(ai, inst)
+    f = (
+        _features(inst, lexical=lexical, judge=ai is not None, columns=None, swap=swap)
+        if (lexical or ai)
+        else None
+    )
     if tagger is not None:
         from prefkit.annotation.tagging import read_tagging_configs
 
@@ -202,7 +238,7 @@ def fit_cmd(
     from prefkit.routing.ppm import fit_ppm
 
     inst = _instances(human, ai)
-    f = _features(inst, lexical=lexical, judge=judge, columns=features)
+    f = _features(inst, lexical=lexical, judge=judge, columns=features, swap=_swap(ai, inst))
     design = Design(bins=bins).fit(f)
     x = design.transform(f)
     h, m = expected_agreement(inst.vote_counts, inst.ai.astype("int64"))
@@ -223,7 +259,10 @@ def fit_cmd(
 def _builtin(lexical: bool, judge: bool) -> set[str]:
     from prefkit.routing.features import LEXICAL
 
-    return {*(LEXICAL if lexical else ()), *(("ai_verdict", "leaderboard_value") if judge else ())}
+    return {
+        *(LEXICAL if lexical else ()),
+        *(("ai_verdict", "leaderboard_value", "swap_inconsistent") if judge else ()),
+    }
 
 
 def _read_model(path: Path) -> dict[str, Any]:
@@ -294,9 +333,15 @@ def plan_cmd(
     if doc is not None:
         if doc["columns"] and features is None:
             raise ValidationError(f"the model uses feature columns {doc['columns']}: give --features FILE")
-        f = _features(inst, lexical=bool(doc["lexical"]), judge=bool(doc["judge"]), columns=features)
+        swap = _swap(ai, inst)
+        f = _features(
+            inst, lexical=bool(doc["lexical"]), judge=bool(doc["judge"]), columns=features, swap=swap
+        )
         gain = PPM.from_json(doc["ppm"]).gain(Design.from_json(doc["design"]).transform(f))
         how = "the model's predicted gain"
+    elif (swap := _swap(ai, inst)) is not None and swap.any():
+        gain = swap
+        how = "the judge's swap inconsistency"
     else:
         width = max(len(v) for v in inst.votes)
         mat = np.full((len(inst), width), -1)
@@ -350,7 +395,7 @@ def simulate_cmd(
         raise ValidationError(f"--format must be table or json, got {fmt!r}")
     b = check_budget(budget)
     inst = _instances(human, ai)
-    f = _features(inst, lexical=_has_texts(inst), judge=True, columns=features)
+    f = _features(inst, lexical=_has_texts(inst), judge=True, columns=features, swap=_swap(ai, inst))
     design = Design().fit(f)
     results, info = simulate(
         inst, design.transform(f), design.names, [b], seeds=seeds, folds=folds, seed=seed,

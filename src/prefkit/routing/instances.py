@@ -29,6 +29,7 @@ class Instances:
     text_b: list[str | None]
     votes: list[np.ndarray]
     ai: np.ndarray  # int8, one verdict per instance (-1: none)
+    ai_row: np.ndarray | None = None  # the row of the AI's pairs that gave each verdict (-1: none)
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -50,6 +51,7 @@ class Instances:
             [self.text_b[i] for i in ii],
             [self.votes[i] for i in ii],
             self.ai[idx],
+            None if self.ai_row is None else self.ai_row[idx],
         )
 
 
@@ -114,6 +116,7 @@ def pair_instances(
     if not keys:
         raise DataProblemError(f"{human_name}: no judgments")
     verdict = np.full(len(keys), -1, dtype=np.int8)
+    ai_row = np.full(len(keys), -1, dtype=np.int64)
     if ai is not None:
         extra: list[Key] = []
         for k in _rows(ai, "model").tolist():
@@ -127,6 +130,7 @@ def pair_instances(
                 continue
             o = _outcome(int(ai.outcome[k]))
             verdict[i] = 1 - o if (a != keys[i][1] and o < 2) else o
+            ai_row[i] = k
         if extra:
             raise DataProblemError(
                 f"{ai_name} has {len(extra)} pair(s) that {human_name} lacks (first: {_describe(extra[0])}); "
@@ -138,7 +142,7 @@ def pair_instances(
                 f"{ai_name} lacks {missing.size} pair(s) of {human_name} (first: {_describe(keys[int(missing[0])])});"
                 " both files must cover the same pairs"
             )
-    return Instances(keys, prompt, ta, tb, [np.asarray(v, dtype=np.int8) for v in votes], verdict)
+    return Instances(keys, prompt, ta, tb, [np.asarray(v, dtype=np.int8) for v in votes], verdict, ai_row)
 
 
 def expected_agreement(counts: np.ndarray, ai: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -68,9 +68,10 @@ def leaderboard_value(
     return p * (1.0 - p) * var
 
 
-def judge_features(inst: Instances) -> Features:
-    """Features the AI's own labels give before any routing: its verdict (``ai_verdict`` = a / b / tie) and the
-    leaderboard value of the pair on the AI's leaderboard (``leaderboard_value``)."""
+def judge_features(inst: Instances, swap: np.ndarray | None = None) -> Features:
+    """Features the AI's own labels give before any routing: its verdict (``ai_verdict`` = a / b / tie), the
+    leaderboard value of the pair on the AI's leaderboard (``leaderboard_value``) and, when the judge was asked
+    both orders (``swap``: 1.0 where its verdict changed with the order, per instance), ``swap_inconsistent``."""
     if (inst.ai < 0).any():
         raise ValidationError("judge features need the AI verdict of every instance")
     item_of: dict[str, int] = {}
@@ -79,4 +80,8 @@ def judge_features(inst: Instances) -> Features:
     f = Features(len(inst))
     f.categorical["ai_verdict"] = [("a", "b", "tie")[int(o)] for o in inst.ai]
     f.numeric["leaderboard_value"] = leaderboard_value(a, b, inst.ai, len(item_of))
+    if swap is not None:
+        if len(swap) != len(inst):
+            raise ValidationError(f"swap flags: expected one per instance ({len(inst)}), got {len(swap)}")
+        f.categorical["swap_inconsistent"] = ["yes" if x > 0 else "no" for x in np.asarray(swap).tolist()]
     return f
