@@ -64,6 +64,9 @@ def test_lexical_features_by_hand() -> None:
     assert v["overlap"].tolist() == pytest.approx([2 / 3, 1 / 3])  # {hello, world} / {hello, there, world}
     # cosine of counts: (1*1 + 1*1) / (sqrt 3 * sqrt 2); second: a:2 b:1 vs b:1 c:1 -> 1 / (sqrt 5 sqrt 2)
     assert v["similarity"].tolist() == pytest.approx([2 / np.sqrt(6), 1 / np.sqrt(10)])
+    # words are lower-cased and lose their punctuation; a token of punctuation alone is no word
+    p = lexical_features(["Hi, you!"], ["Hello, world! (really)"], ["hello world ..."]).numeric
+    assert (p["len_a"][0], p["len_b"][0], p["prompt_len"][0], p["overlap"][0]) == (3, 2, 2, pytest.approx(2 / 3))
 
 
 def test_lexical_features_need_texts() -> None:

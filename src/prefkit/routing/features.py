@@ -1,6 +1,7 @@
 """Instance features for routing: lexical ones, HyPER's LLM-tagged dimensions, user columns; the design matrix.
 
-Lexical features of an instance (a prompt and two responses), word counts on whitespace tokens:
+Lexical features of an instance (a prompt and two responses), on words (lower-cased, split on white space,
+punctuation trimmed):
 ``len_a``, ``len_b``, ``len_diff`` (``|len_a - len_b|``), ``len_ratio`` (shorter / longer), ``prompt_len``,
 ``overlap`` (Jaccard of the two responses' word sets) and ``similarity`` (cosine of their word counts).
 
@@ -31,6 +32,7 @@ from prefkit.errors import DataProblemError, ValidationError
 LEXICAL = ("len_a", "len_b", "len_diff", "len_ratio", "prompt_len", "overlap", "similarity")
 TEXT_FEATURES = frozenset(LEXICAL)
 UNPARSED = "(unparsed)"
+_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u201c\u201d\u2018\u2019\u2026"
 # HyPER's five routing dimensions (the others of tagging_configs.json can be asked for by name)
 DEFAULT_DIMENSIONS = (
     "safety_concern",
@@ -39,7 +41,6 @@ DEFAULT_DIMENSIONS = (
     "open_endedness",
     "format_constraints",
 )
-_WORD = re.compile(r"\w+", re.UNICODE)
 
 
 class Tagger(Protocol):
@@ -142,39 +143,68 @@ def lexical_features(
     _require_texts(prompts if need_prompt else [""] * len(text_a or []), (text_a, text_b))
     assert text_a is not None and text_b is not None
     n = len(text_a)
-    cols = {k: np.zeros(n) for k in names}
-    cache: dict[str, tuple[int, Counter[str]]] = {}
-
-    def words(t: str) -> tuple[int, Counter[str]]:
-        hit = cache.get(t)
-        if hit is None:
-            toks = _WORD.findall(t.lower())
-            hit = cache[t] = (len(toks), Counter(toks))
-        return hit
-
-    for i in range(n):
-        la, ca = words(str(text_a[i]))
-        lb, cb = words(str(text_b[i]))
-        row = {
-            "len_a": la,
-            "len_b": lb,
-            "len_diff": abs(la - lb),
-            "len_ratio": (min(la, lb) / max(la, lb)) if max(la, lb) else 1.0,
-        }
-        if need_prompt:
-            row["prompt_len"] = words(str(prompts[i]))[0] if prompts is not None else 0
-        if "overlap" in cols:
-            sa, sb = set(ca), set(cb)
-            union = len(sa | sb)
-            row["overlap"] = len(sa & sb) / union if union else 1.0
-        if "similarity" in cols:
-            dot = sum(v * cb.get(w, 0) for w, v in ca.items())
-            na = np.sqrt(sum(v * v for v in ca.values()))
-            nb = np.sqrt(sum(v * v for v in cb.values()))
-            row["similarity"] = dot / (na * nb) if na and nb else float(na == nb)
-        for k in names:
-            cols[k][i] = row[k]
+    # each distinct text once: its word count and its sparse word-count vector
+    text_id: dict[str, int] = {}
+    ia = np.fromiter((text_id.setdefault(str(t), len(text_id)) for t in text_a), np.int64, n)
+    ib = np.fromiter((text_id.setdefault(str(t), len(text_id)) for t in text_b), np.int64, n)
+    counts, lengths = _word_counts(list(text_id))
+    la, lb = lengths[ia], lengths[ib]
+    cols: dict[str, np.ndarray] = {}
+    longer = np.maximum(la, lb)
+    row = {
+        "len_a": la,
+        "len_b": lb,
+        "len_diff": np.abs(la - lb),
+        "len_ratio": np.divide(np.minimum(la, lb), longer, out=np.ones(n), where=longer > 0),
+    }
+    if "overlap" in names or "similarity" in names:
+        ca, cb = counts[ia], counts[ib]
+        if "overlap" in names:
+            ba, bb = (ca > 0).astype(np.float64), (cb > 0).astype(np.float64)
+            inter = np.asarray(ba.multiply(bb).sum(axis=1)).ravel()
+            union = np.diff(ba.indptr) + np.diff(bb.indptr) - inter
+            row["overlap"] = np.divide(inter, union, out=np.ones(n), where=union > 0)
+        if "similarity" in names:
+            dot = np.asarray(ca.multiply(cb).sum(axis=1)).ravel()
+            sq = np.sqrt(np.asarray(counts.multiply(counts).sum(axis=1)).ravel())
+            na, nb = sq[ia], sq[ib]
+            both = (na > 0) & (nb > 0)
+            row["similarity"] = np.where(
+                both, dot / np.where(both, na * nb, 1.0), (na == nb).astype(np.float64)
+            )
+    if need_prompt:
+        assert prompts is not None
+        uniq = {str(p): None for p in prompts}
+        plen = dict(zip(uniq, _word_counts(list(uniq))[1].tolist(), strict=True))
+        row["prompt_len"] = np.fromiter((plen[str(p)] for p in prompts), np.float64, n)
+    for k in names:
+        cols[k] = np.asarray(row[k], dtype=np.float64)
     return Features(n, numeric=cols)
+
+
+def _word_counts(texts: list[str]) -> tuple[Any, np.ndarray]:
+    """The sparse ``(texts, vocabulary)`` word-count matrix (words: lower-cased, split on white space, leading
+    and trailing punctuation trimmed; pyarrow's string kernels) and the word count of every text."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from scipy.sparse import csr_matrix
+
+    lists = pc.utf8_split_whitespace(pc.utf8_lower(pa.array(texts, pa.string())))
+    flat = pc.utf8_trim(pc.list_flatten(lists), characters=_PUNCT)
+    parent = pc.list_parent_indices(lists)
+    keep = pc.not_equal(flat, "")
+    words = pc.filter(flat, keep)
+    rows = pc.filter(parent, keep).to_numpy(zero_copy_only=False).astype(np.int64)
+    enc = (
+        pc.dictionary_encode(words).combine_chunks()
+        if isinstance(words, pa.ChunkedArray)
+        else pc.dictionary_encode(words)
+    )
+    cols = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    indptr = np.searchsorted(rows, np.arange(len(texts) + 1))  # rows come sorted: build the CSR directly
+    m = csr_matrix((np.ones(rows.size), cols, indptr), shape=(len(texts), max(len(enc.dictionary), 1)))
+    m.sum_duplicates()
+    return m, np.bincount(rows, minlength=len(texts)).astype(np.float64)
 
 
 @dataclass(frozen=True)
