@@ -1,7 +1,7 @@
 """Instance features for routing: lexical ones, HyPER's LLM-tagged dimensions, user columns; the design matrix.
 
-Lexical features of an instance (a prompt and two responses), on words (lower-cased, split on white space,
-punctuation trimmed):
+Lexical features of an instance (a prompt and two responses), on words (lower-cased runs of letters, digits
+and ``_``):
 ``len_a``, ``len_b``, ``len_diff`` (``|len_a - len_b|``), ``len_ratio`` (shorter / longer), ``prompt_len``,
 ``overlap`` (Jaccard of the two responses' word sets) and ``similarity`` (cosine of their word counts).
 
@@ -32,7 +32,6 @@ from prefkit.errors import DataProblemError, ValidationError
 LEXICAL = ("len_a", "len_b", "len_diff", "len_ratio", "prompt_len", "overlap", "similarity")
 TEXT_FEATURES = frozenset(LEXICAL)
 UNPARSED = "(unparsed)"
-_PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\u201c\u201d\u2018\u2019\u2026"
 # HyPER's five routing dimensions (the others of tagging_configs.json can be asked for by name)
 DEFAULT_DIMENSIONS = (
     "safety_concern",
@@ -183,14 +182,14 @@ def lexical_features(
 
 
 def _word_counts(texts: list[str]) -> tuple[Any, np.ndarray]:
-    """The sparse ``(texts, vocabulary)`` word-count matrix (words: lower-cased, split on white space, leading
-    and trailing punctuation trimmed; pyarrow's string kernels) and the word count of every text."""
+    """The sparse ``(texts, vocabulary)`` word-count matrix (words: lower-cased runs of letters, digits and
+    ``_``, so ``foo.bar(x)`` is three words; pyarrow's string kernels) and the word count of every text."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from scipy.sparse import csr_matrix
 
-    lists = pc.utf8_split_whitespace(pc.utf8_lower(pa.array(texts, pa.string())))
-    flat = pc.utf8_trim(pc.list_flatten(lists), characters=_PUNCT)
+    lists = pc.split_pattern_regex(pc.utf8_lower(pa.array(texts, pa.string())), r"[^\p{L}\p{N}_]+")
+    flat = pc.list_flatten(lists)
     parent = pc.list_parent_indices(lists)
     keep = pc.not_equal(flat, "")
     words = pc.filter(flat, keep)

@@ -69,13 +69,16 @@ class PPM:
 def _ridge(
     x: np.ndarray, y: np.ndarray, l2: float, weight: np.ndarray | None = None
 ) -> tuple[float, np.ndarray]:
-    n, p = x.shape
-    w = np.ones(n) if weight is None else weight
-    xm = (w @ x) / w.sum()
-    ym = float(w @ y / w.sum())
-    xc = x - xm
-    a = (xc * w[:, None]).T @ xc + l2 * np.eye(p)
-    coef = np.linalg.solve(a, (xc * w[:, None]).T @ (y - ym)) if p else np.zeros(0)
+    p = x.shape[1]
+    if weight is None:
+        xm, ym = x.mean(axis=0), float(y.mean())
+        xc = x - xm
+        xw = xc
+    else:
+        xm, ym = (weight @ x) / weight.sum(), float(weight @ y / weight.sum())
+        xc = x - xm
+        xw = xc * weight[:, None]
+    coef = np.linalg.solve(xw.T @ xc + l2 * np.eye(p), xw.T @ (y - ym)) if p else np.zeros(0)
     return ym - float(xm @ coef), coef
 
 
