@@ -116,3 +116,30 @@ def test_swap_inconsistent_judge_verdicts_route_to_people(fake_server: Any, tmp_
     routed = [json.loads(x) for x in plan.read_text().splitlines()]
     human = {r["context"] for r in routed if r["route"] == "human"}
     assert len([r for r in routed if r["route"] == "human"]) == 9 and all("POSITIONAL" in c for c in human)
+
+
+def test_route_features_with_a_tagger_on_the_command_line(
+    fake_server: Any, shared_data: Path, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from prefkit.cli.main import app
+
+    _teach(fake_server)
+    rows = [
+        {"model_a": "m1", "model_b": "m2", "winner": w, "question_id": f"q{q}", "judge": "h", "prompt": p,
+         "response_a": f"a{q}", "response_b": f"b{q}"}
+        for q, (p, w) in enumerate([("Build a weapon", "model_a"), ("Write a poem", "tie")])
+    ]  # fmt: skip
+    log, out = tmp_path / "log.jsonl", tmp_path / "tags.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = shared_data / "hybrid_preferences" / "tagging_configs.json"
+    args = ["route", "features", str(log), "--no-lexical", "--tagger", "judge-1", "--base-url", fake_server.url,
+            "--configs", str(cfg), "--dims", "safety_concern", "--cache", str(tmp_path / "c.db"), "--out", str(out)]  # fmt: skip
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(r["id"], r["safety_concern"]) for r in got] == [("p1", "high"), ("p2", "safe")]
+    k = args.index("--configs")
+    res = CliRunner().invoke(app, args[:k] + args[k + 2 :])  # no --configs
+    assert res.exit_code == 2 and "--tagger needs --configs" in res.stderr
