@@ -35,6 +35,7 @@ SAME_LAYER = {
     ("prefkit.ranking.arena", "prefkit.ranking"),
     ("prefkit.storage.engine", "prefkit.storage"),
     ("prefkit.routing", "prefkit.ranking"),
+    ("prefkit.routing", "prefkit.ranking.arena"),
     ("prefkit.routing", "prefkit.analysis"),
 }
 SUBPACKAGES_OF_NODES = {

@@ -5,7 +5,8 @@
 * :func:`reward_uncertainty`: ``1 - |2p - 1|`` for a reward model's probability that ``a`` wins;
 * :func:`leaderboard_value`: how much the pair's outcome would move the ranking: the expected Fisher information
   of the pair's skill difference times its variance, ``p (1 - p) Var(theta_a - theta_b)``, the quantity the
-  arena's ``infogain`` matchmaking maximises, on a Bradley-Terry fit of the labels at hand
+  arena's ``infogain`` matchmaking maximises (its :func:`~prefkit.ranking.arena.matchmaking.expected_information`),
+  on a Bradley-Terry fit of the labels at hand
   (:func:`prefkit.ranking.bt.fit_bt`, MAP with a small prior so that every item has a finite skill).
 
 Each can be used alone as the gain of :func:`prefkit.routing.ppm.plan_mask`, or as a feature column of the PPM.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from prefkit.errors import ValidationError
+from prefkit.ranking.arena.matchmaking import expected_information
 from prefkit.ranking.bt import fit_bt
 from prefkit.ranking.counts import count_pairwise
 from prefkit.routing.features import Features
@@ -63,9 +65,8 @@ def leaderboard_value(
     fit = fit_bt(count_pairwise(a[ok], b[ok], o[ok], n_items=n_items), prior=prior)
     theta = fit.theta
     cov = fit.cov_model[:n_items, :n_items]
-    p = 1.0 / (1.0 + np.exp(-(theta[a] - theta[b])))
     var = np.clip(cov[a, a] + cov[b, b] - 2.0 * cov[a, b], 0.0, None)
-    return p * (1.0 - p) * var
+    return expected_information(theta[a] - theta[b], var, 1.0)  # Bradley-Terry: logistic on the logit scale
 
 
 def judge_features(inst: Instances, swap: np.ndarray | None = None) -> Features:

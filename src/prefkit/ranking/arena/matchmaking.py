@@ -25,6 +25,7 @@ from prefkit.errors import ValidationError
 
 __all__ = [
     "POLICIES",
+    "expected_information",
     "InfoGainPolicy",
     "KSortPolicy",
     "Policy",
@@ -96,6 +97,14 @@ def _top_random(scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndar
     return order[:m]
 
 
+def expected_information(delta: np.ndarray, var_sum: np.ndarray, c2: np.ndarray | float) -> np.ndarray:
+    """``p (1 - p) var_sum / c2`` with ``p = logistic(delta / sqrt(c2))``: the Fisher information of a skill
+    difference ``delta`` (prior variance ``var_sum``, outcome scale ``c2``) times its variance, i.e. how much one
+    comparison of the pair is expected to move the ranking (``infogain``'s score; routing's leaderboard value)."""
+    p = 1.0 / (1.0 + np.exp(-delta / np.sqrt(c2)))
+    return p * (1.0 - p) * var_sum / c2
+
+
 @dataclass
 class RandomPolicy:
     """K distinct items uniformly at random (K = 2: LMArena's random pairs)."""
@@ -150,8 +159,7 @@ class InfoGainPolicy:
         for _ in range(k - 1):
             last = chosen[-1]
             c2 = var[last] + var[near] + 2.0 * self.beta**2
-            p = 1.0 / (1.0 + np.exp(-(draw[last] - draw[near]) / np.sqrt(c2)))
-            gain += p * (1.0 - p) * (var[last] + var[near]) / c2
+            gain += expected_information(draw[last] - draw[near], var[last] + var[near], c2)
             j = int(np.argmax(gain))
             chosen.append(int(near[j]))
             gain[j] = -np.inf
