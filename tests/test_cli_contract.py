@@ -84,6 +84,7 @@ ROLES = {
     "explain principles:reward": "model",  # a reward model folder
     "route features:ai": "data",
     "route features:configs": "data",  # HyPER's tagging_configs.json
+    "route features:reward": "model",
     "route fit:human": "data",
     "route fit:ai": "data",
     "route fit:features": "data",

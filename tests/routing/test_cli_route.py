@@ -182,3 +182,26 @@ def test_simulate_on_llmfao(shared_data: Path) -> None:
     assert code == 0, err
     pol = {p["policy"]: p for p in json.loads(out)["policies"]}
     assert pol["routed"]["agreement"] > pol["random"]["agreement"] > pol["all-ai"]["agreement"]
+
+
+def test_reward_model_uncertainty_feature(tmp_path: Path, require_peer) -> None:  # noqa: ANN001
+    require_peer("torch", "reward")
+    from prefkit.annotation.reward_judge import RewardModelJudge
+    from prefkit.annotation.types import PairTask
+
+    pairs = Path(__file__).resolve().parents[2] / "src" / "prefkit" / "examples" / "reward-pairs.jsonl"
+    rm = tmp_path / "rm"
+    res = CliRunner().invoke(
+        app, ["reward", "train", str(pairs), "--encoder", "hashing", "--out", str(rm), "--no-cache"]
+    )
+    assert res.exit_code == 0, res.stderr
+    hp, _ = _logs(tmp_path, n_prompts=2)
+    out = tmp_path / "f.jsonl"
+    assert _run("features", str(hp), "--no-lexical", "--reward", str(rm), "--out", str(out))[0] == 0
+    got = [json.loads(x)["reward_uncertainty"] for x in out.read_text().splitlines()]
+    rows = [json.loads(x) for x in hp.read_text().splitlines()][::3]  # one row per pair, in file order
+    p = RewardModelJudge(str(rm)).p_first(
+        [PairTask(r["prompt"], r["response_a"], r["response_b"]) for r in rows]
+    )
+    assert got == pytest.approx([1 - abs(2 * x - 1) for x in p])
+    _bad(["features", str(hp), "--reward", str(tmp_path / "nothing"), "--out", str(out)], "")

@@ -66,7 +66,12 @@ def test_lexical_features_by_hand() -> None:
     assert v["similarity"].tolist() == pytest.approx([2 / np.sqrt(6), 1 / np.sqrt(10)])
     # words are lower-cased and lose their punctuation; a token of punctuation alone is no word
     p = lexical_features(["Hi, you!"], ["Hello, world! (really)"], ["hello world ..."]).numeric
-    assert (p["len_a"][0], p["len_b"][0], p["prompt_len"][0], p["overlap"][0]) == (3, 2, 2, pytest.approx(2 / 3))
+    assert (p["len_a"][0], p["len_b"][0], p["prompt_len"][0], p["overlap"][0]) == (
+        3,
+        2,
+        2,
+        pytest.approx(2 / 3),
+    )
 
 
 def test_lexical_features_need_texts() -> None:

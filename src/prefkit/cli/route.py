@@ -162,6 +162,11 @@ def features_cmd(
         help="Comma-separated dimensions (default: safety_concern, complexity_of_intents, expertise_level, open_endedness, format_constraints).",
     ),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server of --tagger."),
+    reward: Path = typer.Option(
+        None,
+        "--reward",
+        help="A reward model folder (prefkit reward train --out DIR): adds reward_uncertainty, 1 - |2p - 1|.",
+    ),
     cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the reply cache."),
     seed: int = typer.Option(0, "--seed", help="Sampling seed of the tagger."),
@@ -197,8 +202,10 @@ def features_cmd(
                 _tagger(stack, tagger, base_url, cache, no_cache, seed), inst.prompt, dimensions
             )
         f = tags if f is None else f.merge(tags)
+    if reward is not None:
+        f = _reward_feature(reward, inst) if f is None else f.merge(_reward_feature(reward, inst))
     if f is None:
-        raise ValidationError("no feature asked for: keep --lexical, give --ai or --tagger")
+        raise ValidationError("no feature asked for: keep --lexical, give --ai, --tagger or --reward")
     with out.open("w", encoding="utf-8") as fh:
         for i, (key, row) in enumerate(zip(inst.keys, f.rows(), strict=True)):
             fh.write(
@@ -209,6 +216,23 @@ def features_cmd(
                 + "\n"
             )
     console.print(f"{len(inst)} instances, {len(f.names)} features ({', '.join(f.names)}) -> {out}")
+
+
+def _reward_feature(model_dir: Path, inst: Any) -> Any:
+    from prefkit.cli._chat import reward_p_first
+    from prefkit.routing.features import Features
+    from prefkit.routing.signals import reward_uncertainty
+
+    for seq in (inst.text_a, inst.text_b):
+        missing = [i for i, t in enumerate(seq) if t is None]
+        if missing:
+            raise DataProblemError(
+                f"{len(missing)} of {len(inst)} pairs lack a response text (first: pair p{missing[0] + 1}); the "
+                "reward model scores texts"
+            )
+    p_first = reward_p_first(str(model_dir))
+    p = p_first([t or "" for t in inst.prompt], list(inst.text_a), list(inst.text_b))
+    return Features(len(inst), numeric={"reward_uncertainty": reward_uncertainty(p)})
 
 
 @route_app.command("fit")
