@@ -290,3 +290,10 @@ def test_llmfao_simulation_routed_beats_random_at_a_quarter(shared_data: Path) -
     assert r.agreement_lower < r.agreement < r.agreement_upper
     with pytest.raises(ValidationError, match="budget"):
         simulate(inst, d.transform(f), d.names, [1.25])
+
+
+def test_vote_matrix_feeds_panel_disagreement() -> None:
+    both = _pairs([("p", "x", "y", 0, "j1"), ("p", "y", "x", 0, "j2"), ("q", "x", "y", 2, "j1")])
+    inst = pair_instances(both, all_rows=True)
+    assert inst.vote_matrix().tolist() == [[0, 1], [2, -1]]
+    assert panel_disagreement(inst.vote_matrix()).tolist() == [0.5, 0.0]

@@ -367,11 +367,7 @@ def plan_cmd(
         gain = swap
         how = "the judge's swap inconsistency"
     else:
-        width = max(len(v) for v in inst.votes)
-        mat = np.full((len(inst), width), -1)
-        for i, v in enumerate(inst.votes):
-            mat[i, : len(v)] = v
-        gain = panel_disagreement(mat)
+        gain = panel_disagreement(inst.vote_matrix())
         how = "disagreement of FILE's verdicts" if gain.any() else "random (no model, no disagreement)"
     mask = plan_mask(gain, b, seed)
     with out.open("w", encoding="utf-8") as fh:

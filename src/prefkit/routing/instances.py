@@ -42,6 +42,13 @@ class Instances:
             out[i] = np.bincount(v, minlength=3)[:3]
         return out
 
+    def vote_matrix(self) -> np.ndarray:
+        """``(n, max votes)``: every instance's votes, -1 padded (the input of ``signals.panel_disagreement``)."""
+        out = np.full((len(self), max((len(v) for v in self.votes), default=0)), -1, dtype=np.int64)
+        for i, v in enumerate(self.votes):
+            out[i, : len(v)] = v
+        return out
+
     def take(self, idx: np.ndarray) -> Instances:
         ii = idx.tolist()
         return Instances(
