@@ -126,14 +126,20 @@ def _features(inst: Any, *, lexical: bool, judge: bool, columns: Path | None, sw
 
 
 def _tagger(
-    stack: ExitStack, model: str, base_url: str | None, cache: Path | None, no_cache: bool, seed: int
+    stack: ExitStack,
+    model: str,
+    base_url: str | None,
+    cache: Path | None,
+    no_cache: bool,
+    seed: int,
+    progress: Any = None,
 ) -> Any:
     from prefkit.annotation.factory import JudgeOptions, open_runner
     from prefkit.annotation.tagging import ChatTagger
     from prefkit.cli.judge import _cache
 
     opts = JudgeOptions(base_url=base_url, cache=_cache(cache, no_cache, model), seed=seed)
-    return ChatTagger(stack.enter_context(open_runner(model, opts)), seed=seed)
+    return ChatTagger(stack.enter_context(open_runner(model, opts)), seed=seed, progress=progress)
 
 
 @route_app.command("features")
@@ -177,6 +183,16 @@ def features_cmd(
     """
     from prefkit.routing.features import DEFAULT_DIMENSIONS, read_dimensions, tagged_features
 
+    dimensions = None
+    if tagger is not None:  # bad settings fail before any work
+        from prefkit.annotation.tagging import read_tagging_configs
+
+        if configs is None:
+            raise ValidationError(
+                "--tagger needs --configs tagging_configs.json (HyPER's tagging dimensions)"
+            )
+        names = [d.strip() for d in dims.split(",") if d.strip()] if dims else list(DEFAULT_DIMENSIONS)
+        dimensions = read_dimensions(read_tagging_configs(configs), names)
     inst = _instances(file, ai, all_rows=ai is None)
     if ai is None:
         import numpy as np
@@ -188,22 +204,17 @@ def features_cmd(
         if (lexical or ai)
         else None
     )
-    if tagger is not None:
-        from prefkit.annotation.tagging import read_tagging_configs
-
-        if configs is None:
-            raise ValidationError(
-                "--tagger needs --configs tagging_configs.json (HyPER's tagging dimensions)"
-            )
-        names = [d.strip() for d in dims.split(",") if d.strip()] if dims else list(DEFAULT_DIMENSIONS)
-        dimensions = read_dimensions(read_tagging_configs(configs), names)
-        with ExitStack() as stack:
-            tags = tagged_features(
-                _tagger(stack, tagger, base_url, cache, no_cache, seed), inst.prompt, dimensions
-            )
-        f = tags if f is None else f.merge(tags)
     if reward is not None:
         f = _reward_feature(reward, inst) if f is None else f.merge(_reward_feature(reward, inst))
+    if tagger is not None and dimensions is not None:
+        from prefkit.cli._common import progress_bar
+
+        calls = len({p for p in inst.prompt if p is not None}) * len(dimensions)
+        with ExitStack() as stack:
+            advance = stack.enter_context(progress_bar(f"tagging {calls} prompts x dimensions", calls))
+            chat = _tagger(stack, tagger, base_url, cache, no_cache, seed, advance)
+            tags = tagged_features(chat, inst.prompt, dimensions)
+        f = tags if f is None else f.merge(tags)
     if f is None:
         raise ValidationError("no feature asked for: keep --lexical, give --ai, --tagger or --reward")
     with out.open("w", encoding="utf-8") as fh:
