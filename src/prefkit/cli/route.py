@@ -184,6 +184,8 @@ def features_cmd(
     from prefkit.routing.features import DEFAULT_DIMENSIONS, read_dimensions, tagged_features
 
     dimensions = None
+    if tagger is None and (configs is not None or dims is not None):
+        raise ValidationError("--configs and --dims go with --tagger MODEL (the chat model that tags)")
     if tagger is not None:  # bad settings fail before any work
         from prefkit.annotation.tagging import read_tagging_configs
 
