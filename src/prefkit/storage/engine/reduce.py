@@ -19,7 +19,9 @@ exact ``FILE:LINE`` problem, naming the shard, as the local engine does; or retu
 
 from __future__ import annotations
 
+import logging
 import pickle
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -264,6 +266,12 @@ def ray_session(address: str | None, timeout_s: float = 10.0) -> Iterator[Any]:
     ray = require("ray", "ray")
     was = ray.is_initialized()
     ray = connect_ray(address, timeout_s=timeout_s)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    with warnings.catch_warnings():  # Ray's own defaults warn of its deprecations when the context is made
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # prefkit shows its own
+    ctx.print_on_execution_start = False
     try:
         yield ray
     finally:
@@ -342,10 +350,12 @@ def _shard_results(
             results[p] = ray.get(futures[p])
             if progress is not None:
                 progress(1)
+    except ray.exceptions.RayTaskError as exc:  # also an instance of the task's error class: unwrap first
+        raise _unwrap(ray, exc) from None
     except PrefkitError:
         raise
     except Exception as exc:  # noqa: BLE001 - Ray wraps task errors; unwrap ours, name the rest
-        raise _unwrap(ray, exc) from exc
+        raise _unwrap(ray, exc) from None
     return [results[p] for p in paths]
 
 
