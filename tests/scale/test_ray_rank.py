@@ -55,7 +55,9 @@ def logs(tmp_path_factory) -> Path:
         if s == 4:
             cols["model_a"] = np.where(np.arange(n) < 30, "newcomer", cols["model_a"])  # type: ignore[call-overload]
             cols["model_b"] = np.where(
-                (np.arange(n) < 30) & (cols["model_b"] == "newcomer"), "model-0", cols["model_b"]  # type: ignore[operator]
+                (np.arange(n) < 30) & (cols["model_b"] == "newcomer"),
+                "model-0",
+                cols["model_b"],  # type: ignore[operator]
             )
         if s == 5:  # ids: read by the local reader, one Ray task for the shard
             cols["id"] = [f"battle-{s}-{k}" for k in range(n)]
@@ -96,10 +98,16 @@ def test_merging_shard_tables_equals_counting_the_whole_log() -> None:
     for lo, hi in zip(cut, cut[1:], strict=False):  # each shard renumbers its own items, sorted
         used = sorted(set(a[lo:hi]) | set(b[lo:hi]))
         lut = {k: n for n, k in enumerate(used)}
-        parts.append(count_pairwise(
-            [lut[k] for k in a[lo:hi]], [lut[k] for k in b[lo:hi]], o[lo:hi], n_items=len(used),
-            weight=w[lo:hi], names=[names[k] for k in used],
-        ))
+        parts.append(
+            count_pairwise(
+                [lut[k] for k in a[lo:hi]],
+                [lut[k] for k in b[lo:hi]],
+                o[lo:hi],
+                n_items=len(used),
+                weight=w[lo:hi],
+                names=[names[k] for k in used],
+            )
+        )
     _same_table(merge_count_tables(parts), whole)
     with pytest.raises(ValidationError, match="no count tables"):
         merge_count_tables([])
@@ -197,7 +205,10 @@ def test_cli_rank_and_info_with_engine_ray(ray, ray_cluster: str, logs: Path) ->
     assert json.loads(out)["pairwise"] == 9000
     for args, message in (
         (["rank", str(logs), "--engine", "ray", "--style-control"], "--style-control needs every battle"),
-        (["rank", str(logs), "--engine", "ray", "--method", "elo"], "--method elo needs the battles one by one"),
+        (
+            ["rank", str(logs), "--engine", "ray", "--method", "elo"],
+            "--method elo needs the battles one by one",
+        ),
         (["rank", str(logs), "--ray-address", ray_cluster], "--ray-address only applies to --engine ray"),
         (["info", str(logs)], "shards: --engine ray"),
         (["info", str(logs), "--engine", "ray", "--skip-bad"], "--skip-bad reads rows one by one"),
@@ -215,8 +226,20 @@ def test_cli_address_that_does_not_answer_fails_in_seconds(logs: Path, require_p
         port = s.getsockname()[1]
     t0 = time.monotonic()  # a fresh process: this one may already be connected to the test cluster
     res = subprocess.run(
-        [sys.executable, "-m", "prefkit.cli.main", "rank", str(logs), "--engine", "ray", "--ray-address",
-         f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "prefkit.cli.main",
+            "rank",
+            str(logs),
+            "--engine",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert time.monotonic() - t0 < 30  # the interpreter's start included; the probe itself waits 10 s at most
     assert res.returncode == 2 and res.stderr.count("\n") == 1, res.stderr

@@ -47,7 +47,6 @@ def _criteria_data(file: Path, method: str, style: bool, criterion: str | None):
     """None for a file of one criterion when none was asked; else {criterion: leaderboard input}."""
     from prefkit.data import io
     from prefkit.ranking import criteria
-
     from prefkit.storage.shards import is_sharded
 
     if is_sharded(file) or io.detect_format(file) == "arena":

@@ -36,14 +36,19 @@ def resolve_shards(spec: str | Path) -> list[Path]:
     if p.is_dir():
         found = sorted(q for q in p.rglob("*.parquet") if q.is_file() and _visible(q, p))
         if not found:
-            raise InputError("no Parquet shards (*.parquet) in this directory; give a file, a directory of "
-                             "Parquet shards or a glob", path=p)
+            raise InputError(
+                "no Parquet shards (*.parquet) in this directory; give a file, a directory of "
+                "Parquet shards or a glob",
+                path=p,
+            )
         return found
     if is_pattern(spec):
         found = sorted(Path(m) for m in glob.glob(str(spec), recursive=True) if Path(m).is_file())
         if not found:
-            raise InputError("no file matches this pattern; check it (quote it so the shell leaves it to prefkit)",
-                             path=str(spec))
+            raise InputError(
+                "no file matches this pattern; check it (quote it so the shell leaves it to prefkit)",
+                path=str(spec),
+            )
         return found
     raise InputError("no such file; check the path", path=p)
 

@@ -266,10 +266,10 @@ def ray_session(address: str | None, timeout_s: float = 10.0) -> Iterator[Any]:
     ray = require("ray", "ray")
     was = ray.is_initialized()
     ray = connect_ray(address, timeout_s=timeout_s)
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
     with warnings.catch_warnings():  # Ray's own defaults warn of its deprecations when the context is made
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx = ray.data.DataContext.get_current()
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # after ray.data set up its logging: stderr stays ours
     ctx.enable_progress_bars = False  # prefkit shows its own
     ctx.print_on_execution_start = False
     try:
@@ -360,7 +360,10 @@ def _shard_results(
 
 
 def ray_counts(
-    spec: str | Path, *, address: str | None = None, progress: Callable[[int], object] | None = None,
+    spec: str | Path,
+    *,
+    address: str | None = None,
+    progress: Callable[[int], object] | None = None,
     timeout_s: float = 10.0,
 ) -> CountTable:
     """The count table of a battle log (a file, a directory of Parquet shards or a glob) reduced on Ray.
@@ -374,8 +377,12 @@ def ray_counts(
 
 
 def ray_summary(
-    spec: str | Path, *, address: str | None = None, progress: Callable[[int], object] | None = None,
-    timeout_s: float = 10.0, max_components: int | None = None,
+    spec: str | Path,
+    *,
+    address: str | None = None,
+    progress: Callable[[int], object] | None = None,
+    timeout_s: float = 10.0,
+    max_components: int | None = None,
 ) -> Summary:
     """What ``prefkit info`` reports of an arena battle log (a file, a directory or a glob), reduced on Ray.
 
