@@ -269,7 +269,9 @@ def ray_session(address: str | None, timeout_s: float = 10.0) -> Iterator[Any]:
     with warnings.catch_warnings():  # Ray's own defaults warn of its deprecations when the context is made
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx = ray.data.DataContext.get_current()
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # after ray.data set up its logging: stderr stays ours
+    logging.getLogger("ray.data").setLevel(
+        logging.ERROR
+    )  # after ray.data set up its logging: stderr stays ours
     ctx.enable_progress_bars = False  # prefkit shows its own
     ctx.print_on_execution_start = False
     try:
@@ -304,16 +306,25 @@ def pieces(paths: Sequence[str], *, info: bool = False) -> list[dict[str, Any]]:
 
 
 def _run_blocks(
-    ray: Any, paths: list[str], info: bool, progress: Callable[[int], object] | None
-) -> dict[str, Part]:
-    """Reduce every row group of the shards the block reduction reads, streamed by Ray Data; parts per shard."""
+    ray: Any,
+    paths: list[str],
+    info: bool,
+    progress: Callable[[int], object] | None,
+    finish: Callable[[str, Part], bool],
+) -> set[str]:
+    """Reduce every row group of the shards the block reduction reads, streamed by Ray Data.
+
+    A shard's :class:`Part` goes to ``finish`` as soon as its last row group is in (so the driver holds only the
+    shards in flight); returns the shards ``finish`` accepted (the others go to the local reader).
+    """
     work = pieces(paths, info=info)
-    parts: dict[str, Part] = {}
+    done: set[str] = set()
     if not work:
-        return parts
+        return done
     left = {p: 0 for p in paths}
     for w in work:
         left[w[_PATH]] += 1
+    parts: dict[str, Part] = {}
     ds = ray.data.from_items(work, override_num_blocks=len(work))
     out = ds.map_batches(reduce_pieces, batch_format="numpy", batch_size=None)
     for batch in out.iter_batches(batch_format="numpy", batch_size=None):
@@ -325,29 +336,37 @@ def _run_blocks(
             else:
                 parts[shard] = new
             left[shard] -= 1
-            if progress is not None and not left[shard]:
-                progress(1)
-    return parts
+            if not left[shard]:
+                if finish(shard, parts.pop(shard)):
+                    done.add(shard)
+                if progress is not None:
+                    progress(1)
+    return done
 
 
-def _shard_results(
-    ray: Any, paths: list[str], info: bool, progress: Callable[[int], object] | None
-) -> list[ShardCells | CountTable]:
-    """Every shard's cells (block reduction) or counts / cells from the local reader (one task per shard)."""
+def _each_shard(
+    ray: Any,
+    paths: list[str],
+    info: bool,
+    progress: Callable[[int], object] | None,
+    take: Callable[[ShardCells | CountTable], None],
+) -> None:
+    """Hand every shard's result to ``take``: its checked cells (block reduction), else the local reader's counts
+    (rank) or cells (info), one Ray task per shard; the first bad shard in shard order raises its error."""
+
+    def finish(shard: str, part: Part) -> bool:
+        cells = checked(part)
+        if cells is not None:
+            take(cells)
+        return cells is not None
+
     try:
-        parts = _run_blocks(ray, paths, info, progress)
-        results: dict[str, ShardCells | CountTable] = {}
-        rest = []
-        for p in paths:
-            cells = checked(parts[p]) if p in parts else None
-            if cells is None:
-                rest.append(p)
-            else:
-                results[p] = cells
+        done = _run_blocks(ray, paths, info, progress, finish)
+        rest = [p for p in paths if p not in done]
         task = ray.remote(_local_cells if info else _local_counts).options(num_cpus=1, max_retries=1)
         futures = {p: task.remote(p) for p in rest}
-        for p in rest:  # in shard order: the first bad shard is the one reported
-            results[p] = ray.get(futures[p])
+        for p in rest:
+            take(ray.get(futures[p]))
             if progress is not None:
                 progress(1)
     except ray.exceptions.RayTaskError as exc:  # also an instance of the task's error class: unwrap first
@@ -356,7 +375,9 @@ def _shard_results(
         raise
     except Exception as exc:  # noqa: BLE001 - Ray wraps task errors; unwrap ours, name the rest
         raise _unwrap(ray, exc) from None
-    return [results[p] for p in paths]
+
+
+_MERGE_EVERY = 32  # shard tables held before they are merged into one (bounds the driver's memory)
 
 
 def ray_counts(
@@ -368,12 +389,20 @@ def ray_counts(
 ) -> CountTable:
     """The count table of a battle log (a file, a directory of Parquet shards or a glob) reduced on Ray.
 
-    Equals the local engine's (:func:`prefkit.storage.rank_input.from_shards`) on the same files.
+    Equals the local engine's (:func:`prefkit.storage.rank_input.from_shards`) on the same files. The driver
+    merges the shards' tables as they arrive, so it holds a few count tables, never the battles.
     """
     paths = [str(p) for p in shards.resolve_shards(spec)]
+    tables: list[CountTable] = []
+
+    def take(r: ShardCells | CountTable) -> None:
+        tables.append(r if isinstance(r, CountTable) else cells_counts(r))
+        if len(tables) >= _MERGE_EVERY:
+            tables[:] = [merge_count_tables(tables)]
+
     with ray_session(address, timeout_s) as ray:
-        results = _shard_results(ray, paths, False, progress)
-    return merge_count_tables([r if isinstance(r, CountTable) else cells_counts(r) for r in results])
+        _each_shard(ray, paths, False, progress, take)
+    return merge_count_tables(tables)
 
 
 def ray_summary(
@@ -389,9 +418,14 @@ def ray_summary(
     Equals the local summary of the same battles in one file.
     """
     paths = [str(p) for p in shards.resolve_shards(spec)]
+    cells: list[ShardCells] = []
+
+    def take(r: ShardCells | CountTable) -> None:
+        assert isinstance(r, ShardCells)  # info reads cells
+        cells.append(r)
+
     with ray_session(address, timeout_s) as ray:
-        results = _shard_results(ray, paths, True, progress)
-    cells = [r for r in results if isinstance(r, ShardCells)]
+        _each_shard(ray, paths, True, progress, take)
     return summary_of(cells, max_components)
 
 
