@@ -196,8 +196,14 @@ def main() -> None:
     rows.append(("block reduction in this process (no Ray)", bare_s))
     assert _same(bare, local), "the block reduction differs from the local engine"
 
+    tiny = write_shards(args.data, args.shards * 10, args.shards, args.models, seed=1)  # 10 battles a shard
+    tiny_paths = [str(p) for p in sorted(tiny.glob("*.parquet"))]
+    t0 = time.perf_counter()
+    rank_input.from_shards(tiny)
+    local_tiny = time.perf_counter() - t0
     startup: dict[int, float] = {}
     one_shard: dict[int, float] = {}
+    per_shard: dict[int, float] = {}
     ray_s: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="prefkit-ray-") as tmp:
         for cpus in [int(x) for x in args.workers.split(",")]:
@@ -210,8 +216,11 @@ def main() -> None:
                 reduce.ray_counts(paths[0])  # first job: workers start, Ray Data warms up
                 first = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                reduce.ray_counts(paths[0])
+                reduce.ray_counts(tiny_paths[0])
                 one_shard[cpus] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                reduce.ray_counts(tiny)
+                per_shard[cpus] = (time.perf_counter() - t0 - one_shard[cpus]) / (len(tiny_paths) - 1)
                 t0 = time.perf_counter()
                 got = reduce.ray_counts(d)
                 ray_s[cpus] = time.perf_counter() - t0
@@ -237,11 +246,12 @@ def main() -> None:
     print()
     if 1 in ray_s:
         per = (ray_s[1] - bare_s) / args.shards
-        print(f"Ray overhead per shard (1 worker - no Ray) / shards: {per * 1000:.1f} ms")
+        print(f"Ray overhead per shard, (1 worker - no Ray) / shards: {per * 1000:.1f} ms")
     for cpus in startup:
         print(
-            f"fixed start-up ({cpus} worker CPUs): cluster start + connect {startup[cpus]:.1f} s; "
-            f"a warm one-shard job {one_shard[cpus]:.2f} s"
+            f"{cpus} worker CPUs: cluster start + connect {startup[cpus]:.1f} s; a warm job on one tiny shard "
+            f"{one_shard[cpus]:.2f} s; each further tiny shard {per_shard[cpus] * 1000:.1f} ms "
+            f"(local engine: {local_tiny / len(tiny_paths) * 1000:.1f} ms a tiny shard)"
         )
     print("every engine gave the same count table (names, pairs, counts)")
 
