@@ -139,6 +139,23 @@ def input_file(path: Path | None) -> Path | None:
     return path
 
 
+def input_shards(path: Path | None) -> Path | None:
+    """A data file as :func:`input_file`, or a directory of Parquet shards, or a glob pattern (``'logs/*.parquet'``,
+    quoted); the shards are listed (and a directory without any refused) where they are read."""
+    from prefkit.storage.shards import is_pattern
+
+    if path is not None and (path.is_dir() or is_pattern(path)):
+        return path
+    return input_file(path)
+
+
+ENGINE_HELP = "Where the bulk work runs: local (this process) or ray (a Ray cluster; the ray extra)."
+RAY_ADDRESS_HELP = (
+    "With --engine ray: HOST:PORT of the cluster's head (what `ray start --head` prints); default: RAY_ADDRESS, "
+    "else a cluster started on this machine, else a private Ray in this process."
+)
+
+
 def output_file(path: Path | None) -> Path | None:
     """A file to write: its folder must exist and be writable, and the path must not be a directory."""
     if path is None or str(path) == "-":

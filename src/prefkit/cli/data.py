@@ -7,7 +7,17 @@ from pathlib import Path
 
 import typer
 
-from prefkit.cli._common import console, input_file, output_file, print_json, progress_bar, shown
+from prefkit.cli._common import (
+    ENGINE_HELP,
+    RAY_ADDRESS_HELP,
+    console,
+    input_file,
+    input_shards,
+    output_file,
+    print_json,
+    progress_bar,
+    shown,
+)
 
 FROM_HELP = "Input format: arena, trl, hh-rlhf, crowd or prefkit (default: detected from the content)."
 SKIP_HELP = "Skip bad rows (listed in the output) instead of stopping at the first one."
@@ -62,27 +72,56 @@ def validate(
     _report_skipped(s.skipped, file)
 
 
+def _summary_on_ray(file: Path, from_: str | None, skip_bad: bool, address: str | None, quiet: bool):
+    from prefkit.errors import ValidationError
+    from prefkit.storage import shards
+    from prefkit.storage.engine.reduce import ray_summary
+
+    if from_ not in (None, "arena"):
+        raise ValidationError("--engine ray summarises arena battle logs: drop --from or use --from arena")
+    if skip_bad:
+        raise ValidationError("--skip-bad reads rows one by one on this machine: drop --engine ray or --skip-bad")
+    n = len(shards.resolve_shards(file))
+    with progress_bar(f"reducing {n} shard(s) on Ray", total=n, quiet=quiet) as advance:
+        return ray_summary(file, address=address, progress=advance)
+
+
 def info(
-    file: Path = typer.Argument(..., help="The data file to summarise (- reads stdin).", callback=input_file),
+    file: Path = typer.Argument(
+        ...,
+        help="The data file to summarise (- reads stdin); with --engine ray also a directory or a quoted glob of "
+        "Parquet shards of an arena log.",
+        callback=input_shards,
+    ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     format: str = typer.Option(
         "table", "--format", help="Output: table or json (one JSON object on stdout)."
     ),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    ray_address: str = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
 ) -> None:
     """Summarise a data file (streamed: works on files larger than memory): items, judgments by shape, ties,
     annotators, and whether the comparison graph is connected (else its components).
 
     Example: prefkit info crowd-comparisons.csv --format json
+    Example: prefkit info 'logs/*.parquet' --engine ray --ray-address 10.0.0.5:6379
     """
     from prefkit.data import io
     from prefkit.data.summary import summarize
-    from prefkit.errors import ValidationError
+    from prefkit.errors import InputError, ValidationError
+    from prefkit.storage.engine import check_engine
 
     if format not in ("table", "json"):
         raise ValidationError(f"--format must be table or json, got {format!r}")
-    with _progress(f"reading {file.name}", io.count_rows(file)) as advance:
-        s = summarize(file, from_, strict=not skip_bad, progress=advance)
+    check_engine(engine, ray_address)
+    if engine == "ray":
+        s = _summary_on_ray(file, from_, skip_bad, ray_address, format != "table")
+    else:
+        if file.is_dir() or not file.exists():
+            raise InputError("is a directory or a pattern; give a data file (shards: --engine ray)", path=file)
+        with _progress(f"reading {file.name}", io.count_rows(file)) as advance:
+            s = summarize(file, from_, strict=not skip_bad, progress=advance)
     if format == "json":
         print_json(s.to_dict())
         return

@@ -72,6 +72,8 @@ def build(
         False, "--low-memory", help="Drop texts once used (only when each response is judged in one group)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    engine: str = typer.Option("local", "--engine", help="local (streamed in this process); ray is refused."),
+    ray_address: str = typer.Option(None, "--ray-address", help="Only with --engine ray (refused here)."),
 ) -> None:
     """Build TRL training rows from rankings or ratings, streamed, written atomically.
 
@@ -79,6 +81,13 @@ def build(
     """
     from prefkit.optimize.build import build as run_build
     from prefkit.optimize.recipes import RecipeOptions
+    from prefkit.storage.engine import check_engine
+
+    if check_engine(engine, ray_address) == "ray":
+        raise ValidationError(
+            "optimize build has no Ray engine: it groups every prompt's responses in one streamed pass on this "
+            "machine (bounded memory, any size); drop --engine ray"
+        )
 
     opts = RecipeOptions(
         recipe=recipe,

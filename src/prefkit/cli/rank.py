@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from prefkit.cli._common import input_file, output_file
+from prefkit.cli._common import ENGINE_HELP, RAY_ADDRESS_HELP, input_shards, output_file
 from prefkit.errors import ValidationError
 
 
@@ -24,15 +24,32 @@ def _load(file: Path | None, db: Path | None, method: str, style: bool, criterio
         raise ValidationError("give exactly one of FILE or --db PROJECT.db")
     if criterion or source or kind:
         raise ValidationError("--source and --annotator-kind filter a store: use them with --db")
-    return rank_input.from_file(file, method=method, style=style)
+    return rank_input.from_shards(file, method=method, style=style)
+
+
+def _on_ray(file: Path | None, db: Path | None, method: str, style: bool, address: str | None, quiet: bool):
+    """The count table of FILE (a file, a directory of Parquet shards or a glob) reduced on a Ray cluster."""
+    from prefkit.cli._common import progress_bar
+    from prefkit.storage import rank_input, shards
+    from prefkit.storage.engine.reduce import ray_counts
+
+    if db is not None or file is None:
+        raise ValidationError(
+            "--engine ray reads battle logs (a file, a directory of Parquet shards or a glob); rank --db locally"
+        )
+    rank_input.check_sharded(method, style)
+    n = len(shards.resolve_shards(file))
+    with progress_bar(f"reducing {n} shard(s) on Ray", total=n, quiet=quiet) as advance:
+        return ray_counts(file, address=address, progress=advance)
 
 
 def _criteria_data(file: Path, method: str, style: bool, criterion: str | None):
     """None for a file of one criterion when none was asked; else {criterion: leaderboard input}."""
     from prefkit.data import io
     from prefkit.ranking import criteria
+    from prefkit.storage.shards import is_sharded
 
-    if io.detect_format(file) == "arena":
+    if is_sharded(file) or io.detect_format(file) == "arena":
         if criterion not in (None, "all", "overall"):
             raise ValidationError(f"unknown --criterion {criterion!r}; an arena log has only: overall")
         return None if criterion is None else {"overall": _load(file, None, method, style, None, None, None)}
@@ -51,8 +68,9 @@ def _criteria_data(file: Path, method: str, style: bool, criterion: str | None):
 def rank(
     file: Path | None = typer.Argument(
         None,
-        help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read (or use --db).",
-        callback=input_file,
+        help="Battle log (arena Parquet/CSV/JSONL) or any file prefkit can read (or use --db); a directory or "
+        "a quoted glob of Parquet shards is ranked through its count table.",
+        callback=input_shards,
     ),
     db: Path | None = typer.Option(None, "--db", help="Rank the judgments of this project store instead."),
     source: str | None = typer.Option(
@@ -93,6 +111,8 @@ def rank(
     weights: str = typer.Option(
         None, "--weights", help="With --criterion all: also a weighted sum, e.g. helpful=2,harmless=1."
     ),
+    engine: str = typer.Option("local", "--engine", help=ENGINE_HELP),
+    ray_address: str = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
 ) -> None:
     """Rank items from pairwise battles (or K-wise rankings) with confidence intervals.
 
@@ -100,11 +120,14 @@ def rank(
 
     Example: prefkit rank --db project.db --criterion overall --format json
     Example: prefkit rank multi.jsonl --criterion all --format json
+    Example: prefkit rank 'logs/*.parquet' --engine ray --ray-address 10.0.0.5:6379
     """
     from prefkit.cli._common import print_json, progress_bar
     from prefkit.ranking.leaderboard import METHODS, build_leaderboard
     from prefkit.ranking.scale import EloScale, parse_anchor
+    from prefkit.storage.engine import check_engine
 
+    check_engine(engine, ray_address)
     if method not in METHODS:
         raise ValidationError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
     if fmt not in ("table", "json", "csv"):
@@ -114,14 +137,21 @@ def rank(
     anchor_t = parse_anchor(anchor) if anchor else None
     if weights is not None and criterion != "all":
         raise ValidationError("--weights needs --criterion all")
-    per_criterion = _criteria_data(file, method, style_control, criterion) if db is None and file else None
+    on_ray = engine == "ray"
+    if on_ray and criterion not in (None, "overall"):
+        raise ValidationError("--engine ray ranks arena battle logs, which have one criterion: drop --criterion")
+    per_criterion = (
+        _criteria_data(file, method, style_control, criterion) if db is None and file and not on_ray else None
+    )
     if per_criterion is not None and (len(per_criterion) > 1 or criterion == "all"):
         from prefkit.cli.rank_criteria import render_criteria
 
         opts = dict(ties=ties, ci=ci, rounds=rounds, level=level, prior=prior, scale=EloScale(raw=raw))
         render_criteria(per_criterion, method, opts, anchor_t, k, seed, fmt, weights, quiet)
         return
-    if per_criterion is not None:
+    if on_ray:
+        data = _on_ray(file, db, method, style_control, ray_address, quiet or fmt != "table")
+    elif per_criterion is not None:
         data = next(iter(per_criterion.values()))
     else:
         store_criterion = criterion if db is not None else None

@@ -192,3 +192,28 @@ def count_table_from_cells(
         counts[2],
         names=tuple(names),
     )
+
+
+def merge_count_tables(tables: Sequence[CountTable]) -> CountTable:
+    """One table from several (shards of one log, each with its own names): names sorted, counts added.
+
+    Every table must carry ``names``. The merged table is the table of the concatenated logs (a pair's counts
+    are sums over the tables), so reducing shards one by one and merging equals reducing them all at once.
+    """
+    if not tables:
+        raise ValidationError("no count tables to merge; give at least one")
+    if any(len(t.names) != t.n_items for t in tables):
+        raise ValidationError("every count table to merge needs its item names")
+    names = sorted(set().union(*(t.names for t in tables)))
+    code = {name: k for k, name in enumerate(names)}
+    i, j, cell, count = [], [], [], []
+    for t in tables:
+        lut = np.asarray([code[n] for n in t.names], dtype=np.int64)
+        for c, col in enumerate((t.win, t.loss, t.tie)):
+            i.append(lut[t.i])
+            j.append(lut[t.j])
+            cell.append(np.full(t.n_pairs, c, dtype=np.int64))
+            count.append(np.asarray(col, dtype=np.float64))
+    return count_table_from_cells(
+        np.concatenate(i), np.concatenate(j), np.concatenate(cell), np.concatenate(count), len(names), names
+    )

@@ -9,6 +9,7 @@ returns the data. Either way the result is the same: names sorted, the same coun
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +17,9 @@ import numpy as np
 from prefkit.data import io
 from prefkit.data.model import Dataset
 from prefkit.errors import InputError, MissingDependencyError, ValidationError
-from prefkit.ranking.counts import CountTable
+from prefkit.ranking.counts import CountTable, merge_count_tables
 from prefkit.ranking.leaderboard_data import Battles, Rankings, renumber_sorted, sorted_battles
-from prefkit.storage import arena_battles, arena_scan
+from prefkit.storage import arena_battles, arena_scan, shards
 
 RankInput = Battles | CountTable | Rankings
 POOLED = ("bt", "davidson", "rao-kupper")
@@ -45,6 +46,38 @@ def from_file(path: str | Path, *, method: str = "bt", style: bool = False) -> R
         if style:
             raise
     return from_dataset(io.read(p, "arena"), method=method, style=style)
+
+
+def check_sharded(method: str, style: bool) -> None:
+    """Several shards are ranked through their count table: only the pooled fits, without style control."""
+    if style:
+        raise ValidationError(
+            "--style-control needs every battle's style features, which do not reduce to a count table; rank one "
+            "file (merge the shards first, e.g. with duckdb COPY) or drop --style-control"
+        )
+    if not _pooled(method, style):
+        raise ValidationError(
+            f"--method {method} needs the battles one by one, in order; shards (a directory or a glob) are ranked "
+            f"through their count table: use --method {' | '.join(POOLED)}"
+        )
+
+
+def from_shards(
+    spec: str | Path, *, method: str = "bt", style: bool = False, progress: Callable[[int], object] | None = None
+) -> RankInput:
+    """A file, a directory of Parquet shards or a glob, on this machine: each shard through :func:`from_file`
+    (the DuckDB scan, the same errors), the count tables merged (names sorted)."""
+    if not shards.is_sharded(spec):
+        return from_file(spec, method=method, style=style)
+    check_sharded(method, style)
+    tables = []
+    for p in shards.resolve_shards(spec):
+        t = from_file(p, method=method)
+        assert isinstance(t, CountTable)  # pooled fits read count tables
+        tables.append(t)
+        if progress is not None:
+            progress(1)
+    return merge_count_tables(tables)
 
 
 def from_store(
