@@ -104,7 +104,9 @@ def ray_cluster(tmp_path_factory):
     port = _free_port()
     address = f"127.0.0.1:{port}"
     tmp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # RAY_AUTH_MODE=disabled: a plain local `ray.init()` elsewhere on the machine leaves ~/.ray/auth_token,
+    # after which a second node refuses to join a cluster that was started without it
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--block", "--disable-usage-stats"]
     logs = [open(tmp / "head.log", "w"), open(tmp / "worker.log", "w")]  # noqa: SIM115 - closed below
     procs: list[subprocess.Popen[bytes]] = []
