@@ -228,8 +228,8 @@ def campaign_progress(
         (cid, token_id),
     ).fetchone()
     left = conn.execute(
-        "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
+        f"SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND (t.n_done < ? OR {_GOLD}) AND NOT "
+        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
         (cid, overlap, token_id),
     ).fetchone()[0]
     return Progress(
@@ -255,13 +255,15 @@ def _task(row: Any) -> Task:
 
 
 _TASK_COLS = "id, campaign_id, seq, context_id, context, candidates, n_done"
+_GOLD = "EXISTS (SELECT 1 FROM svc_gold g WHERE g.task_id = t.id)"
+"""A gold or attention task (:mod:`prefkit.service.lead`): dealt to every annotator, whatever the overlap."""
 
 
 def open_tasks(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Iterator[Task]:
     """The tasks this token has not answered (nor skipped) and that still need answers, in campaign order."""
     cur = conn.execute(
-        f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq",
+        f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND (t.n_done < ? OR {_GOLD}) AND NOT "
+        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq",
         (cid, overlap, token_id),
     )
     for row in cur:
@@ -310,7 +312,9 @@ def save_answer(
     )
     if status == "done":
         cur2 = conn.execute(
-            "UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ? AND n_done < ?", (task_id, overlap)
+            "UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ? AND (n_done < ? OR "
+            "EXISTS (SELECT 1 FROM svc_gold g WHERE g.task_id = svc_tasks.id))",
+            (task_id, overlap),
         )
         if cur2.rowcount != 1:  # (the caller's savepoint drops the answer row)
             raise ConflictError(f"task {task_id} has all its {overlap} answers already: fetch the next task")

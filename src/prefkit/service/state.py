@@ -13,6 +13,8 @@ from pathlib import Path
 
 from prefkit.service import repo
 from prefkit.service.core import CoreSink, catch_up, task_info
+from prefkit.service.lead_schema import MIGRATIONS as LEAD_MIGRATIONS
+from prefkit.service.lead_schema import NAMESPACE as LEAD_NAMESPACE
 from prefkit.service.records import Arena, Campaign, MatchTicket
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
@@ -36,6 +38,7 @@ class ServiceState:
             conn.execute("PRAGMA temp_store=MEMORY")
             migrate(conn, CORE_NAMESPACE, CORE_MIGRATIONS)
             migrate(conn, NAMESPACE, MIGRATIONS)
+            migrate(conn, LEAD_NAMESPACE, LEAD_MIGRATIONS)  # the annotation lead's tables (service.lead)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self.secret = repo.meta_get_or_create(conn, "secret", lambda: secrets.token_hex(32))
@@ -70,6 +73,9 @@ class ServiceState:
         self._arenas: dict[str, Arena] = {}
         self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
         self.leases = Leases(lease_s=600.0)
+        from prefkit.service.lead import LeadState
+
+        self.lead = LeadState(self)  # campaign status, options, gold tasks (the annotation lead's features)
 
     # -- rendering -------------------------------------------------------------------------------------
     def markdown(self, text: str) -> str:
@@ -203,6 +209,7 @@ class Leases:
     def __init__(self, lease_s: float) -> None:
         self.lease_s = lease_s
         self._by_task: dict[int, dict[int, float]] = {}
+        self._start: dict[tuple[int, int], float] = {}  # when a live lease began (a reload keeps it)
         self._lock = threading.Lock()
 
     def others(self, task_id: int, token_id: int, now: float) -> int:
@@ -216,11 +223,23 @@ class Leases:
             held = self._by_task.setdefault(task_id, {})
             for tok in [t for t, until in held.items() if until <= now]:
                 del held[tok]
+                self._start.pop((task_id, tok), None)
+            if token_id not in held:
+                self._start[(task_id, token_id)] = now
             held[token_id] = now + self.lease_s
+
+    def started(self, task_id: int, token_id: int, now: float) -> float | None:
+        """Seconds since ``token_id`` was dealt ``task_id`` (None when it holds no live lease on it)."""
+        until = self._by_task.get(task_id, {}).get(token_id)
+        start = self._start.get((task_id, token_id))
+        if until is None or until <= now or start is None:
+            return None
+        return max(0.0, now - start)
 
     def release(self, task_id: int, token_id: int) -> None:
         with self._lock:
             held = self._by_task.get(task_id)
+            self._start.pop((task_id, token_id), None)
             if held is not None:
                 held.pop(token_id, None)
                 if not held:
