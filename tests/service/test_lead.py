@@ -669,3 +669,39 @@ def test_admin_clears_a_vote_hygiene_flag(lenv: Env) -> None:
     assert lenv.client.delete(f"/api/v1/arenas/nope/flags/{tid}", headers=h).status_code == 404
     with _db(lenv) as db:
         assert db.execute("SELECT count(*) FROM svc_arena_flags").fetchone()[0] == 0
+
+
+def test_admin_token_is_stored_only_as_a_hash(tmp_path: Path) -> None:
+    db = tmp_path / "adm.db"
+    app = create_app(Settings(db_path=db))
+    token = app.state.svc.admin_token
+    assert isinstance(token, str) and len(token) > 20  # created now, shown this once
+    with TestClient(app) as c:
+        assert c.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert token.encode() not in raw  # nowhere in the file (nor its WAL) in plain text
+    app2 = create_app(Settings(db_path=db))
+    assert app2.state.svc.admin_token is None  # not recoverable from the file
+    with TestClient(app2) as c:
+        assert c.get("/api/v1/tokens", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert c.get("/api/v1/tokens", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_a_plain_text_admin_token_of_an_older_file_moves_to_its_hash(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    create_app(Settings(db_path=db, admin_token="x" * 30)).state.svc.close()
+    with sqlite3.connect(db) as conn:  # what an older prefkit left
+        conn.execute("INSERT INTO svc_meta(key, value) VALUES ('admin_token', 'legacy-admin-secret-123')")
+        conn.execute("DELETE FROM svc_meta WHERE key = 'admin_token_created'")
+    app = create_app(Settings(db_path=db))
+    assert app.state.svc.admin_token == "legacy-admin-secret-123"  # shown one last time
+    app.state.svc.close()
+    with sqlite3.connect(db) as conn:
+        assert (
+            conn.execute("SELECT count(*) FROM svc_meta WHERE value LIKE '%legacy-admin%'").fetchone()[0] == 0
+        )
+    app = create_app(Settings(db_path=db))
+    assert app.state.svc.admin_token is None
+    with TestClient(app) as c:
+        h = {"Authorization": "Bearer legacy-admin-secret-123"}
+        assert c.get("/api/v1/tokens", headers=h).status_code == 200

@@ -67,6 +67,25 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def stored_admin_token(conn: sqlite3.Connection) -> str | None:
+    """The project's own admin token, kept only as a hash (its ``svc_tokens`` row): a new one is created (and
+    returned, to be shown once) on the first start; a plain-text one left by an older prefkit in ``svc_meta`` is
+    moved to its hash (and returned this one last time); otherwise None (it was shown when it was created)."""
+    row = conn.execute("SELECT value FROM svc_meta WHERE key = 'admin_token'").fetchone()
+    if row is not None:
+        conn.execute("DELETE FROM svc_meta WHERE key = 'admin_token'")
+        token = str(row[0])
+    elif conn.execute("SELECT 1 FROM svc_meta WHERE key = 'admin_token_created'").fetchone():
+        return None
+    else:
+        token = new_secret()
+    conn.execute(
+        "INSERT OR REPLACE INTO svc_meta(key, value) VALUES ('admin_token_created', ?)", (str(time.time()),)
+    )
+    issue_token(conn, role="admin", annotator="admin", label="admin", secret=token)
+    return token
+
+
 def issue_token(
     conn: sqlite3.Connection,
     *,

@@ -42,12 +42,16 @@ class ServiceState:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self.secret = repo.meta_get_or_create(conn, "secret", lambda: secrets.token_hex(32))
-                self.admin_token = settings.admin_token or repo.meta_get_or_create(
-                    conn, "admin_token", repo.new_secret
-                )
-                self.admin_id, _ = repo.issue_token(
-                    conn, role="admin", annotator="admin", label="admin", secret=self.admin_token
-                )
+                stored = repo.stored_admin_token(
+                    conn
+                )  # the secret only when created (or moved to a hash) now
+                self.admin_token: str | None = settings.admin_token or stored
+                """The admin's secret when this start knows it (given, or created now); else None: only its
+                hash is stored, and it was shown when it was created."""
+                if self.admin_token is not None:
+                    repo.issue_token(
+                        conn, role="admin", annotator="admin", label="admin", secret=self.admin_token
+                    )
                 catch_up(conn, self.core)  # answers and votes acknowledged but not yet in the core tables
                 conn.execute("COMMIT")
             except BaseException:
