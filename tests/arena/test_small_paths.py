@@ -50,3 +50,18 @@ def test_small_infogain_picks_what_numpy_picks(seed: int) -> None:
     finally:
         matchmaking._SMALL_N = old
     assert fast.tolist() == slow.tolist()
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_counting_a_vote_small_and_large_agree(k: int) -> None:
+    rng = np.random.default_rng(k)
+    a = SkillState.new(9, 25.0, 8.0)
+    b = SkillState.new(9, 25.0, 8.0)
+    for _ in range(50):
+        items = rng.choice(9, size=k, replace=False)
+        a.count(items)
+        b.games[items] += 1  # the general rule, written out
+        b.pair_counts[np.ix_(items, items)] += 1
+        b.pair_counts[items, items] -= 1
+    assert a.games.tolist() == b.games.tolist() and a.pair_counts.tolist() == b.pair_counts.tolist()
+    assert np.all(np.diag(a.pair_counts) == 0)

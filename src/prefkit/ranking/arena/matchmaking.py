@@ -71,9 +71,17 @@ class SkillState:
 
     def count(self, items: np.ndarray) -> None:
         """Record that ``items`` met in one vote."""
-        self.games[items] += 1
-        self.pair_counts[np.ix_(items, items)] += 1
-        self.pair_counts[items, items] -= 1
+        if items.size <= 4:  # (a live arena's vote: scalar updates beat building the index grid)
+            codes = items.tolist()
+            for i in codes:
+                self.games[i] += 1
+                for q in codes:
+                    if q != i:
+                        self.pair_counts[i, q] += 1
+        else:
+            self.games[items] += 1
+            self.pair_counts[np.ix_(items, items)] += 1
+            self.pair_counts[items, items] -= 1
         self.n_votes += 1
 
 
