@@ -49,9 +49,12 @@ class ServiceState:
                 """The admin's secret when this start knows it (given, or created now); else None: only its
                 hash is stored, and it was shown when it was created."""
                 if self.admin_token is not None:
-                    repo.issue_token(
+                    self.admin_id, _ = repo.issue_token(
                         conn, role="admin", annotator="admin", label="admin", secret=self.admin_token
                     )
+                else:  # (the project's own admin token, known only by its hash)
+                    row = conn.execute("SELECT min(id) FROM svc_tokens WHERE role = 'admin'").fetchone()
+                    self.admin_id = int(row[0])
                 catch_up(conn, self.core)  # answers and votes acknowledged but not yet in the core tables
                 conn.execute("COMMIT")
             except BaseException:
