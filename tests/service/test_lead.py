@@ -705,3 +705,42 @@ def test_a_plain_text_admin_token_of_an_older_file_moves_to_its_hash(tmp_path: P
     with TestClient(app) as c:
         h = {"Authorization": "Bearer legacy-admin-secret-123"}
         assert c.get("/api/v1/tokens", headers=h).status_code == 200
+
+
+def test_llm_judge_suggestions_through_the_openai_protocol(lenv: Env) -> None:
+    """An LLM judge of prefkit.annotation (the OpenAI client, both orders, FastChat's pair-v2 prompt) against a
+    real HTTP server speaking the chat-completions API (the judge tests' server: it prefers the answer saying
+    "good")."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "fake_openai", Path(__file__).parents[1] / "annotation" / "conftest.py"
+    )
+    mod = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    rows = [
+        {"id": "l0", "context": "Say hi", "candidates": [{"id": "x", "text": "a good hello"}, {"id": "y", "text": "meh"}]},
+        {"id": "l1", "context": "Say bye", "candidates": [{"id": "x", "text": "meh"}, {"id": "y", "text": "a good bye"}]},
+    ]  # fmt: skip
+    assert _create(lenv, rows=rows).status_code == 201
+    with mod.FakeOpenAI() as server:
+        r = lenv.client.post(
+            "/api/v1/campaigns/qc/suggestions/judge",
+            json={"model": mod.MODEL, "base_url": server.url},
+            headers=lenv.h(lenv.admin),
+        )
+        assert r.status_code == 201, r.text
+        assert len(server.requests) == 4  # two pairs, both orders
+        bad = lenv.client.post(
+            "/api/v1/campaigns/qc/suggestions/judge",
+            json={"model": "no-such-model", "base_url": server.url},
+            headers=lenv.h(lenv.admin),
+        )
+        assert bad.status_code == 400 and "not found" in bad.text, bad.text
+    with _db(lenv) as db:
+        got = dict(
+            db.execute(
+                "SELECT t.context_id, s.answer FROM svc_suggestions s JOIN svc_tasks t ON t.id = s.task_id"
+            ).fetchall()
+        )
+    assert {k: json.loads(v)["overall"]["winner"] for k, v in got.items()} == {"l0": 0, "l1": 1}
