@@ -212,7 +212,11 @@ async def campaign_detail(slug: str, request: Request, who: Principal = Depends(
         agreement=await run_in_threadpool(ops.agreement, svc, c),
         qc=await run_in_threadpool(lead.quality, svc, c),  # per-annotator quality (the lead's table)
         opts=svc.lead.opts(c.id),
-        tokens=[t for t in repo.list_tokens(svc.db()) if not t.revoked and f"campaign:{c.id}" in t.grants.split(",")],
+        tokens=[
+            t
+            for t in repo.list_tokens(svc.db())
+            if not t.revoked and f"campaign:{c.id}" in t.grants.split(",")
+        ],
     )
 
 

@@ -82,7 +82,11 @@ def _suggestion(svc: ServiceState, c: Any, view: ops.TaskView) -> Any:
     s = lead.suggestion(svc, c, view.task.id)
     if s is None:
         return None
-    return {"source": s.source, "rationale": s.rationale, "parts": lead.describe(c.shape, s.answer, view.positions)}
+    return {
+        "source": s.source,
+        "rationale": s.rationale,
+        "parts": lead.describe(c.shape, s.answer, view.positions),
+    }
 
 
 @router.get("/c/{slug}/guidelines", include_in_schema=False)
