@@ -248,6 +248,6 @@ def test_sql_injection_attempts_are_data(env: Env) -> None:
     import prefkit.service.repo as repo_mod
 
     src = Path(repo_mod.__file__).read_text()
-    # the only f-strings inside SQL interpolate the module constant _TASK_COLS, never a value
+    # the only f-strings inside SQL interpolate the module constants _TASK_COLS and _GOLD, never a value
     for m in re.finditer(r'execute\(\s*f"([^"]*)"', src):
-        assert re.sub(r"\{_TASK_COLS\}", "", m.group(1)).count("{") == 0
+        assert re.sub(r"\{_(TASK_COLS|GOLD)\}", "", m.group(1)).count("{") == 0

@@ -56,7 +56,10 @@ def serve(
         False, "--demo", help="create (idempotently) a demo campaign and arena from shipped example data"
     ),
     admin_token: str = typer.Option(
-        None, "--admin-token", envvar="PREFKIT_ADMIN_TOKEN", help="admin secret (default: stored in the file)"
+        None,
+        "--admin-token",
+        envvar="PREFKIT_ADMIN_TOKEN",
+        help="admin secret (default: one created on the first start, printed then, stored only as a hash)",
     ),
     synchronous: str = typer.Option(
         "FULL", "--synchronous", help="SQLite durability: FULL (power-safe) or NORMAL (crash-safe)"
@@ -97,7 +100,13 @@ def serve(
     app = create_app(settings)
     svc = app.state.svc
     base = settings.base_url
-    urls = {"admin": f"{base}/join/{svc.admin_token}", "docs": f"{base}/docs"}
+    # the admin token is stored hashed: its link is printed when it is created (or given with --admin-token)
+    admin = (
+        f"{base}/join/{svc.admin_token}"
+        if svc.admin_token
+        else "shown when it was created (or pass --admin-token)"
+    )
+    urls = {"admin": admin, "docs": f"{base}/docs"}
     if demo:
         from prefkit.service.demo import ensure_demo
 

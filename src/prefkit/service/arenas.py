@@ -166,6 +166,7 @@ class ArenaRuntime:
         self.prompts = prompts
         self.index = {m: i for i, m in enumerate(self.models)}
         self.has = np.array([[m in p.outputs for m in self.models] for p in prompts], dtype=bool)
+        self.full = bool(self.has.all())  # every prompt has every model's output (the usual case)
         self.rng = np.random.default_rng(seed)
         self.lock = threading.Lock()
         self._vote = Vote
@@ -180,6 +181,10 @@ class ArenaRuntime:
     def next_match(self) -> tuple[int, list[int]]:
         """(prompt index, models in shown order)."""
         with self.lock:
+            if self.full:  # any prompt will do: no scan of the prompts
+                chosen = [self.index[name] for name in self.engine.next_match(self.k).items]
+                self.rng.shuffle(chosen)
+                return int(self.rng.integers(len(self.prompts))), chosen
             for _ in range(20):
                 chosen = [self.index[name] for name in self.engine.next_match(self.k).items]
                 ok = np.flatnonzero(self.has[:, chosen].all(axis=1))

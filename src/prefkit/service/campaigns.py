@@ -149,15 +149,20 @@ class CampaignRow:
     id: str
     context: dict[str, str]
     candidates: list[dict[str, str]]
+    gold: dict[str, Any] | None = None
+    check: str = "gold"
 
 
 @dataclass(frozen=True)
 class NewTask:
-    """A task to store: the context (id and content) and the candidates it asks about, in task order."""
+    """A task to store: the context (id and content) and the candidates it asks about, in task order; with
+    the row's known answer (``gold``, a gold or attention ``check``: :mod:`prefkit.service.lead`)."""
 
     context_id: str
     context: dict[str, str]
     candidates: list[dict[str, str]]
+    gold: dict[str, Any] | None = None
+    check: str = "gold"
 
 
 def check_slug(slug: str) -> str:
@@ -247,7 +252,10 @@ def _parse_row(rec: Any, index: int, seen: set[str], origins: tuple[str, ...] = 
         if not m:
             raise InputError(f"candidate {cid}: needs 'text' or one of image/audio/video")
         out.append({"id": cid, **m})
-    return CampaignRow(id=rid, context=context, candidates=out)
+    from prefkit.service.lead import parse_gold
+
+    gold, check = parse_gold(rec, [c["id"] for c in out])
+    return CampaignRow(id=rid, context=context, candidates=out, gold=gold, check=check)
 
 
 def build_tasks(rows: list[CampaignRow], shape: str) -> list[NewTask]:
@@ -256,9 +264,9 @@ def build_tasks(rows: list[CampaignRow], shape: str) -> list[NewTask]:
     for r in rows:
         if shape == "pairwise":
             for a, b in itertools.combinations(r.candidates, 2):
-                tasks.append(NewTask(r.id, r.context, [a, b]))
+                tasks.append(NewTask(r.id, r.context, [a, b], r.gold, r.check))
         else:
-            tasks.append(NewTask(r.id, r.context, r.candidates))
+            tasks.append(NewTask(r.id, r.context, r.candidates, r.gold, r.check))
     return tasks
 
 

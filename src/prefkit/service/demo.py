@@ -22,7 +22,7 @@ DEMO_LABEL = "demo invite"
 
 @dataclass(frozen=True)
 class DemoInfo:
-    admin_token: str
+    admin_token: str | None
     annotator_token: str
     campaigns: tuple[str, ...]
     arenas: tuple[str, ...]

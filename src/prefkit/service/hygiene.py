@@ -108,6 +108,12 @@ class Hygiene:
             c.voted += 1
             c.voted_with[models] += 1
 
+    def clear(self, token_id: int) -> None:
+        """Forget a token's flag and counters (the admin cleared it: it starts afresh, cap included)."""
+        with self._lock:
+            self.flags.pop(token_id, None)
+            self._tokens.pop(token_id, None)
+
     def flagged(self, token_id: int) -> bool:
         return token_id in self.flags
 

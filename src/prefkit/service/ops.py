@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from prefkit.errors import NotFoundError, PermissionDeniedError, ValidationError
-from prefkit.service import core, repo
+from prefkit.service import core, lead, repo
 from prefkit.service.campaigns import (
     CampaignConfig,
     build_tasks,
@@ -60,9 +60,12 @@ def create_campaign(
     tasks = build_tasks(rows, cfg.shape)
     if len(tasks) > 200_000:
         raise ValidationError("too many tasks (over 200,000): split the file into several campaigns")
+    lead.check_gold(cfg, tasks)  # gold answers that do not fit the campaign are refused before any write
 
     def op(conn: Any) -> int:
+        lead.check_slug_free(conn, slug)
         cid = repo.insert_campaign(conn, slug, name or slug, cfg, guidelines, tasks)
+        lead.store_gold(conn, cid, cfg, tasks)
         svc.core.register_campaign(conn, slug, cfg, tasks)
         return cid
 
@@ -143,10 +146,12 @@ def next_task(svc: ServiceState, who: Principal, campaign: Campaign) -> Task | N
     answers plus other annotators' live leases stay under the overlap."""
     import time
 
+    svc.lead.check_dealing(campaign)  # paused or closed: 409
     overlap = campaign.config.overlap
+    gold = svc.lead.gold(campaign.id)  # gold and attention tasks go to every annotator
     now = time.time()
     for task in repo.open_tasks(svc.db(), campaign.id, overlap, who.token_id):
-        if task.n_done + svc.leases.others(task.id, who.token_id, now) < overlap:
+        if task.id in gold or task.n_done + svc.leases.others(task.id, who.token_id, now) < overlap:
             svc.leases.take(task.id, who.token_id, now)
             return task
     return None
@@ -173,6 +178,7 @@ async def submit_answer(
         raise NotFoundError(f"no task {task_id} in campaign {campaign.slug!r}")
     n = len(info[1])
     cfg = campaign.config
+    svc.lead.check_accepting(campaign)  # closed: 409
     if skip:
         answer: dict[str, Any] = {}
         status = "skipped"
@@ -182,6 +188,9 @@ async def submit_answer(
         status = "done"
     rationale = rationale or None
     pos = svc.positions(task_id, who.token_id, n)
+    import time
+
+    seconds = svc.leases.started(task_id, who.token_id, time.time())
 
     def op(conn: Any) -> Any:
         aid, dup = repo.save_answer(
@@ -195,6 +204,8 @@ async def submit_answer(
             positions=pos,
             rationale=rationale,
         )
+        if not dup:
+            lead.record_time(conn, aid, seconds)
         if dup or status != "done":
             return aid, dup
         return AfterCommit((aid, dup), follow_up=True)  # copied into the core tables by the writer

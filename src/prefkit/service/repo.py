@@ -67,6 +67,25 @@ def new_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+def stored_admin_token(conn: sqlite3.Connection) -> str | None:
+    """The project's own admin token, kept only as a hash (its ``svc_tokens`` row): a new one is created (and
+    returned, to be shown once) on the first start; a plain-text one left by an older prefkit in ``svc_meta`` is
+    moved to its hash (and returned this one last time); otherwise None (it was shown when it was created)."""
+    row = conn.execute("SELECT value FROM svc_meta WHERE key = 'admin_token'").fetchone()
+    if row is not None:
+        conn.execute("DELETE FROM svc_meta WHERE key = 'admin_token'")
+        token = str(row[0])
+    elif conn.execute("SELECT 1 FROM svc_meta WHERE key = 'admin_token_created'").fetchone():
+        return None
+    else:
+        token = new_secret()
+    conn.execute(
+        "INSERT OR REPLACE INTO svc_meta(key, value) VALUES ('admin_token_created', ?)", (str(time.time()),)
+    )
+    issue_token(conn, role="admin", annotator="admin", label="admin", secret=token)
+    return token
+
+
 def issue_token(
     conn: sqlite3.Connection,
     *,
@@ -228,8 +247,8 @@ def campaign_progress(
         (cid, token_id),
     ).fetchone()
     left = conn.execute(
-        "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
+        f"SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND (t.n_done < ? OR {_GOLD}) AND NOT "
+        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
         (cid, overlap, token_id),
     ).fetchone()[0]
     return Progress(
@@ -255,13 +274,15 @@ def _task(row: Any) -> Task:
 
 
 _TASK_COLS = "id, campaign_id, seq, context_id, context, candidates, n_done"
+_GOLD = "EXISTS (SELECT 1 FROM svc_gold g WHERE g.task_id = t.id)"
+"""A gold or attention task (:mod:`prefkit.service.lead`): dealt to every annotator, whatever the overlap."""
 
 
 def open_tasks(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Iterator[Task]:
     """The tasks this token has not answered (nor skipped) and that still need answers, in campaign order."""
     cur = conn.execute(
-        f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq",
+        f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND (t.n_done < ? OR {_GOLD}) AND NOT "
+        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq",
         (cid, overlap, token_id),
     )
     for row in cur:
@@ -310,7 +331,9 @@ def save_answer(
     )
     if status == "done":
         cur2 = conn.execute(
-            "UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ? AND n_done < ?", (task_id, overlap)
+            "UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ? AND (n_done < ? OR "
+            "EXISTS (SELECT 1 FROM svc_gold g WHERE g.task_id = svc_tasks.id))",
+            (task_id, overlap),
         )
         if cur2.rowcount != 1:  # (the caller's savepoint drops the answer row)
             raise ConflictError(f"task {task_id} has all its {overlap} answers already: fetch the next task")

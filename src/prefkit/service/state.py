@@ -13,6 +13,8 @@ from pathlib import Path
 
 from prefkit.service import repo
 from prefkit.service.core import CoreSink, catch_up, task_info
+from prefkit.service.lead_schema import MIGRATIONS as LEAD_MIGRATIONS
+from prefkit.service.lead_schema import NAMESPACE as LEAD_NAMESPACE
 from prefkit.service.records import Arena, Campaign, MatchTicket
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
@@ -36,15 +38,23 @@ class ServiceState:
             conn.execute("PRAGMA temp_store=MEMORY")
             migrate(conn, CORE_NAMESPACE, CORE_MIGRATIONS)
             migrate(conn, NAMESPACE, MIGRATIONS)
+            migrate(conn, LEAD_NAMESPACE, LEAD_MIGRATIONS)  # the annotation lead's tables (service.lead)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self.secret = repo.meta_get_or_create(conn, "secret", lambda: secrets.token_hex(32))
-                self.admin_token = settings.admin_token or repo.meta_get_or_create(
-                    conn, "admin_token", repo.new_secret
-                )
-                self.admin_id, _ = repo.issue_token(
-                    conn, role="admin", annotator="admin", label="admin", secret=self.admin_token
-                )
+                stored = repo.stored_admin_token(
+                    conn
+                )  # the secret only when created (or moved to a hash) now
+                self.admin_token: str | None = settings.admin_token or stored
+                """The admin's secret when this start knows it (given, or created now); else None: only its
+                hash is stored, and it was shown when it was created."""
+                if self.admin_token is not None:
+                    self.admin_id, _ = repo.issue_token(
+                        conn, role="admin", annotator="admin", label="admin", secret=self.admin_token
+                    )
+                else:  # (the project's own admin token, known only by its hash)
+                    row = conn.execute("SELECT min(id) FROM svc_tokens WHERE role = 'admin'").fetchone()
+                    self.admin_id = int(row[0])
                 catch_up(conn, self.core)  # answers and votes acknowledged but not yet in the core tables
                 conn.execute("COMMIT")
             except BaseException:
@@ -70,6 +80,9 @@ class ServiceState:
         self._arenas: dict[str, Arena] = {}
         self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
         self.leases = Leases(lease_s=600.0)
+        from prefkit.service.lead import LeadState
+
+        self.lead = LeadState(self)  # campaign status, options, gold tasks (the annotation lead's features)
 
     # -- rendering -------------------------------------------------------------------------------------
     def markdown(self, text: str) -> str:
@@ -203,6 +216,7 @@ class Leases:
     def __init__(self, lease_s: float) -> None:
         self.lease_s = lease_s
         self._by_task: dict[int, dict[int, float]] = {}
+        self._start: dict[tuple[int, int], float] = {}  # when a live lease began (a reload keeps it)
         self._lock = threading.Lock()
 
     def others(self, task_id: int, token_id: int, now: float) -> int:
@@ -216,11 +230,23 @@ class Leases:
             held = self._by_task.setdefault(task_id, {})
             for tok in [t for t, until in held.items() if until <= now]:
                 del held[tok]
+                self._start.pop((task_id, tok), None)
+            if token_id not in held:
+                self._start[(task_id, token_id)] = now
             held[token_id] = now + self.lease_s
+
+    def started(self, task_id: int, token_id: int, now: float) -> float | None:
+        """Seconds since ``token_id`` was dealt ``task_id`` (None when it holds no live lease on it)."""
+        until = self._by_task.get(task_id, {}).get(token_id)
+        start = self._start.get((task_id, token_id))
+        if until is None or until <= now or start is None:
+            return None
+        return max(0.0, now - start)
 
     def release(self, task_id: int, token_id: int) -> None:
         with self._lock:
             held = self._by_task.get(task_id)
+            self._start.pop((task_id, token_id), None)
             if held is not None:
                 held.pop(token_id, None)
                 if not held:

@@ -16,6 +16,7 @@ A policy is an object with a ``name`` and ``select(state, k, rng) -> int array o
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,9 +72,17 @@ class SkillState:
 
     def count(self, items: np.ndarray) -> None:
         """Record that ``items`` met in one vote."""
-        self.games[items] += 1
-        self.pair_counts[np.ix_(items, items)] += 1
-        self.pair_counts[items, items] -= 1
+        if items.size <= 4:  # (a live arena's vote: scalar updates beat building the index grid)
+            codes = items.tolist()
+            for i in codes:
+                self.games[i] += 1
+                for q in codes:
+                    if q != i:
+                        self.pair_counts[i, q] += 1
+        else:
+            self.games[items] += 1
+            self.pair_counts[np.ix_(items, items)] += 1
+            self.pair_counts[items, items] -= 1
         self.n_votes += 1
 
 
@@ -87,8 +96,20 @@ class Policy(Protocol):
 
 def _argmin_random(values: np.ndarray, rng: np.random.Generator) -> int:
     """Index of the minimum, ties broken uniformly at random."""
+    if (
+        values.size <= _SMALL_N
+    ):  # (the same choice and draws on Python numbers: numpy's overhead dominates here)
+        v = values.tolist()
+        lo = min(v)
+        small = [i for i, x in enumerate(v) if x == lo]
+        return small[int(rng.integers(len(small)))] if len(small) > 1 else small[0]
     ties = np.flatnonzero(values == values.min())
     return int(ties[rng.integers(ties.size)]) if ties.size > 1 else int(ties[0])
+
+
+_SMALL_N = 32
+"""Up to this many items, matchmaking runs its loops on Python floats (same draws, same choices): a live arena
+deals one match per request, and on a few items numpy's per-call overhead is most of the cost."""
 
 
 def _top_random(scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
@@ -156,6 +177,8 @@ class InfoGainPolicy:
         near = near[near != pivot]
         chosen = [pivot]
         gain = rng.random(near.size) * 1e-12  # random tie-break
+        if near.size <= _SMALL_N:
+            return self._greedy_small(chosen, near, draw, var, gain, k)
         for _ in range(k - 1):
             last = chosen[-1]
             c2 = var[last] + var[near] + 2.0 * self.beta**2
@@ -163,6 +186,29 @@ class InfoGainPolicy:
             j = int(np.argmax(gain))
             chosen.append(int(near[j]))
             gain[j] = -np.inf
+        return np.asarray(chosen, dtype=np.int64)
+
+    def _greedy_small(
+        self, chosen: list[int], near: np.ndarray, draw: np.ndarray, var: np.ndarray, gain: np.ndarray, k: int
+    ) -> np.ndarray:
+        """The greedy steps of :meth:`select` on Python floats (same formulas, same first-maximum choice)."""
+        nb = near.tolist()
+        g = gain.tolist()
+        d = draw.tolist()
+        v = var.tolist()
+        b2 = 2.0 * self.beta**2
+        for _ in range(k - 1):
+            last = chosen[-1]
+            for j, q in enumerate(nb):
+                if g[j] == -math.inf:
+                    continue
+                c2 = v[last] + v[q] + b2
+                x = -(d[last] - d[q]) / math.sqrt(c2)
+                p = 0.0 if x > 700.0 else 1.0 / (1.0 + math.exp(x))
+                g[j] += p * (1.0 - p) * (v[last] + v[q]) / c2
+            j = max(range(len(g)), key=g.__getitem__)
+            chosen.append(int(nb[j]))
+            g[j] = -math.inf
         return np.asarray(chosen, dtype=np.int64)
 
 

@@ -15,6 +15,7 @@ new beliefs; they reproduce openskill's single-player-team numbers (``openskill.
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass
 
@@ -132,6 +133,8 @@ def weng_lin_pl(mu, sigma, ranks, *, beta=25.0 / 6.0, kappa=1e-4, tau=25.0 / 300
     ``mu_w += s_w^2/c * (1 - p_w)``, ``p_w = e^{mu_w/c} / (e^{mu_w/c} + e^{mu_l/c})``, ``c^2 = sum(s^2 + beta^2)``.
     """
     mu, s2, ranks = _prepare(mu, sigma, ranks, tau)
+    if mu.size <= _SMALL_K:
+        return _weng_lin_pl_small(mu, s2, ranks, beta, kappa, gamma)
     c = np.sqrt(np.sum(s2 + beta * beta))
     e = np.exp((mu - mu.max()) / c)
     later = ranks[None, :] >= ranks[:, None]  # later[q, i]: i ranked at or after q
@@ -144,6 +147,38 @@ def weng_lin_pl(mu, sigma, ranks, *, beta=25.0 / 6.0, kappa=1e-4, tau=25.0 / 300
     delta = np.sum(m * p * (1.0 - p) / a[None, :], axis=1) * s2 / c**2
     delta *= np.sqrt(s2) / c if gamma is None else gamma  # None: openskill's default gamma
     return _finish(mu, s2, omega, delta, kappa)
+
+
+_SMALL_K = 4
+"""Votes of up to this many items take :func:`_weng_lin_pl_small` (the same sums on Python floats: on a handful of
+items numpy's per-call overhead is most of the cost; a live arena applies one such vote per request)."""
+
+
+def _weng_lin_pl_small(mu, s2, ranks, beta, kappa, gamma):
+    """:func:`weng_lin_pl` term by term for a few items (same formulas, same results up to rounding)."""
+    m_ = mu.tolist()
+    v = s2.tolist()
+    r = ranks.tolist()
+    k = len(m_)
+    c = math.sqrt(sum(x + beta * beta for x in v))
+    top = max(m_)
+    e = [math.exp((x - top) / c) for x in m_]
+    sum_q = [sum(e[i] for i in range(k) if r[i] >= r[q]) for q in range(k)]
+    a = [sum(1 for i in range(k) if r[i] == r[q]) for q in range(k)]
+    mu_new, sigma_new = [], []
+    for i in range(k):
+        om = de = 0.0
+        for q in range(k):
+            if r[q] <= r[i]:
+                pq = e[i] / sum_q[q]
+                om += ((1.0 if i == q else 0.0) - pq) / a[q]
+                de += pq * (1.0 - pq) / a[q]
+        om *= v[i] / c
+        de *= v[i] / (c * c)
+        de *= math.sqrt(v[i]) / c if gamma is None else gamma
+        mu_new.append(m_[i] + om)
+        sigma_new.append(math.sqrt(v[i]) * math.sqrt(max(1.0 - de, kappa)))
+    return np.array(mu_new), np.array(sigma_new)
 
 
 def _pairwise_terms(mu, s2, beta):

@@ -200,6 +200,8 @@ async def campaign_detail(slug: str, request: Request, who: Principal = Depends(
     c = svc.campaign(slug)
     progress = repo.campaign_progress(svc.db(), c.id, c.config.overlap)
     await svc.writer.run(svc.core.sync_all)  # every acknowledged answer is in the core tables
+    from prefkit.service import lead
+
     return page(
         request,
         "admin_campaign.html",
@@ -208,6 +210,13 @@ async def campaign_detail(slug: str, request: Request, who: Principal = Depends(
         cfg=c.config,
         progress=progress,
         agreement=await run_in_threadpool(ops.agreement, svc, c),
+        qc=await run_in_threadpool(lead.quality, svc, c),  # per-annotator quality (the lead's table)
+        opts=svc.lead.opts(c.id),
+        tokens=[
+            t
+            for t in repo.list_tokens(svc.db())
+            if not t.revoked and f"campaign:{c.id}" in t.grants.split(",")
+        ],
     )
 
 

@@ -71,7 +71,22 @@ def _task_page(
         task=view.task,
         positions=view.positions,
         shown=view.shown,
+        suggestion=_suggestion(svc, c, view),
     )
+
+
+def _suggestion(svc: ServiceState, c: Any, view: ops.TaskView) -> Any:
+    """A judge's suggested answer, in words, when the campaign shows suggestions (:mod:`prefkit.service.lead`)."""
+    from prefkit.service import lead
+
+    s = lead.suggestion(svc, c, view.task.id)
+    if s is None:
+        return None
+    return {
+        "source": s.source,
+        "rationale": s.rationale,
+        "parts": lead.describe(c.shape, s.answer, view.positions),
+    }
 
 
 @router.get("/c/{slug}/guidelines", include_in_schema=False)
@@ -184,6 +199,11 @@ class TaskOut(BaseModel):
     scale: list[int]
     rationale_required: bool
     progress: dict[str, int]
+    suggestion: dict[str, Any] | None = Field(
+        default=None,
+        description="a judge's suggested answer (candidates by task index) with its source, when the campaign "
+        "shows suggestions",
+    )
 
 
 class JudgmentIn(BaseModel):
@@ -230,7 +250,15 @@ async def next_task_api(slug: str, request: Request, who: Principal = Depends(ge
         scale=[cfg.scale_min, cfg.scale_max],
         rationale_required=cfg.rationale_required,
         progress=repo.campaign_progress(conn, c.id, cfg.overlap, who.token_id).as_dict(),
+        suggestion=_suggestion_api(svc, c, task.id),
     )
+
+
+def _suggestion_api(svc: ServiceState, c: Any, task_id: int) -> dict[str, Any] | None:
+    from prefkit.service import lead
+
+    s = lead.suggestion(svc, c, task_id)
+    return None if s is None else {"answer": s.answer, "source": s.source, "rationale": s.rationale}
 
 
 @router.post("/api/v1/judgments", response_model=JudgmentOut, status_code=201)

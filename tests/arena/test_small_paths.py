@@ -1,0 +1,67 @@
+"""The scalar paths of the live arena (few items: Python floats instead of numpy) give the numpy results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from prefkit.ranking.arena import matchmaking, skills
+from prefkit.ranking.arena.matchmaking import InfoGainPolicy, SkillState
+
+
+def _pl_numpy(mu, sigma, ranks, beta=25.0 / 6.0, kappa=1e-4, tau=25.0 / 300.0, gamma=None):
+    """The general (numpy) update, forced for any size."""
+    old = skills._SMALL_K
+    skills._SMALL_K = 0
+    try:
+        return skills.weng_lin_pl(mu, sigma, ranks, beta=beta, kappa=kappa, tau=tau, gamma=gamma)
+    finally:
+        skills._SMALL_K = old
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_small_pl_update_equals_the_numpy_one(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(2, 5))
+    mu = rng.normal(25, 10, k)
+    sigma = rng.uniform(0.5, 9, k)
+    ranks = rng.integers(0, k, k)  # ties included
+    gamma = None if seed % 2 else float(rng.uniform(0.01, 1))
+    got = skills.weng_lin_pl(mu, sigma, ranks, gamma=gamma)
+    want = _pl_numpy(mu, sigma, ranks, gamma=gamma)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-13, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_small_infogain_picks_what_numpy_picks(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 20))
+    st = SkillState(
+        rng.normal(25, 5, n), rng.uniform(1, 8, n), rng.integers(0, 3, n), np.zeros((n, n), np.int32), 0
+    )
+    k = int(rng.integers(2, min(n, 5) + 1))
+    pol = InfoGainPolicy()
+    fast = pol.select(st, k, np.random.default_rng(seed + 100))
+    old = matchmaking._SMALL_N
+    matchmaking._SMALL_N = 0
+    try:
+        slow = pol.select(st, k, np.random.default_rng(seed + 100))
+    finally:
+        matchmaking._SMALL_N = old
+    assert fast.tolist() == slow.tolist()
+
+
+@pytest.mark.parametrize("k", [2, 3, 4, 5])
+def test_counting_a_vote_small_and_large_agree(k: int) -> None:
+    rng = np.random.default_rng(k)
+    a = SkillState.new(9, 25.0, 8.0)
+    b = SkillState.new(9, 25.0, 8.0)
+    for _ in range(50):
+        items = rng.choice(9, size=k, replace=False)
+        a.count(items)
+        b.games[items] += 1  # the general rule, written out
+        b.pair_counts[np.ix_(items, items)] += 1
+        b.pair_counts[items, items] -= 1
+    assert a.games.tolist() == b.games.tolist() and a.pair_counts.tolist() == b.pair_counts.tolist()
+    assert np.all(np.diag(a.pair_counts) == 0)
