@@ -23,6 +23,7 @@ from prefkit.service.records import (
     Task,
     TokenRow,
 )
+from prefkit.service.routing import HIDDEN_SQL
 
 
 def token_hash(token: str) -> str:
@@ -229,7 +230,7 @@ def campaign_progress(
     ).fetchone()
     left = conn.execute(
         "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
+        f"(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) AND {HIDDEN_SQL}",
         (cid, overlap, token_id),
     ).fetchone()[0]
     return Progress(
@@ -261,7 +262,7 @@ def open_tasks(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) 
     """The tasks this token has not answered (nor skipped) and that still need answers, in campaign order."""
     cur = conn.execute(
         f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq",
+        f"(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) AND {HIDDEN_SQL} ORDER BY t.seq",
         (cid, overlap, token_id),
     )
     for row in cur:

@@ -14,6 +14,9 @@ from pathlib import Path
 from prefkit.service import repo
 from prefkit.service.core import CoreSink, catch_up, task_info
 from prefkit.service.records import Arena, Campaign, MatchTicket
+from prefkit.service.routing import MIGRATIONS as ROUTING_MIGRATIONS
+from prefkit.service.routing import NAMESPACE as ROUTING_NAMESPACE
+from prefkit.service.routing import RoutingHub
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
 from prefkit.service.settings import Settings
@@ -36,6 +39,7 @@ class ServiceState:
             conn.execute("PRAGMA temp_store=MEMORY")
             migrate(conn, CORE_NAMESPACE, CORE_MIGRATIONS)
             migrate(conn, NAMESPACE, MIGRATIONS)
+            migrate(conn, ROUTING_NAMESPACE, ROUTING_MIGRATIONS)  # routed campaigns (prefkit.service.routing)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self.secret = repo.meta_get_or_create(conn, "secret", lambda: secrets.token_hex(32))
@@ -70,6 +74,8 @@ class ServiceState:
         self._arenas: dict[str, Arena] = {}
         self._task_info: dict[int, dict[int, tuple[str, list[str]]]] = {}
         self.leases = Leases(lease_s=600.0)
+        self.routing = RoutingHub(self)  # the judges of routed campaigns, in a background thread
+        self.routing.resume()
 
     # -- rendering -------------------------------------------------------------------------------------
     def markdown(self, text: str) -> str:
@@ -183,6 +189,7 @@ class ServiceState:
             return None
 
     def close(self) -> None:
+        self.routing.close()
         self.writer.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:
