@@ -64,7 +64,9 @@ class FakeJudge:
             self.calls += 1
         model = body.get("model")
         if model not in MODELS:
-            return 404, {"error": {"message": f"The model `{model}` does not exist", "code": "model_not_found"}}
+            return 404, {
+                "error": {"message": f"The model `{model}` does not exist", "code": "model_not_found"}
+            }
         text = "\n".join(m["content"] for m in body["messages"])
         if "SERVER-ERROR" in text:
             return 500, {"error": {"message": "boom"}}
@@ -102,7 +104,9 @@ def server(tmp_path: Path, server_factory: Any, monkeypatch: pytest.MonkeyPatch)
     return server_factory(tmp_path / "project.db", "--synchronous", "NORMAL", "--rate", "1000").start()
 
 
-def row(i: int, route: str | None = None, marker: str = "", good: str = "a", gain: float | None = None) -> dict:
+def row(
+    i: int, route: str | None = None, marker: str = "", good: str = "a", gain: float | None = None
+) -> dict:
     a = "a good answer" if good in ("a", "both") else "a plain answer"
     b = "another good one" if good in ("b", "both") else "another plain one"
     r: dict[str, Any] = {
@@ -164,7 +168,9 @@ def answers(s: Any, slug: str) -> list[dict[str, Any]]:
 def test_plan_sends_ai_rows_to_the_judge_and_human_rows_to_people(server: Any, judge: FakeJudge) -> None:
     rows = [row(0, "human"), row(1, "ai", good="a"), row(2, "human"), row(3, "ai", good="b"),
             row(4, "ai", good="both"), row(5, "human", good="b")]  # fmt: skip
-    r = create(server, "plan", rows, {"mode": "plan", "judges": [{"model": "judge-1", "base_url": judge.url}]})
+    r = create(
+        server, "plan", rows, {"mode": "plan", "judges": [{"model": "judge-1", "base_url": judge.url}]}
+    )
     assert r.status_code == 201, r.text
     st = settled(server, "plan")
     assert st["state"] == "idle" and st["tasks"] == {"human": 3, "ai": 3, "pending": 0}
@@ -197,7 +203,9 @@ def test_plan_sends_ai_rows_to_the_judge_and_human_rows_to_people(server: Any, j
 
     # the reply cache: the same instances in another campaign cost no call
     before = judge.calls
-    r = create(server, "plan-again", rows, {"mode": "plan", "judges": [{"model": "judge-1", "base_url": judge.url}]})
+    r = create(
+        server, "plan-again", rows, {"mode": "plan", "judges": [{"model": "judge-1", "base_url": judge.url}]}
+    )
     assert r.status_code == 201, r.text
     assert settled(server, "plan-again")["tasks"]["ai"] == 3
     assert judge.calls == before
@@ -287,13 +295,22 @@ def test_waiting_instances_resume_after_a_restart(server: Any, judge: FakeJudge)
 @pytest.mark.parametrize(
     ("rows", "routing", "message"),
     [
-        ([row(0, "human"), row(1, "ai"), {**row(2), "route": "people"}], "judge",
-         'rows:3: route: expected "human" or "ai", got "people"'),
-        ([row(0, "human"), {**row(1), "route": None}, row(2, "ai")], "judge",
-         'rows:2: route: missing; in a plan every row has "route"'),
+        (
+            [row(0, "human"), row(1, "ai"), {**row(2), "route": "people"}],
+            "judge",
+            'rows:3: route: expected "human" or "ai", got "people"',
+        ),
+        (
+            [row(0, "human"), {**row(1), "route": None}, row(2, "ai")],
+            "judge",
+            'rows:2: route: missing; in a plan every row has "route"',
+        ),
         ([row(0, "human"), row(1, "ai")], None, 'rows:2: route "ai" needs a judge'),
-        ([row(0, "ai", gain=0.5), {**row(1, "ai"), "gain": "high"}], "judge",
-         'rows:2: gain: expected a finite number, got "high"'),
+        (
+            [row(0, "ai", gain=0.5), {**row(1, "ai"), "gain": "high"}],
+            "judge",
+            'rows:2: gain: expected a finite number, got "high"',
+        ),
         ([row(0), row(1)], "judge", "mode plan needs a routing plan"),
     ],
 )
@@ -337,7 +354,9 @@ def test_plan_upload_through_the_admin_form(server: Any, judge: FakeJudge) -> No
         sign_in(client, server.url, ADMIN)
         page = client.get(f"{server.url}/admin", headers={"accept": "text/html"})
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        plan = "".join(json.dumps(r) + "\n" for r in [row(0, "human"), row(1, "ai"), {**row(2), "route": "AI"}])
+        plan = "".join(
+            json.dumps(r) + "\n" for r in [row(0, "human"), row(1, "ai"), {**row(2), "route": "AI"}]
+        )
         form = {"csrf": csrf, "slug": "form", "shape": "pairwise", "criteria": "overall", "overlap": "1",
                 "allow_tie": "1", "judge_model": "judge-1", "judge_base_url": judge.url, "routing_mode": "plan"}  # fmt: skip
         r = client.post(f"{server.url}/admin/campaigns", data=form, files={"file": ("plan.jsonl", plan.encode())},

@@ -38,6 +38,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from prefkit.errors import BackendError, ConflictError, InputError, ValidationError
@@ -164,13 +165,15 @@ def parse_plan(data: bytes | str, source: str) -> dict[str, PlanEntry]:
         route = rec.get("route")
         if route is not None and route not in ROUTES:
             raise InputError(
-                f"route: expected \"human\" or \"ai\", got {json.dumps(route)[:40]}", path=source, line=lineno
+                f'route: expected "human" or "ai", got {json.dumps(route)[:40]}', path=source, line=lineno
             )
         gain = rec.get("gain")
         if gain is not None and (
             isinstance(gain, bool) or not isinstance(gain, int | float) or not math.isfinite(gain)
         ):
-            raise InputError(f"gain: expected a finite number, got {json.dumps(gain)[:40]}", path=source, line=lineno)
+            raise InputError(
+                f"gain: expected a finite number, got {json.dumps(gain)[:40]}", path=source, line=lineno
+            )
         out[rid] = PlanEntry(route, None if gain is None else float(gain))
     return out
 
@@ -205,8 +208,8 @@ def plan_tasks(
         first_ai = next((r.id for r in rows if plan[r.id].route == "ai"), None)
         if first_ai is not None:
             raise InputError(
-                "route \"ai\" needs a judge: create the campaign with a judge (routing) or route every row to "
-                "\"human\"",
+                'route "ai" needs a judge: create the campaign with a judge (routing) or route every row to '
+                '"human"',
                 path=source,
                 line=lines.get(first_ai),
             )
@@ -215,18 +218,20 @@ def plan_tasks(
         if cfg.shape != "pairwise":
             raise ValidationError("routing: a judge answers pairs; a routed campaign must be pairwise")
         if len(cfg.criteria) != 1:
-            raise ValidationError("routing: the judge gives one verdict; a routed campaign asks one criterion")
+            raise ValidationError(
+                "routing: the judge gives one verdict; a routed campaign asks one criterion"
+            )
         if routing.mode == "plan" and has_routes:
             missing = next((r.id for r in rows if plan[r.id].route is None), None)
             if missing is not None:
                 raise InputError(
-                    "route: missing; in a plan every row has \"route\": \"human\" or \"ai\"",
+                    'route: missing; in a plan every row has "route": "human" or "ai"',
                     path=source,
                     line=lines.get(missing),
                 )
         if routing.mode == "plan" and not has_routes:
             raise InputError(
-                "mode plan needs a routing plan: rows with \"route\": \"human\" | \"ai\" (prefkit route plan "
+                'mode plan needs a routing plan: rows with "route": "human" | "ai" (prefkit route plan '
                 "writes one), or choose mode online",
                 path=source,
             )
@@ -268,14 +273,19 @@ def store_routes(
     now = time.time()
     ids = [
         int(t)
-        for (t,) in conn.execute("SELECT id FROM svc_tasks WHERE campaign_id = ? ORDER BY seq", (campaign_id,))
+        for (t,) in conn.execute(
+            "SELECT id FROM svc_tasks WHERE campaign_id = ? ORDER BY seq", (campaign_id,)
+        )
     ]
     if len(ids) != len(routes):  # pragma: no cover - build_tasks and plan_tasks count alike
         raise ValidationError(f"routing: {len(routes)} routes for {len(ids)} tasks")
     conn.executemany(
         "INSERT INTO svc_route_tasks(task_id, campaign_id, route, planned, gain, reason, updated_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(t, campaign_id, r.route, r.planned, r.gain, r.reason, now) for t, r in zip(ids, routes, strict=True)],
+        [
+            (t, campaign_id, r.route, r.planned, r.gain, r.reason, now)
+            for t, r in zip(ids, routes, strict=True)
+        ],
     )
     if routing is not None and judge_token is not None:
         conn.execute(
@@ -303,7 +313,8 @@ class RoutedCampaign:
 
 def routed_campaign(conn: sqlite3.Connection, campaign_id: int) -> RoutedCampaign | None:
     row = conn.execute(
-        "SELECT config, judge_token, state, error FROM svc_route_campaigns WHERE campaign_id = ?", (campaign_id,)
+        "SELECT config, judge_token, state, error FROM svc_route_campaigns WHERE campaign_id = ?",
+        (campaign_id,),
     ).fetchone()
     if row is None:
         return None
@@ -383,7 +394,9 @@ def decide(mode: str, members: Sequence[Verdict], allow_tie: bool) -> Decision:
     if any(not v.ok for v in members):
         return Decision("human", "judge answer unreadable")
     if mode == "online":
-        if any(v.flipped or v.extra.get("order1", v.outcome) != v.extra.get("order2", v.outcome) for v in members):
+        if any(
+            v.flipped or v.extra.get("order1", v.outcome) != v.extra.get("order2", v.outcome) for v in members
+        ):
             return Decision("human", "swap-inconsistent")
         if len({v.outcome for v in members}) > 1:
             return Decision("human", "panel disagrees")
@@ -417,10 +430,14 @@ class RoutingHub:
 
     def resume(self) -> None:
         """Queue every routed campaign with waiting tasks (at start-up), unless its judge stopped on an error."""
-        rows = self.svc.db().execute(
-            "SELECT c.campaign_id FROM svc_route_campaigns c WHERE c.state != 'error' AND EXISTS "
-            "(SELECT 1 FROM svc_route_tasks t WHERE t.campaign_id = c.campaign_id AND t.route = 'pending')"
-        ).fetchall()
+        rows = (
+            self.svc.db()
+            .execute(
+                "SELECT c.campaign_id FROM svc_route_campaigns c WHERE c.state != 'error' AND EXISTS "
+                "(SELECT 1 FROM svc_route_tasks t WHERE t.campaign_id = c.campaign_id AND t.route = 'pending')"
+            )
+            .fetchall()
+        )
         for (cid,) in rows:
             self.kick(int(cid))
 
@@ -465,8 +482,9 @@ class RoutingHub:
                 self._work(cid)
             except Exception as exc:  # reported on the admin page; the waiting tasks stay waiting
                 log.exception("the judge of campaign %s stopped", cid)
+                stopped = partial(_set_state, campaign_id=cid, state="error", error=_message(exc))
                 try:
-                    self.svc.writer.call(lambda conn: _set_state(conn, cid, "error", _message(exc)))
+                    self.svc.writer.call(stopped)
                 except Exception:  # pragma: no cover - the writer is gone (shutting down)
                     pass
             finally:
@@ -519,14 +537,20 @@ class RoutingHub:
     def _pending(self, cid: int) -> list[Any]:
         from prefkit.service import repo
 
-        rows = self.svc.db().execute(
-            "SELECT t.task_id FROM svc_route_tasks t JOIN svc_tasks k ON k.id = t.task_id "
-            "WHERE t.campaign_id = ? AND t.route = 'pending' ORDER BY coalesce(t.gain, 0) DESC, k.seq LIMIT ?",
-            (cid, BATCH),
-        ).fetchall()
+        rows = (
+            self.svc.db()
+            .execute(
+                "SELECT t.task_id FROM svc_route_tasks t JOIN svc_tasks k ON k.id = t.task_id "
+                "WHERE t.campaign_id = ? AND t.route = 'pending' ORDER BY coalesce(t.gain, 0) DESC, k.seq LIMIT ?",
+                (cid, BATCH),
+            )
+            .fetchall()
+        )
         return [repo.get_task(self.svc.db(), int(t)) for (t,) in rows]
 
-    def _judge_batch(self, campaign: Any, rc: RoutedCampaign, judges: list[PairJudge], tasks: list[Any]) -> None:
+    def _judge_batch(
+        self, campaign: Any, rc: RoutedCampaign, judges: list[PairJudge], tasks: list[Any]
+    ) -> None:
         from prefkit.annotation.types import PairTask
 
         decisions: dict[int, Decision] = {}

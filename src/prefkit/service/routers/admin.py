@@ -16,9 +16,9 @@ from prefkit.service import ops, repo
 from prefkit.service.campaigns import CampaignConfig
 from prefkit.service.deps import get_admin, get_state
 from prefkit.service.repo import Principal
-from prefkit.service.routing import status as routing_status
 from prefkit.service.routers._page import page
 from prefkit.service.routers.routing import RoutingIn, to_config
+from prefkit.service.routing import status as routing_status
 
 router = APIRouter(tags=["admin"])
 UPLOAD_PATHS = ("/admin/campaigns", "/admin/arenas", "/api/v1/campaigns", "/api/v1/arenas")

@@ -17,8 +17,12 @@ router = APIRouter(tags=["routing"])
 
 
 class JudgeIn(BaseModel):
-    model: str = Field(max_length=200, description="a model on an OpenAI-compatible server, local:smollm2, scripted[:...]")
-    base_url: str | None = Field(default=None, max_length=500, description="the server, e.g. http://127.0.0.1:8080/v1")
+    model: str = Field(
+        max_length=200, description="a model on an OpenAI-compatible server, local:smollm2, scripted[:...]"
+    )
+    base_url: str | None = Field(
+        default=None, max_length=500, description="the server, e.g. http://127.0.0.1:8080/v1"
+    )
     protocol: str = "mt-bench-pair-v2"
 
 
