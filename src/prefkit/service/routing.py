@@ -454,8 +454,8 @@ class RoutingHub:
         with self._cond:
             self._stop = True
             self._cond.notify()
-        self._thread.join(timeout=30)
-        if self._cache is not None:
+        self._thread.join(timeout=5)  # (a judge call in flight may outlive this: the thread is a daemon)
+        if self._cache is not None and not self._thread.is_alive():
             self._cache.close()
             self._cache = None
 
