@@ -122,7 +122,8 @@ def row(
 
 
 def create(s: Any, slug: str, rows: list[dict], routing: dict | None, **cfg: Any) -> httpx.Response:
-    body: dict[str, Any] = {"slug": slug, "rows": rows, "overlap": 1, **cfg}
+    body: dict[str, Any] = {"slug": slug, "rows": rows, "overlap": 1}
+    body.update(cfg)
     if routing is not None:
         body["routing"] = routing
     return httpx.post(f"{s.url}/api/v1/campaigns", json=body, headers=H, timeout=30)
@@ -203,12 +204,14 @@ def test_plan_sends_ai_rows_to_the_judge_and_human_rows_to_people(server: Any, j
 
     # the reply cache: the same instances in another campaign cost no call
     before = judge.calls
-    r = create(
-        server, "plan-again", rows, {"mode": "plan", "judges": [{"model": "judge-1", "base_url": judge.url}]}
-    )
+    cfg = {"mode": "plan", "judges": [{"model": "judge-1", "base_url": judge.url}]}
+    r = create(server, "plan-again", rows, cfg, overlap=2)
     assert r.status_code == 201, r.text
     assert settled(server, "plan-again")["tasks"]["ai"] == 3
     assert judge.calls == before
+    # progress: a judged instance needs its one answer, an instance for people `overlap` answers
+    page = httpx.get(f"{server.url}/admin/campaigns/plan-again", headers={**H, "accept": "text/html"})
+    assert "3 / 9 answers collected" in page.text
 
 
 def test_online_mode_sends_swap_inconsistent_and_panel_disagreements_to_people(

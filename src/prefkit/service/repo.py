@@ -217,12 +217,13 @@ def _readable(rows: Any, parse: Any, problems: list[str] | None) -> list[Any]:
 def campaign_progress(
     conn: sqlite3.Connection, cid: int, overlap: int, token_id: int | None = None
 ) -> Progress:
-    n_tasks, full = conn.execute(
-        "SELECT count(*), coalesce(sum(min(n_done, ?)), 0) FROM svc_tasks WHERE campaign_id = ?",
+    n_tasks, full, needed = conn.execute(  # (a task routed to the judge needs its one answer)
+        "SELECT count(*), coalesce(sum(min(n_done, w)), 0), coalesce(sum(w), 0) FROM (SELECT t.n_done, "
+        f"CASE WHEN {HIDDEN_SQL} THEN ? ELSE 1 END AS w FROM svc_tasks t WHERE t.campaign_id = ?)",
         (overlap, cid),
     ).fetchone()
     if token_id is None:
-        return Progress(tasks=int(n_tasks), needed=int(n_tasks) * overlap, done=int(full))
+        return Progress(tasks=int(n_tasks), needed=int(needed), done=int(full))
     mine, skipped = conn.execute(
         "SELECT coalesce(sum(status = 'done'), 0), coalesce(sum(status = 'skipped'), 0) FROM svc_answers "
         "WHERE campaign_id = ? AND token_id = ?",
@@ -235,7 +236,7 @@ def campaign_progress(
     ).fetchone()[0]
     return Progress(
         tasks=int(n_tasks),
-        needed=int(n_tasks) * overlap,
+        needed=int(needed),
         done=int(full),
         mine=int(mine),
         left=int(left),
