@@ -148,6 +148,7 @@ class RoutingConfig:
 class PlanEntry:
     route: str | None
     gain: float | None
+    line: int = 0
 
 
 def parse_plan(data: bytes | str, source: str) -> dict[str, PlanEntry]:
@@ -174,7 +175,7 @@ def parse_plan(data: bytes | str, source: str) -> dict[str, PlanEntry]:
             raise InputError(
                 f"gain: expected a finite number, got {json.dumps(gain)[:40]}", path=source, line=lineno
             )
-        out[rid] = PlanEntry(route, None if gain is None else float(gain))
+        out[rid] = PlanEntry(route, None if gain is None else float(gain), lineno)
     return out
 
 
@@ -200,7 +201,6 @@ def plan_tasks(
     ordinary campaign (no judge, no routes in the file). Refuses, before anything is stored, a plan row
     without a route, ai-bound rows without a judge, and a judge on a campaign it cannot answer."""
     plan = parse_plan(data, source)
-    lines = _row_lines(data, source)
     has_routes = any(p.route is not None for p in plan.values())
     if routing is None:
         if not has_routes:
@@ -211,7 +211,7 @@ def plan_tasks(
                 'route "ai" needs a judge: create the campaign with a judge (routing) or route every row to '
                 '"human"',
                 path=source,
-                line=lines.get(first_ai),
+                line=plan[first_ai].line,
             )
     else:
         routing.validate()
@@ -227,7 +227,7 @@ def plan_tasks(
                 raise InputError(
                     'route: missing; in a plan every row has "route": "human" or "ai"',
                     path=source,
-                    line=lines.get(missing),
+                    line=plan[missing].line,
                 )
         if routing.mode == "plan" and not has_routes:
             raise InputError(
@@ -245,17 +245,6 @@ def plan_tasks(
         n = len(r.candidates)
         for _ in range(n * (n - 1) // 2 if cfg.shape == "pairwise" else 1):
             out.append(TaskRoute(start, p.route, p.gain, reason))
-    return out
-
-
-def _row_lines(data: bytes | str, source: str) -> dict[str, int]:
-    from prefkit.service.campaigns import decode_upload, load_json_line
-
-    out: dict[str, int] = {}
-    for lineno, line in enumerate(decode_upload(data, source).splitlines(), start=1):
-        if line.strip():
-            rec = load_json_line(line)
-            out[str(rec.get("id", f"row{len(out) + 1}"))] = lineno
     return out
 
 
