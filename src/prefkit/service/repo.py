@@ -23,7 +23,7 @@ from prefkit.service.records import (
     Task,
     TokenRow,
 )
-from prefkit.service.routing import HIDDEN_SQL
+from prefkit.service.routing import HELD_SQL, HIDDEN_SQL, holds
 
 
 def token_hash(token: str) -> str:
@@ -217,10 +217,11 @@ def _readable(rows: Any, parse: Any, problems: list[str] | None) -> list[Any]:
 def campaign_progress(
     conn: sqlite3.Connection, cid: int, overlap: int, token_id: int | None = None
 ) -> Progress:
-    n_tasks, full, needed = conn.execute(  # (a task routed to the judge needs its one answer)
+    held = holds(conn, cid)  # a routed campaign: tasks held for the judge need their one answer
+    n_tasks, full, needed = conn.execute(
         "SELECT count(*), coalesce(sum(min(n_done, w)), 0), coalesce(sum(w), 0) FROM (SELECT t.n_done, "
-        f"CASE WHEN {HIDDEN_SQL} THEN ? ELSE 1 END AS w FROM svc_tasks t WHERE t.campaign_id = ?)",
-        (overlap, cid),
+        f"CASE WHEN {HELD_SQL if held else '0'} THEN 1 ELSE ? END AS w FROM svc_tasks t WHERE t.campaign_id = ?)",
+        ((cid,) if held else ()) + (overlap, cid),
     ).fetchone()
     if token_id is None:
         return Progress(tasks=int(n_tasks), needed=int(needed), done=int(full))
@@ -231,8 +232,8 @@ def campaign_progress(
     ).fetchone()
     left = conn.execute(
         "SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        f"(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) AND {HIDDEN_SQL}",
-        (cid, overlap, token_id),
+        f"(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) AND {HIDDEN_SQL if held else '1'}",
+        (cid, overlap, token_id) + ((cid,) if held else ()),
     ).fetchone()[0]
     return Progress(
         tasks=int(n_tasks),
@@ -261,10 +262,12 @@ _TASK_COLS = "id, campaign_id, seq, context_id, context, candidates, n_done"
 
 def open_tasks(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Iterator[Task]:
     """The tasks this token has not answered (nor skipped) and that still need answers, in campaign order."""
+    held = holds(conn, cid)  # tasks routed to the judge (prefkit.service.routing) are never dealt
     cur = conn.execute(
         f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND t.n_done < ? AND NOT EXISTS "
-        f"(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) AND {HIDDEN_SQL} ORDER BY t.seq",
-        (cid, overlap, token_id),
+        "(SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)"
+        f"{' AND ' + HIDDEN_SQL if held else ''} ORDER BY t.seq",
+        (cid, overlap, token_id) + ((cid,) if held else ()),
     )
     for row in cur:
         yield _task(row)

@@ -74,12 +74,25 @@ CREATE INDEX svc_route_tasks_pending ON svc_route_tasks(campaign_id, route);
 """,
 )
 
-HIDDEN_SQL = "NOT EXISTS (SELECT 1 FROM svc_route_tasks r WHERE r.task_id = t.id AND r.route != 'human')"
-"""The SQL condition (on ``svc_tasks t``) of a task annotators may be dealt."""
+HELD_SQL = "t.id IN (SELECT r.task_id FROM svc_route_tasks r WHERE r.campaign_id = ? AND r.route != 'human')"
+"""The SQL condition (on ``svc_tasks t``; one parameter: the campaign id) of a task held for the judge. A
+non-correlated subquery: SQLite builds the set once per statement, so a campaign without routes pays nothing."""
+HIDDEN_SQL = "NOT " + HELD_SQL
+"""The SQL condition (one parameter: the campaign id) of a task annotators may be dealt."""
+
+
+def holds(conn: sqlite3.Connection, campaign_id: int) -> bool:
+    """Whether any task of the campaign is held for the judge (an index lookup: the other campaigns' queries
+    then skip :data:`HIDDEN_SQL` altogether)."""
+    row = conn.execute(
+        "SELECT 1 FROM svc_route_tasks WHERE campaign_id = ? AND route != 'human' LIMIT 1", (campaign_id,)
+    ).fetchone()
+    return row is not None
+
 
 MODES = ("plan", "online")
 ROUTES = ("human", "ai")
-BATCH = 16
+BATCH = 32
 _URL = re.compile(r"^https?://[^\s\"'<>\\]+$")
 
 
@@ -155,13 +168,13 @@ def parse_plan(data: bytes | str, source: str) -> dict[str, PlanEntry]:
     """The ``route`` / ``gain`` of each row id of a campaign file (rows without them: ``PlanEntry(None,
     None)``). Call after :func:`prefkit.service.campaigns.parse_rows` accepted the file (same line numbers,
     same ids); a bad value is an ``InputError`` FILE:LINE."""
-    from prefkit.service.campaigns import decode_upload, load_json_line
+    from prefkit.service.campaigns import decode_upload
 
     out: dict[str, PlanEntry] = {}
     for lineno, line in enumerate(decode_upload(data, source).splitlines(), start=1):
         if not line.strip():
             continue
-        rec = load_json_line(line)
+        rec = json.loads(line)  # (parse_rows checked the nesting and the JSON)
         rid = str(rec.get("id", f"row{len(out) + 1}"))
         route = rec.get("route")
         if route is not None and route not in ROUTES:
@@ -200,6 +213,8 @@ def plan_tasks(
     """The start route of every task (in :func:`prefkit.service.campaigns.build_tasks` order), or None for an
     ordinary campaign (no judge, no routes in the file). Refuses, before anything is stored, a plan row
     without a route, ai-bound rows without a judge, and a judge on a campaign it cannot answer."""
+    if routing is None and ('"route"' not in data if isinstance(data, str) else b'"route"' not in data):
+        return None  # (an ordinary campaign file: not read again)
     plan = parse_plan(data, source)
     has_routes = any(p.route is not None for p in plan.values())
     if routing is None:
@@ -516,26 +531,22 @@ class RoutingHub:
                 )
                 judge, _runner = stack.enter_context(open_judge(spec.model, opts))
                 judges.append(judge)
-            while not self._stop:
-                batch = self._pending(cid)
-                if not batch:
-                    break
+            todo = self._pending(cid)  # in order (highest gain first), read once
+            for start in range(0, len(todo), BATCH):
+                if self._stop:
+                    return  # (left waiting: picked up again at the next start)
+                batch = [repo.get_task(self.svc.db(), t) for t in todo[start : start + BATCH]]
                 self._judge_batch(campaign, rc, judges, batch)
         self.svc.writer.call(lambda conn: _set_state(conn, cid, "idle", None))
 
-    def _pending(self, cid: int) -> list[Any]:
-        from prefkit.service import repo
-
-        rows = (
-            self.svc.db()
-            .execute(
-                "SELECT t.task_id FROM svc_route_tasks t JOIN svc_tasks k ON k.id = t.task_id "
-                "WHERE t.campaign_id = ? AND t.route = 'pending' ORDER BY coalesce(t.gain, 0) DESC, k.seq LIMIT ?",
-                (cid, BATCH),
-            )
-            .fetchall()
+    def _pending(self, cid: int) -> list[int]:
+        """The tasks waiting for the judge, highest gain first, then in campaign order."""
+        rows = self.svc.db().execute(
+            "SELECT t.task_id FROM svc_route_tasks t JOIN svc_tasks k ON k.id = t.task_id "
+            "WHERE t.campaign_id = ? AND t.route = 'pending' ORDER BY coalesce(t.gain, 0) DESC, k.seq",
+            (cid,),
         )
-        return [repo.get_task(self.svc.db(), int(t)) for (t,) in rows]
+        return [int(t) for (t,) in rows.fetchall()]
 
     def _judge_batch(
         self, campaign: Any, rc: RoutedCampaign, judges: list[PairJudge], tasks: list[Any]
