@@ -373,3 +373,38 @@ def test_plan_upload_through_the_admin_form(server: Any, judge: FakeJudge) -> No
         page = client.get(f"{server.url}/admin/campaigns/form", headers={"accept": "text/html"})
         assert 'id="routing"' in page.text and "judge-1" in page.text
         assert "1 tasks for people" in page.text and "2 answered by the judge" in page.text
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_online_mode_with_the_local_smollm2_judge(server: Any) -> None:
+    """The packaged SmolLM2-135M served by xllamacpp as the judge of an online campaign. Its known bias (see
+    tests/annotation/test_smollm2.py): asked both orders it answers by position, so instances it flips on go
+    to people; whatever it decides consistently is stored as its answer (kind model)."""
+    pytest.importorskip("xllamacpp")
+    from prefkit.annotation.local import gguf_path
+
+    try:
+        gguf_path("smollm2")
+    except Exception as exc:  # the model package is an optional extra
+        pytest.skip(str(exc))
+    rows = [row(i, good="a" if i % 2 else "b") for i in range(3)]
+    cfg = {
+        "mode": "online",
+        "judges": [{"model": "local:smollm2", "protocol": "alpaca-eval-clf"}],
+        "concurrency": 2,
+    }
+    assert create(server, "local", rows, cfg).status_code == 201
+    st = settled(server, "local", timeout=600)
+    assert st["state"] == "idle", st
+    reasons = {x["reason"]: x["tasks"] for x in st["reasons"]}
+    assert set(reasons) <= {"swap-inconsistent", "judged"} and sum(reasons.values()) == 3
+    assert reasons.get("swap-inconsistent", 0) >= 1  # the position bias reaches people
+    log = answers(server, "local")
+    assert {a["annotator"] for a in log} <= {"local:smollm2"} and all(
+        a["annotator_kind"] == "model" for a in log
+    )
+    assert len(log) == reasons.get("judged", 0)
+    assert sorted(dealt(server, "local", invite(server, "local"))) == sorted(
+        q for q in ("q0", "q1", "q2") if q not in {a["context_id"] for a in log}
+    )
