@@ -348,6 +348,16 @@ def test_bad_routing_settings_are_refused(server: Any, judge: FakeJudge) -> None
     assert r.status_code == 422
     with sqlite3.connect(server.db) as conn:
         assert conn.execute("SELECT count(*) FROM svc_campaigns WHERE slug = 'bad'").fetchone()[0] == 0
+    # a plan with nothing for the judge: no call, every row for people
+    r = create(
+        server,
+        "all-human",
+        [row(0, "human"), row(1, "human")],
+        {"mode": "plan", "judges": [{"model": "judge-1", "base_url": url}]},
+    )
+    assert r.status_code == 201, r.text
+    assert settled(server, "all-human")["tasks"] == {"human": 2, "ai": 0, "pending": 0}
+    assert judge.calls == 0
 
 
 def test_plan_upload_through_the_admin_form(server: Any, judge: FakeJudge) -> None:

@@ -514,6 +514,10 @@ class RoutingHub:
             return
         slug = self.svc.db().execute("SELECT slug FROM svc_campaigns WHERE id = ?", (cid,)).fetchone()[0]
         campaign = repo.get_campaign(self.svc.db(), slug)
+        todo = self._pending(cid)  # in order (highest gain first), read once
+        if not todo:  # (nothing for the judge: no backend started)
+            self.svc.writer.call(lambda conn: _set_state(conn, cid, "idle", None))
+            return
         self.svc.writer.call(lambda conn: _set_state(conn, cid, "running", None))
         with ExitStack() as stack:
             judges: list[PairJudge] = []
@@ -531,7 +535,6 @@ class RoutingHub:
                 )
                 judge, _runner = stack.enter_context(open_judge(spec.model, opts))
                 judges.append(judge)
-            todo = self._pending(cid)  # in order (highest gain first), read once
             for start in range(0, len(todo), BATCH):
                 if self._stop:
                     return  # (left waiting: picked up again at the next start)
