@@ -24,7 +24,7 @@ def create_app(settings: Settings) -> Any:
     from prefkit.service import errors
     from prefkit.service.fastlane import FastLane
     from prefkit.service.plot import svg_plot
-    from prefkit.service.routers import admin, arenas, campaigns, docs, lead, sessions
+    from prefkit.service.routers import admin, arenas, campaigns, docs, lead, routing, sessions
     from prefkit.service.security import LimitsMiddleware
     from prefkit.service.state import ServiceState
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings) -> Any:
     templates.env.globals["describe"] = describe
     app.state.templates = templates
     errors.install(app)
-    for r in (sessions.router, campaigns.router, arenas.router, admin.router, lead.router, docs.router):
+    for r in (sessions.router, campaigns.router, arenas.router, admin.router, lead.router, routing.router, docs.router):
         app.include_router(r)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
 

@@ -20,6 +20,7 @@ from prefkit.service.campaigns import (
     parse_rows,
 )
 from prefkit.service.records import Arena, Campaign, Task
+from prefkit.service.routing import RoutingConfig, check_open
 from prefkit.service.writer import AfterCommit
 
 if TYPE_CHECKING:
@@ -53,7 +54,12 @@ def create_campaign(
     guidelines: str,
     data: bytes | str,
     source: str,
+    routing: RoutingConfig | None = None,
 ) -> int:
+    """Create a campaign from a JSONL file; a routing plan (rows with ``route``) and/or a judge (``routing``)
+    make it a routed campaign (:mod:`prefkit.service.routing`)."""
+    from prefkit.service import routing as routed
+
     check_slug(slug)
     cfg.validate()
     rows = parse_rows(data, source, svc.settings.media_origins)
@@ -61,15 +67,29 @@ def create_campaign(
     if len(tasks) > 200_000:
         raise ValidationError("too many tasks (over 200,000): split the file into several campaigns")
     lead.check_gold(cfg, tasks)  # gold answers that do not fit the campaign are refused before any write
+    routes = routed.plan_tasks(cfg, routing, rows, data, source)  # bad routes: FILE:LINE, nothing stored
 
     def op(conn: Any) -> int:
         lead.check_slug_free(conn, slug)
         cid = repo.insert_campaign(conn, slug, name or slug, cfg, guidelines, tasks)
         lead.store_gold(conn, cid, cfg, tasks)
         svc.core.register_campaign(conn, slug, cfg, tasks)
+        if routes is not None:
+            judge = None
+            if routing is not None:
+                judge, _ = repo.issue_token(
+                    conn, role="annotator", annotator=routing.judge_name, kind="model",
+                    label=f"judge of {slug}", campaigns=[cid],
+                )  # fmt: skip
+                svc.core.register_annotator(conn, routing.judge_name, "model")
+            routed.store_routes(conn, cid, routing, routes, judge)
         return cid
 
-    return int(svc.writer.call(op))
+    cid = int(svc.writer.call(op))
+    if routing is not None:
+        svc.forget_tokens()
+        svc.routing.kick(cid)  # the judge starts in the background
+    return cid
 
 
 def create_arena(
@@ -193,6 +213,7 @@ async def submit_answer(
     seconds = svc.leases.started(task_id, who.token_id, time.time())
 
     def op(conn: Any) -> Any:
+        check_open(conn, task_id)  # a task routed to the judge takes no answer from a token
         aid, dup = repo.save_answer(
             conn,
             task_id=task_id,

@@ -23,6 +23,7 @@ from prefkit.service.records import (
     Task,
     TokenRow,
 )
+from prefkit.service.routing import HELD_SQL, HIDDEN_SQL, holds
 
 
 def token_hash(token: str) -> str:
@@ -235,12 +236,14 @@ def _readable(rows: Any, parse: Any, problems: list[str] | None) -> list[Any]:
 def campaign_progress(
     conn: sqlite3.Connection, cid: int, overlap: int, token_id: int | None = None
 ) -> Progress:
-    n_tasks, full = conn.execute(
-        "SELECT count(*), coalesce(sum(min(n_done, ?)), 0) FROM svc_tasks WHERE campaign_id = ?",
-        (overlap, cid),
+    held = holds(conn, cid)  # a routed campaign: tasks held for the judge need their one answer
+    n_tasks, full, needed = conn.execute(
+        "SELECT count(*), coalesce(sum(min(n_done, w)), 0), coalesce(sum(w), 0) FROM (SELECT t.n_done, "
+        f"CASE WHEN {HELD_SQL if held else '0'} THEN 1 ELSE ? END AS w FROM svc_tasks t WHERE t.campaign_id = ?)",
+        ((cid,) if held else ()) + (overlap, cid),
     ).fetchone()
     if token_id is None:
-        return Progress(tasks=int(n_tasks), needed=int(n_tasks) * overlap, done=int(full))
+        return Progress(tasks=int(n_tasks), needed=int(needed), done=int(full))
     mine, skipped = conn.execute(
         "SELECT coalesce(sum(status = 'done'), 0), coalesce(sum(status = 'skipped'), 0) FROM svc_answers "
         "WHERE campaign_id = ? AND token_id = ?",
@@ -248,12 +251,13 @@ def campaign_progress(
     ).fetchone()
     left = conn.execute(
         f"SELECT count(*) FROM svc_tasks t WHERE t.campaign_id = ? AND (t.n_done < ? OR {_GOLD}) AND NOT "
-        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)",
-        (cid, overlap, token_id),
+        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)"
+        f" AND {HIDDEN_SQL if held else '1'}",
+        (cid, overlap, token_id) + ((cid,) if held else ()),
     ).fetchone()[0]
     return Progress(
         tasks=int(n_tasks),
-        needed=int(n_tasks) * overlap,
+        needed=int(needed),
         done=int(full),
         mine=int(mine),
         left=int(left),
@@ -280,10 +284,12 @@ _GOLD = "EXISTS (SELECT 1 FROM svc_gold g WHERE g.task_id = t.id)"
 
 def open_tasks(conn: sqlite3.Connection, cid: int, overlap: int, token_id: int) -> Iterator[Task]:
     """The tasks this token has not answered (nor skipped) and that still need answers, in campaign order."""
+    held = holds(conn, cid)  # tasks routed to the judge (prefkit.service.routing) are never dealt
     cur = conn.execute(
         f"SELECT {_TASK_COLS} FROM svc_tasks t WHERE t.campaign_id = ? AND (t.n_done < ? OR {_GOLD}) AND NOT "
-        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?) ORDER BY t.seq",
-        (cid, overlap, token_id),
+        "EXISTS (SELECT 1 FROM svc_answers a WHERE a.task_id = t.id AND a.token_id = ?)"
+        f"{' AND ' + HIDDEN_SQL if held else ''} ORDER BY t.seq",
+        (cid, overlap, token_id) + ((cid,) if held else ()),
     )
     for row in cur:
         yield _task(row)

@@ -26,7 +26,8 @@ class Settings:
     export makes every answer so far final). ``secure_cookies``: mark the session cookie ``Secure`` (deployments behind TLS; also set when a request
     arrives over https). ``arena_cap``: matches dealt per token and arena (votes and discards alike);
     ``discard_flag``: the share of discarded matches (after ``discard_min`` deals) that flags a token, whose
-    votes then leave the leaderboards.
+    votes then leave the leaderboards. ``judge_cache``: the reply cache of routed campaigns' judges (default
+    ``$PREFKIT_CACHE/judge-replies.sqlite``, shared with ``prefkit judge``).
     """
 
     db_path: Path | str
@@ -45,6 +46,7 @@ class Settings:
     arena_cap: int = 1000
     discard_flag: float = 0.5
     discard_min: int = 20
+    judge_cache: Path | str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

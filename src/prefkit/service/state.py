@@ -16,6 +16,9 @@ from prefkit.service.core import CoreSink, catch_up, task_info
 from prefkit.service.lead_schema import MIGRATIONS as LEAD_MIGRATIONS
 from prefkit.service.lead_schema import NAMESPACE as LEAD_NAMESPACE
 from prefkit.service.records import Arena, Campaign, MatchTicket
+from prefkit.service.routing import MIGRATIONS as ROUTING_MIGRATIONS
+from prefkit.service.routing import NAMESPACE as ROUTING_NAMESPACE
+from prefkit.service.routing import RoutingHub
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
 from prefkit.service.security import RateLimiter, csrf_token, sign
 from prefkit.service.settings import Settings
@@ -39,6 +42,7 @@ class ServiceState:
             migrate(conn, CORE_NAMESPACE, CORE_MIGRATIONS)
             migrate(conn, NAMESPACE, MIGRATIONS)
             migrate(conn, LEAD_NAMESPACE, LEAD_MIGRATIONS)  # the annotation lead's tables (service.lead)
+            migrate(conn, ROUTING_NAMESPACE, ROUTING_MIGRATIONS)  # routed campaigns (prefkit.service.routing)
             conn.execute("BEGIN IMMEDIATE")
             try:
                 self.secret = repo.meta_get_or_create(conn, "secret", lambda: secrets.token_hex(32))
@@ -83,6 +87,8 @@ class ServiceState:
         from prefkit.service.lead import LeadState
 
         self.lead = LeadState(self)  # campaign status, options, gold tasks (the annotation lead's features)
+        self.routing = RoutingHub(self)  # the judges of routed campaigns, in a background thread
+        self.routing.resume()
 
     # -- rendering -------------------------------------------------------------------------------------
     def markdown(self, text: str) -> str:
@@ -196,6 +202,7 @@ class ServiceState:
             return None
 
     def close(self) -> None:
+        self.routing.close()
         self.writer.close()
         conn = getattr(self._local, "conn", None)
         if conn is not None:

@@ -17,6 +17,8 @@ from prefkit.service.campaigns import CampaignConfig
 from prefkit.service.deps import get_admin, get_state
 from prefkit.service.repo import Principal
 from prefkit.service.routers._page import page
+from prefkit.service.routers.routing import RoutingIn, to_config
+from prefkit.service.routing import status as routing_status
 
 router = APIRouter(tags=["admin"])
 UPLOAD_PATHS = ("/admin/campaigns", "/admin/arenas", "/api/v1/campaigns", "/api/v1/arenas")
@@ -114,6 +116,8 @@ async def _create_campaign_form(request: Request, form: Any) -> Response:
     except ValueError:
         raise ValidationError("overlap and scale must be whole numbers") from None
     slug = _field(form, "slug")
+    from prefkit.service.routers.routing import form_config
+
     await run_in_threadpool(  # parsing and inserting 100k tasks must not stall the event loop
         ops.create_campaign,
         svc,
@@ -123,6 +127,7 @@ async def _create_campaign_form(request: Request, form: Any) -> Response:
         guidelines=_field(form, "guidelines"),
         data=data,
         source=upload.filename or "<upload>",
+        routing=form_config(form),
     )
     return RedirectResponse(f"/admin/campaigns/{slug}", status_code=303)
 
@@ -217,6 +222,7 @@ async def campaign_detail(slug: str, request: Request, who: Principal = Depends(
             for t in repo.list_tokens(svc.db())
             if not t.revoked and f"campaign:{c.id}" in t.grants.split(",")
         ],
+        routing=routing_status(svc.db(), c.id),
     )
 
 
@@ -237,8 +243,10 @@ class CampaignIn(BaseModel):
     rationale_required: bool = False
     guidelines: str = Field(default="", max_length=100_000, description="Markdown")
     rows: list[dict[str, Any]] = Field(
-        description='{"id", "context", "candidates": [{"id", "text"|"image"|"audio"|"video"}]}'
+        description='{"id", "context", "candidates": [{"id", "text"|"image"|"audio"|"video"}]}; a routing plan '
+        'adds "route": "human"|"ai" and "gain"'
     )
+    routing: RoutingIn | None = Field(default=None, description="a judge for the instances not sent to people")
 
 
 class CreatedOut(BaseModel):
@@ -272,13 +280,14 @@ class TokenOut(BaseModel):
 async def create_campaign_api(body: CampaignIn, request: Request, who: Principal = Depends(get_admin)) -> Any:
     """Create a campaign from rows of contexts and candidates (admin)."""
     svc = get_state(request)
-    cfg = CampaignConfig(**body.model_dump(exclude={"slug", "name", "guidelines", "rows"}))
+    cfg = CampaignConfig(**body.model_dump(exclude={"slug", "name", "guidelines", "rows", "routing"}))
 
     def create() -> int:  # in a worker thread: a 100k-task campaign must not stall the event loop
         data = "\n".join(json.dumps(r) for r in body.rows)
         return ops.create_campaign(
-            svc, slug=body.slug, name=body.name, cfg=cfg, guidelines=body.guidelines, data=data, source="rows"
-        )
+            svc, slug=body.slug, name=body.name, cfg=cfg, guidelines=body.guidelines, data=data, source="rows",
+            routing=to_config(body.routing),
+        )  # fmt: skip
 
     cid = await run_in_threadpool(create)
     return CreatedOut(id=cid, slug=body.slug)
