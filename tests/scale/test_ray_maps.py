@@ -140,13 +140,17 @@ def test_a_bad_row_in_a_shard_fails_with_the_local_file_line_message(ray, model_
     with pytest.raises(InputError) as local:
         io.read(shards[1])
     assert f"{shards[1]}:4:" in str(local.value)
+    res = CliRunner().invoke(app, ["reward", "score", str(model_dir), str(shards[1]), "--out", str(tmp_path / "o.jsonl")])
+    assert res.exit_code == 2
+    local_errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(local_errors) == 1 and local_errors[0].startswith(f"error: {shards[1]}:4: ")
     res = CliRunner().invoke(
         app, ["reward", "score", str(model_dir), str(tmp_path / "in" / "*.jsonl"), "--out", str(tmp_path / "o"),
               "--engine", "ray", "--cache-dir", str(tmp_path / "c")],
     )  # fmt: skip
     assert res.exit_code == 2
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
-    assert errors == [f"error: {local.value}"]
+    assert errors == local_errors
 
 
 def test_an_address_that_does_not_answer_fails_in_seconds_through_the_cli(tmp_path: Path, require_peer) -> None:
@@ -184,7 +188,6 @@ def test_engine_options_are_checked_before_any_work(tmp_path: Path) -> None:
 def test_a_node_killed_mid_job_is_survived_and_nothing_is_written_twice(
     ray, ray_cluster: str, model_dir: Path, tmp_path: Path
 ) -> None:
-    from prefkit.reward.persist import load_model
     from prefkit.storage.engine.maps import score_shards
 
     ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or "ray"
@@ -218,7 +221,7 @@ def test_a_node_killed_mid_job_is_survived_and_nothing_is_written_twice(
             return bar()
 
         run = score_shards(
-            ray, load_model(model_dir), shards, out, cache_dir=tmp_path / "cache", workers=3, cpus=0.5,
+            ray, model_dir, shards, out, cache_dir=tmp_path / "cache", workers=3, cpus=0.5,
             progress=progress,
         )  # fmt: skip
         assert killed, "the node was never killed"

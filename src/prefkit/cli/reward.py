@@ -452,7 +452,7 @@ def score(
     ray = connect(engine, ray_address, workers)
     model = load_model(model_dir)
     if ray is not None:
-        _score_on_ray(ray, model, file, out, from_, skip_bad, cache_dir, no_cache, workers)
+        _score_on_ray(ray, model_dir, file, out, from_, skip_bad, cache_dir, no_cache, workers)
         return
     if file.is_dir() or not file.exists():
         raise ValidationError(f"{file}: a directory or glob of shards is scored with --engine ray; give one file")
@@ -478,7 +478,7 @@ def score(
 
 
 def _score_on_ray(
-    ray: Any, model: Any, file: Path, out: Path | None, from_: str | None, skip_bad: bool,
+    ray: Any, model_dir: Path, file: Path, out: Path | None, from_: str | None, skip_bad: bool,
     cache_dir: Path | None, no_cache: bool, workers: int | None,
 ) -> None:  # fmt: skip
     from prefkit.errors import ValidationError
@@ -490,7 +490,7 @@ def _score_on_ray(
         raise ValidationError(f"{out}: with --engine ray --out is a directory of Parquet shards, not a file")
     shards = find_shards(file)
     run = score_shards(
-        ray, model, shards, out, cache_dir=cache_dir, use_cache=not no_cache, fmt=from_, skip_bad=skip_bad,
+        ray, model_dir, shards, out, cache_dir=cache_dir, use_cache=not no_cache, fmt=from_, skip_bad=skip_bad,
         workers=workers, progress=_progress,
     )  # fmt: skip
     skipped = f", {run.skipped} bad rows skipped" if run.skipped else ""

@@ -35,7 +35,7 @@ class TokenBucket:
         self.burst = int(burst)
         self.clock = clock
         self._lock = threading.Lock()
-        self._next = clock()  # when the next token is free, if none are saved
+        self._next = float("-inf")  # when the next token is free if none are saved (it starts full)
         self.granted = 0
 
     def reserve(self) -> float:

@@ -19,6 +19,7 @@ import glob as _glob
 import os
 import pickle
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,15 +202,16 @@ class _ShardScorer:
     """The stateful ``map_batches`` callable: the reward model and its encoder, loaded once per worker."""
 
     def __init__(
-        self, model: Any, out_dir: str, cache_dir: str | None, use_cache: bool, fmt: str | None, skip_bad: bool,
-        threads: int,
+        self, model_dir: str, out_dir: str, cache_dir: str | None, use_cache: bool, fmt: str | None,
+        skip_bad: bool, threads: int,
     ) -> None:  # fmt: skip
         from prefkit._optional import require
         from prefkit.reward.encoders import make_encoder
+        from prefkit.reward.persist import load_model
         from prefkit.reward.pipeline import Embedder
 
         require("torch").set_num_threads(threads)
-        self.model = model
+        self.model = model = load_model(model_dir)
         self.out_dir = Path(out_dir)
         self.fmt = fmt
         self.skip_bad = skip_bad
@@ -261,7 +263,7 @@ class ScoreRun:
 
 def score_shards(
     ray: Any,
-    model: Any,
+    model_dir: str | Path,
     shards: Sequence[Path],
     out_dir: Path,
     *,
@@ -274,15 +276,15 @@ def score_shards(
     cpus: float | None = None,
     progress: ProgressFactory = no_progress,
 ) -> ScoreRun:
-    """Score every shard on the cluster ``ray`` is connected to; one Parquet file per shard in ``out_dir``.
+    """Score every shard with the reward model in ``model_dir`` on the cluster ``ray`` is connected to; one
+    Parquet file per shard in ``out_dir``. The workers read the model, the shards and write ``out_dir`` by
+    path: on a cluster of several machines these live on a file system they share.
 
     The first shard whose data are bad stops the job with that shard's own error (``FILE:LINE``); shards
     already written stay (each is whole). Ray's failures (a worker lost beyond its retries) raise EngineError.
     Each worker runs ``threads`` torch threads and reserves ``cpus`` CPUs (default ``threads``); workers are
     spread over the nodes, and one lost with its node is restarted on another and its shard scored again.
     """
-    from prefkit.reward.cache import default_cache_dir
-
     out_dir.mkdir(parents=True, exist_ok=True)
     stale = sorted(out_dir.glob("part-*.parquet"))
     if stale:
@@ -290,6 +292,23 @@ def score_shards(
             f"{out_dir} already holds {len(stale)} score shard(s) (e.g. {stale[0].name}); give a new --out "
             "directory or delete them"
         )
+    with warnings.catch_warnings():  # Ray Data's own deprecation notices (its context pickles every field)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        run = _run_scoring(ray, model_dir, shards, out_dir, cache_dir, use_cache, fmt, skip_bad, workers, threads, cpus,
+                           progress)  # fmt: skip
+    for tmp in out_dir.glob(".part-*.tmp"):  # left by a worker killed while writing; its shard was redone
+        tmp.unlink(missing_ok=True)
+    run.parts = sorted(out_dir.glob("part-*.parquet"))
+    return run
+
+
+def _run_scoring(
+    ray: Any, model_dir: str | Path, shards: Sequence[Path], out_dir: Path, cache_dir: str | Path | None, use_cache: bool,
+    fmt: str | None, skip_bad: bool, workers: int | None, threads: int, cpus: float | None,
+    progress: ProgressFactory,
+) -> ScoreRun:  # fmt: skip
+    from prefkit.reward.cache import default_cache_dir
+
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
@@ -299,7 +318,7 @@ def score_shards(
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _ShardScorer,
         fn_constructor_kwargs={
-            "model": model, "out_dir": str(out_dir.resolve()), "cache_dir": cache, "use_cache": use_cache,
+            "model_dir": str(Path(model_dir).resolve()), "out_dir": str(out_dir.resolve()), "cache_dir": cache, "use_cache": use_cache,
             "fmt": fmt, "skip_bad": skip_bad, "threads": threads,
         },
         batch_size=1, concurrency=n_workers, num_cpus=cpus if cpus is not None else threads,
@@ -326,7 +345,4 @@ def score_shards(
             f"written so far in {out_dir} are whole"
         ) from None
     run.seconds = time.perf_counter() - t0
-    for tmp in out_dir.glob(".part-*.tmp"):  # left by a worker killed while writing; its shard was redone
-        tmp.unlink(missing_ok=True)
-    run.parts = sorted(out_dir.glob("part-*.parquet"))
     return run
