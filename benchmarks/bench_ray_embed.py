@@ -90,7 +90,9 @@ def main() -> None:
         load = time.perf_counter() - t0
         t0 = time.perf_counter()
         enc.encode(texts)
-        rows.append((f"local ({threads} torch thread{'s' * (threads > 1)})", threads, load, time.perf_counter() - t0))
+        rows.append(
+            (f"local ({threads} torch thread{'s' * (threads > 1)})", threads, load, time.perf_counter() - t0)
+        )
         del enc
 
     # ray: a head node of --cpus CPUs on 127.0.0.1, this process its driver
@@ -143,7 +145,9 @@ def main() -> None:
     n = len(texts)
     print(f"\n{n} texts, all-MiniLM-L6-v2 (256 tokens), {os.cpu_count()} CPUs, load average "
           f"{os.getloadavg()[0]:.1f}; Ray head started and driver connected in {cluster_s:.1f} s\n")  # fmt: skip
-    print("| engine | threads / workers | start-up s (workers + model load) | encode s | texts/s | texts/s per thread or worker |")
+    print(
+        "| engine | threads / workers | start-up s (workers + model load) | encode s | texts/s | texts/s per thread or worker |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     for name, k, start, secs in rows:
         print(f"| {name} | {k} | {start:.1f} | {secs:.1f} | {n / secs:.0f} | {n / secs / k:.0f} |")

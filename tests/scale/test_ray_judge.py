@@ -148,7 +148,17 @@ def test_judge_run_on_ray_gives_the_local_verdicts_through_the_same_cache_and_re
     _run([*common, "--out", str(tmp_path / "local.jsonl"), "--cache", str(tmp_path / "local.sqlite")])
     assert len(server.times) == 16  # both orders
     # Ray, a fresh cache, interrupted after 3 pairs (--limit), then run in full: no call is made twice
-    ray_args = [*common, "--cache", str(tmp_path / "ray.sqlite"), "--engine", "ray", "--workers", "2", "--rate", "50"]
+    ray_args = [
+        *common,
+        "--cache",
+        str(tmp_path / "ray.sqlite"),
+        "--engine",
+        "ray",
+        "--workers",
+        "2",
+        "--rate",
+        "50",
+    ]
     _run([*ray_args, "--out", str(tmp_path / "part.jsonl"), "--limit", "3"])
     assert len(server.times) == 16 + 6
     err = _run([*ray_args, "--out", str(tmp_path / "ray.jsonl")])

@@ -53,7 +53,9 @@ def test_embeddings_on_ray_equal_the_local_encoder_and_fill_the_same_cache(ray, 
     spec = EncoderSpec()
     enc = RayEncoder(ray, spec, workers=2, chunk=16)
     try:
-        remote = Embedder(spec, cache_dir=tmp_path, encoder=enc)(texts + texts[:10])  # duplicates embedded once
+        remote = Embedder(spec, cache_dir=tmp_path, encoder=enc)(
+            texts + texts[:10]
+        )  # duplicates embedded once
         assert remote.shape == (130, 384)
         assert enc.startup_seconds > 0
     finally:
@@ -70,7 +72,18 @@ def test_embeddings_on_ray_equal_the_local_encoder_and_fill_the_same_cache(ray, 
 def _model(tmp_path: Path) -> Path:
     out = tmp_path / "rm"
     res = CliRunner().invoke(
-        app, ["reward", "train", str(PAIRS), "--head", "bt", "--out", str(out), "--cache-dir", str(tmp_path / "c0")]
+        app,
+        [
+            "reward",
+            "train",
+            str(PAIRS),
+            "--head",
+            "bt",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "c0"),
+        ],
     )
     assert res.exit_code == 0, res.stderr
     return out
@@ -99,7 +112,16 @@ def test_reward_score_on_ray_writes_one_parquet_shard_per_input_shard_equal_to_l
     shards = _shards(tmp_path / "in", lines, 3)
     cache = tmp_path / "cache"
     out = tmp_path / "scores"
-    args = ["reward", "score", str(model_dir), str(tmp_path / "in"), "--out", str(out), "--cache-dir", str(cache)]
+    args = [
+        "reward",
+        "score",
+        str(model_dir),
+        str(tmp_path / "in"),
+        "--out",
+        str(out),
+        "--cache-dir",
+        str(cache),
+    ]
     res = CliRunner().invoke(app, [*args, "--engine", "ray", "--workers", "2"])
     assert res.exit_code == 0, res.stderr
     assert "scored 60 rows from 3 shards on Ray" in res.stderr
@@ -111,13 +133,25 @@ def test_reward_score_on_ray_writes_one_parquet_shard_per_input_shard_equal_to_l
     for shard in shards:
         local_out = tmp_path / f"local-{shard.stem}.jsonl"
         res = CliRunner().invoke(
-            app, ["reward", "score", str(model_dir), str(shard), "--out", str(local_out), "--cache-dir", str(cache)]
+            app,
+            [
+                "reward",
+                "score",
+                str(model_dir),
+                str(shard),
+                "--out",
+                str(local_out),
+                "--cache-dir",
+                str(cache),
+            ],
         )
         assert res.exit_code == 0, res.stderr
         want = [json.loads(line) for line in local_out.read_text().splitlines()]
         mine = [r for r in got if r["shard"] == shard.name]
         assert [(r["line"], r["chosen"]) for r in mine] == [(w["line"], w["chosen"]) for w in want]
-        np.testing.assert_allclose([r["reward_chosen"] for r in mine], [w["reward_chosen"] for w in want], atol=1e-5)
+        np.testing.assert_allclose(
+            [r["reward_chosen"] for r in mine], [w["reward_chosen"] for w in want], atol=1e-5
+        )
         np.testing.assert_allclose([r["p_chosen"] for r in mine], [w["p_chosen"] for w in want], atol=1e-5)
     # the workers filled the one cache file a local run reads: every distinct text is there once
     (db,) = cache.glob("*.sqlite")
@@ -131,7 +165,9 @@ def test_reward_score_on_ray_writes_one_parquet_shard_per_input_shard_equal_to_l
     assert [p.stat().st_mtime_ns for p in parts] == before
 
 
-def test_a_bad_row_in_a_shard_fails_with_the_local_file_line_message(ray, model_dir: Path, tmp_path: Path) -> None:
+def test_a_bad_row_in_a_shard_fails_with_the_local_file_line_message(
+    ray, model_dir: Path, tmp_path: Path
+) -> None:
     from prefkit.data import io
 
     lines = PAIRS.read_text().splitlines()[:20]
@@ -140,7 +176,9 @@ def test_a_bad_row_in_a_shard_fails_with_the_local_file_line_message(ray, model_
     with pytest.raises(InputError) as local:
         io.read(shards[1])
     assert f"{shards[1]}:4:" in str(local.value)
-    res = CliRunner().invoke(app, ["reward", "score", str(model_dir), str(shards[1]), "--out", str(tmp_path / "o.jsonl")])
+    res = CliRunner().invoke(
+        app, ["reward", "score", str(model_dir), str(shards[1]), "--out", str(tmp_path / "o.jsonl")]
+    )
     assert res.exit_code == 2
     local_errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(local_errors) == 1 and local_errors[0].startswith(f"error: {shards[1]}:4: ")
@@ -153,7 +191,9 @@ def test_a_bad_row_in_a_shard_fails_with_the_local_file_line_message(ray, model_
     assert errors == local_errors
 
 
-def test_an_address_that_does_not_answer_fails_in_seconds_through_the_cli(tmp_path: Path, require_peer) -> None:
+def test_an_address_that_does_not_answer_fails_in_seconds_through_the_cli(
+    tmp_path: Path, require_peer
+) -> None:
     require_peer("ray", "ray")
     import socket
 
@@ -234,6 +274,10 @@ def test_a_node_killed_mid_job_is_survived_and_nothing_is_written_twice(
     # the job completed: every shard once, every row once
     parts = sorted(out.glob("part-*.parquet"))
     assert len(parts) == 16 and run.shards == 16
-    rows = [(r["shard"], r["line"]) for p in parts for r in pq.read_table(p, columns=["shard", "line"]).to_pylist()]
+    rows = [
+        (r["shard"], r["line"])
+        for p in parts
+        for r in pq.read_table(p, columns=["shard", "line"]).to_pylist()
+    ]
     assert len(rows) == len(set(rows)) == len(lines) == run.rows
     assert not list(out.glob(".*tmp"))

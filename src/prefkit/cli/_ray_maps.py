@@ -12,7 +12,9 @@ import typer
 from prefkit.cli._common import input_file, output_dir, output_file
 from prefkit.errors import ValidationError
 
-ENGINE_HELP = "Where the bulk work runs: local (this process, the default) or ray (a Ray cluster; the ray extra)."
+ENGINE_HELP = (
+    "Where the bulk work runs: local (this process, the default) or ray (a Ray cluster; the ray extra)."
+)
 ADDRESS_HELP = (
     "HOST:PORT of a running Ray head (what `ray start --head` prints), or auto (RAY_ADDRESS); default: a private "
     "Ray started in this process. Only with --engine ray."
@@ -62,7 +64,9 @@ def output_file_or_dir(path: Path | None) -> Path | None:
     return output_file(path)
 
 
-def ray_embedder(ray: Any, spec: Any, cache_dir: Path | None, no_cache: bool, progress: Any, workers: int | None):
+def ray_embedder(
+    ray: Any, spec: Any, cache_dir: Path | None, no_cache: bool, progress: Any, workers: int | None
+):
     """An Embedder whose encoder is a pool of Ray workers; the cache is read and filled here, as locally."""
     from prefkit.reward.pipeline import Embedder
     from prefkit.storage.engine.maps import RayEncoder
@@ -122,6 +126,8 @@ def spread_calls(ray: Any | None, *, workers: int | None, rate: float | None, pe
 
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         env = {k: os.environ[k] for k in ("OPENAI_API_KEY",) if k in os.environ}
-        return RayChat(backend.key, RayCalls(ray, factory, workers=n, per_worker=per_worker, rate=rate, env=env))
+        return RayChat(
+            backend.key, RayCalls(ray, factory, workers=n, per_worker=per_worker, rate=rate, env=env)
+        )
 
     return spread

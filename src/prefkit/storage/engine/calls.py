@@ -131,7 +131,9 @@ class RayCalls:
             ok, value = self.ray.get(actor.call.remote(method, args))
         except Exception as exc:  # the actor died beyond its restarts, the cluster went away, ...
             first = str(exc).strip().splitlines()
-            raise EngineError(f"a Ray worker failed: {type(exc).__name__}: {first[0] if first else exc}") from None
+            raise EngineError(
+                f"a Ray worker failed: {type(exc).__name__}: {first[0] if first else exc}"
+            ) from None
         if not ok:
             raise value
         return value

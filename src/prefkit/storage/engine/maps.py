@@ -141,9 +141,7 @@ def _get(ray: Any, refs: Any) -> Any:
         if isinstance(cause, PrefkitError):
             raise cause from None
         first = str(exc).strip().splitlines()
-        raise EngineError(
-            f"the Ray job failed: {type(exc).__name__}: {first[0] if first else exc}"
-        ) from None
+        raise EngineError(f"the Ray job failed: {type(exc).__name__}: {first[0] if first else exc}") from None
 
 
 # ---- sharded scoring --------------------------------------------------------------------------------------
@@ -221,7 +219,9 @@ class _ShardScorer:
         )  # fmt: skip
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[Any]]:
-        out: dict[str, list[Any]] = {k: [] for k in ("index", "rows", "encoded", "seconds", "skipped", "error")}
+        out: dict[str, list[Any]] = {
+            k: [] for k in ("index", "rows", "encoded", "seconds", "skipped", "error")
+        }
         for index, shard in zip(batch["index"].tolist(), batch["shard"].tolist(), strict=True):
             t0 = time.perf_counter()
             encoded0 = self.embedder.n_encoded
@@ -314,7 +314,11 @@ def _run_scoring(
     ctx.print_on_execution_start = False
     items = [{"index": i, "shard": str(Path(s).resolve())} for i, s in enumerate(shards)]
     n_workers = max(1, min(workers or _cpus(ray), len(items)))
-    cache = str(Path(cache_dir).resolve() if cache_dir is not None else default_cache_dir()) if use_cache else None
+    cache = (
+        str(Path(cache_dir).resolve() if cache_dir is not None else default_cache_dir())
+        if use_cache
+        else None
+    )
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
         _ShardScorer,
         fn_constructor_kwargs={
@@ -327,7 +331,9 @@ def _run_scoring(
     run = ScoreRun(out_dir)
     t0 = time.perf_counter()
     try:
-        with progress(f"scoring {len(items)} shards on {n_workers} Ray workers", float(len(items))) as advance:
+        with progress(
+            f"scoring {len(items)} shards on {n_workers} Ray workers", float(len(items))
+        ) as advance:
             for r in ds.iter_rows():
                 if r["error"]:
                     raise pickle.loads(r["error"])  # noqa: S301 - our own worker's exception
