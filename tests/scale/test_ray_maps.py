@@ -69,6 +69,39 @@ def test_embeddings_on_ray_equal_the_local_encoder_and_fill_the_same_cache(ray, 
     np.testing.assert_array_equal(again, remote[:120])
 
 
+def test_reward_train_on_ray_embeds_on_the_workers_and_a_local_rerun_reuses_the_cache(
+    ray, tmp_path: Path
+) -> None:
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(line + "\n" for line in PAIRS.read_text().splitlines()[:40]))
+    common = [
+        "reward",
+        "train",
+        str(data),
+        "--head",
+        "bt",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--format",
+        "json",
+    ]
+    res = CliRunner().invoke(
+        app, [*common, "--out", str(tmp_path / "rm-ray"), "--engine", "ray", "--workers", "2"]
+    )
+    assert res.exit_code == 0, res.stderr
+    remote = json.loads(res.stdout)
+    assert remote["embedded_texts"] > 0
+    res = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "rm-local")])
+    assert res.exit_code == 0, res.stderr
+    local = json.loads(res.stdout)
+    assert local["embedded_texts"] == 0  # every embedding from the cache the Ray run filled
+    assert local["train_accuracy"] == remote["train_accuracy"] and local["n"] == remote["n"] == 40
+    deadline = time.monotonic() + 30  # the workers were let go: their CPUs come back
+    while ray.available_resources().get("CPU", 0) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert ray.available_resources().get("CPU", 0) >= 2
+
+
 def _model(tmp_path: Path) -> Path:
     out = tmp_path / "rm"
     res = CliRunner().invoke(

@@ -200,7 +200,11 @@ def train(
         else ray_embedder(ray, spec, cache_dir, no_cache, _progress, workers)
     )
     t0 = time.perf_counter()
-    tr = train_on(head, params, ds, emb, seed=seed)
+    try:
+        tr = train_on(head, params, ds, emb, seed=seed)
+    finally:
+        if ray is not None:  # the workers hold the cluster's CPUs until they are let go
+            emb.encoder.close()
     secs = time.perf_counter() - t0 - emb.seconds
     src = tr.source
     _source_note(head, src)

@@ -203,12 +203,10 @@ class _ShardScorer:
         self, model_dir: str, out_dir: str, cache_dir: str | None, use_cache: bool, fmt: str | None,
         skip_bad: bool, threads: int,
     ) -> None:  # fmt: skip
-        from prefkit._optional import require
         from prefkit.reward.encoders import make_encoder
         from prefkit.reward.persist import load_model
         from prefkit.reward.pipeline import Embedder
 
-        require("torch").set_num_threads(threads)
         self.model = model = load_model(model_dir)
         self.out_dir = Path(out_dir)
         self.fmt = fmt
