@@ -107,7 +107,7 @@ def test_the_rate_limit_holds_over_two_workers(ray, server: Server) -> None:
     from prefkit.annotation.types import ChatRequest
     from prefkit.storage.engine.calls import RayCalls
 
-    rate, n = 4.0, 14
+    rate, n = 2.0, 10
     calls = RayCalls(ray, partial(OpenAIChat, MODEL, base_url=server.url, timeout=30), workers=2, rate=rate)
     try:
         reqs = [ChatRequest((("user", f"question {i}"),)) for i in range(n)]
@@ -119,9 +119,10 @@ def test_the_rate_limit_holds_over_two_workers(ray, server: Server) -> None:
     assert [r.text for r in replies] == ["[[C]]"] * n
     assert len(server.times) == n
     assert sorted(counts) == [n // 2, n // 2]  # both workers called the server
-    # at the server: never more than rate * window (+ the one burst token) in any window
-    assert server.max_in_window(1.0) <= rate + 1
-    assert max(server.times) - min(server.times) >= (n - 1) / rate - 0.1
+    # at the server (the network's jitter aside): never more than rate * window (+ one) in any 2-s window,
+    # and the calls spread over (n - 1) / rate seconds, as if one client had sent them all
+    assert server.max_in_window(2.0) <= 2 * rate + 1
+    assert max(server.times) - min(server.times) >= (n - 1) / rate - 0.5
 
 
 def _battles(path: Path, n: int) -> Path:
