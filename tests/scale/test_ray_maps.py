@@ -314,3 +314,19 @@ def test_a_node_killed_mid_job_is_survived_and_nothing_is_written_twice(
     ]
     assert len(rows) == len(set(rows)) == len(lines) == run.rows
     assert not list(out.glob(".*tmp"))
+
+
+@pytest.mark.parametrize("command", ["reward score rm x.jsonl", "reward train x.jsonl --out rm", "judge run x.jsonl -m m"])
+def test_without_ray_installed_the_engine_says_which_extra(command: str, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    args = [a if a != "x.jsonl" else str(PAIRS) for a in command.split()]
+    args = [str(tmp_path / a) if a == "rm" else a for a in args]
+    if args[:2] == ["reward", "score"]:
+        assert CliRunner().invoke(app, ["reward", "train", str(PAIRS), "--encoder", "hashing", "--out", args[2],
+                                        "--no-cache"]).exit_code == 0  # fmt: skip
+    if args[0] == "judge":
+        args += ["--out", str(tmp_path / "v.jsonl")]
+    res = CliRunner().invoke(app, [*args, "--engine", "ray"])
+    assert res.exit_code == 2, res.stderr
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "pip install 'prefkit[ray]'" in errors[0], res.stderr
