@@ -184,3 +184,31 @@ def test_rate_and_workers_are_checked(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["judge", "run", str(src), "--model", "scripted", "--out", str(tmp_path / "v.jsonl"),
                                    "--workers", "2"])  # fmt: skip
     assert res.exit_code == 2 and "--workers only applies to --engine ray" in res.stderr
+
+
+def test_a_judge_run_killed_midway_resumes_without_repeating_answered_calls(
+    ray, ray_cluster: str, server: Server, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    src = _battles(tmp_path / "b.jsonl", 12)
+    args = [sys.executable, "-m", "prefkit.cli.main", "judge", "run", str(src), "--model", MODEL, "--base-url",
+            server.url, "--cache", str(tmp_path / "c.sqlite"), "--out", str(tmp_path / "v.jsonl"), "-q",
+            "--engine", "ray", "--ray-address", ray_cluster, "--workers", "2", "--concurrency", "2", "--rate", "4"]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 180
+    while len(server.times) < 8 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver dies mid-run (its Ray workers with it)
+    proc.communicate(timeout=60)
+    first = len(server.times)
+    assert 8 <= first < 24, f"the run was not interrupted midway ({first} calls)"
+    err = _run([*args[5:14], "--engine", "ray", "--workers", "2", "--concurrency", "2"])  # resumed here
+    bodies = [json.dumps(b["messages"]) for b in server.bodies]
+    repeated = len(bodies) - len(set(bodies))
+    assert len(set(bodies)) == 24  # every call answered once in the end
+    assert repeated <= 2, f"{repeated} calls repeated (at most the 2 in flight when the driver died)"
+    assert f"{24 - (first - repeated)} calls, {first - repeated} cached" in err
