@@ -103,7 +103,7 @@ class RayEncoder:
         chunks = [order[lo : lo + self.chunk] for lo in range(0, len(texts), self.chunk)]
         out: np.ndarray | None = None
         pending: dict[Any, tuple[int, Any]] = {}
-        idle = list(self._actors)
+        idle = list(self._actors) * 2  # two chunks queued per worker: it never waits for the driver
         todo = list(range(len(chunks)))[::-1]
         while todo or pending:
             while todo and idle:
