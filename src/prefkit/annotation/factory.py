@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from prefkit.annotation.llm_judge import LLMPairJudge
 from prefkit.annotation.prompts import pair_pack
 from prefkit.annotation.runner import ChatRunner
-from prefkit.annotation.types import PairJudge, ReplyCache
+from prefkit.annotation.types import ChatBackend, PairJudge, ReplyCache
 from prefkit.errors import ValidationError
 
 
@@ -33,6 +33,9 @@ class JudgeOptions:
     max_tokens: int | None = None
     seed: int = 0
     name: str | None = None
+    # where the calls run: None = this process; else spread(backend, factory) returns the backend to use
+    # (e.g. the Ray engine's, calling factory-built backends on the workers under one rate limit)
+    spread: Callable[[ChatBackend, Callable[[], ChatBackend]], ChatBackend] | None = None
 
 
 def _scripted(spec: str, seed: int, name: str | None) -> PairJudge:
@@ -108,6 +111,8 @@ def open_runner(model: str, options: JudgeOptions) -> Iterator[ChatRunner]:
             f"{model} is not a chat model; this protocol needs an LLM (local:smollm2 or a server)"
         )
     with ExitStack() as stack:
+        from functools import partial
+
         from prefkit.annotation.openai_backend import OpenAIChat
 
         if model.startswith("local:"):
@@ -118,9 +123,12 @@ def open_runner(model: str, options: JudgeOptions) -> Iterator[ChatRunner]:
             local = model.partition(":")[2]
             server = LocalServer(local, parallel=min(options.concurrency, 4))
             url = stack.enter_context(server)
-            backend = OpenAIChat(local, base_url=url, timeout=options.timeout, key=model)
+            factory = partial(OpenAIChat, local, base_url=url, timeout=options.timeout, key=model)
         else:
-            backend = OpenAIChat(model, base_url=options.base_url, timeout=options.timeout)
+            factory = partial(OpenAIChat, model, base_url=options.base_url, timeout=options.timeout)
+        backend: ChatBackend = factory()
+        if options.spread is not None:
+            backend = options.spread(backend, factory)
         yield ChatRunner(
             backend, cache=options.cache, concurrency=options.concurrency, retries=options.retries
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from prefkit.cli._ray_maps import address_option, engine_option, workers_option
 from prefkit.errors import InputError, ValidationError
 
 judge_app = typer.Typer(
@@ -75,10 +76,21 @@ def run(
     name: str = typer.Option(None, "--name", help="Annotator id of the verdicts (default: the model)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the scripted judge."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    rate: float = typer.Option(
+        None, "--rate", help="At most this many calls a second in all (over every Ray worker with --engine ray)."
+    ),
+    engine: str = engine_option(),
+    ray_address: str = address_option(),
+    workers: int = workers_option(),
 ) -> None:
     """Judge the distinct pairs of FILE and write the verdicts (annotator kind "model").
 
+    With --engine ray the calls run on Ray workers (--concurrency calls in flight in all, --rate a second over
+    the whole cluster); the reply cache stays here, so a rerun after an interruption repeats no answered call.
+
     Example: prefkit judge run gpt4-crowd-comparisons.csv --model local:smollm2 --limit 5 --out verdicts.jsonl
+
+    Example: prefkit judge run battles.jsonl --model gpt-4o-mini --out verdicts.jsonl --engine ray --rate 20
     """
     from prefkit.annotation.factory import JudgeOptions, open_judge
     from prefkit.annotation.run import judge_dataset, pair_tasks, verdict_table
@@ -92,10 +104,15 @@ def run(
         from prefkit.data import io
 
         io.output_format(io.Dataset(), out, "arena")  # a bad suffix fails before the (long) run
+    from prefkit.cli._ray_maps import connect, spread_calls
+
+    ray = connect(engine, ray_address, workers)
+    spread = spread_calls(ray, workers=workers, rate=rate, per_worker=max(1, concurrency))
     ds = _read(file, texts)
     opts = JudgeOptions(
         protocol=protocol, base_url=base_url, both_orders=not one_order, cache=_cache(cache, no_cache, model),
         concurrency=concurrency, retries=retries, timeout=timeout, max_tokens=max_tokens, seed=seed, name=name,
+        spread=spread,
     )  # fmt: skip
     from prefkit.annotation.prompts import GRADING
 

@@ -18,6 +18,15 @@ from prefkit.cli._common import (
     print_json,
     progress_bar,
 )
+from prefkit.cli._ray_maps import (
+    address_option,
+    connect,
+    engine_option,
+    input_shards,
+    output_file_or_dir,
+    ray_embedder,
+    workers_option,
+)
 
 FROM_HELP = "Input format: trl, hh-rlhf, prefkit, ... (default: detected from the content)."
 SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first one."
@@ -155,6 +164,9 @@ def train(
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+    engine: str = engine_option(),
+    ray_address: str | None = address_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Train a reward head on frozen embeddings (cached, so a second run does not re-embed) and save it.
 
@@ -163,7 +175,12 @@ def train(
     ratings imply. The calibration temperature is fitted on a held-out 10% (of the prompts, for ratings and
     rankings) before the final fit on everything.
 
+    With --engine ray the embedding pass runs on a Ray cluster (one encoder per worker); the cache is read and
+    filled here as in a local run, and the head is fitted here.
+
     Example: prefkit reward train pairs.jsonl --head bt --out rm/
+
+    Example: prefkit reward train pairs.jsonl --head bt --out rm/ --engine ray --ray-address 127.0.0.1:6379
     """
     from prefkit.reward.encoders import parse_encoder
     from prefkit.reward.heads import check_head
@@ -174,11 +191,20 @@ def train(
     check_head(head)
     params = _head_params(head, l2, hidden, margin, centring, components, seed, margin_by_strength)
     spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
+    ray = connect(engine, ray_address, workers)
     _threads()
     ds = _read(file, from_, skip_bad)
-    emb = _embedder(spec, cache_dir, no_cache)
+    emb = (
+        _embedder(spec, cache_dir, no_cache)
+        if ray is None
+        else ray_embedder(ray, spec, cache_dir, no_cache, _progress, workers)
+    )
     t0 = time.perf_counter()
-    tr = train_on(head, params, ds, emb, seed=seed)
+    try:
+        tr = train_on(head, params, ds, emb, seed=seed)
+    finally:
+        if ray is not None:  # the workers hold the cluster's CPUs until they are let go
+            emb.encoder.close()
     secs = time.perf_counter() - t0 - emb.seconds
     src = tr.source
     _source_note(head, src)
@@ -389,14 +415,24 @@ def cv(
 @reward_app.command()
 def score(
     model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
-    file: Path = typer.Argument(..., help="Data to score: pairs, rankings or ratings.", callback=input_file),
+    file: Path = typer.Argument(
+        ...,
+        help="Data to score: pairs, rankings or ratings; with --engine ray also a directory or glob of shards.",
+        callback=input_shards,
+    ),
     out: Path | None = typer.Option(
-        None, "--out", help="JSONL file to write (default: stdout).", callback=output_file
+        None,
+        "--out",
+        help="JSONL file to write (default: stdout); with --engine ray a directory of Parquet shards.",
+        callback=output_file_or_dir,
     ),
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    engine: str = engine_option(),
+    ray_address: str | None = address_option(),
+    workers: int | None = workers_option(),
 ) -> None:
     """Write every pairwise row with the rewards of both responses and P(first preferred), as JSONL.
 
@@ -405,12 +441,27 @@ def score(
     responses (prefkit JSONL) come after, one row each: item, context, prompt, response, reward (and the
     attribute rewards of regression / armo heads).
 
-    Example: prefkit reward score rm/ pairs.jsonl --out scored.jsonl
-    """
-    from prefkit.errors import DataProblemError
-    from prefkit.reward.persist import load_model
+    With --engine ray, FILE may be a directory or glob of shards: each shard is scored on a Ray worker (the
+    model loaded once per worker) and written whole to --out DIR as part-NNNNN-NAME.parquet, the same rows plus
+    the shard's name.
 
+    Example: prefkit reward score rm/ pairs.jsonl --out scored.jsonl
+
+    Example: prefkit reward score rm/ shards/ --out scores/ --engine ray --ray-address 127.0.0.1:6379
+    """
+    from prefkit.errors import DataProblemError, ValidationError
+    from prefkit.reward.persist import load_model
+    from prefkit.reward.scoring import score_rows
+
+    ray = connect(engine, ray_address, workers)
     model = load_model(model_dir)
+    if ray is not None:
+        _score_on_ray(ray, model_dir, file, out, from_, skip_bad, cache_dir, no_cache, workers)
+        return
+    if file.is_dir() or not file.exists():
+        raise ValidationError(f"{file}: a directory or glob of shards is scored with --engine ray; give one file")
+    if out is not None and out.is_dir():
+        raise ValidationError(f"{out}: is a directory; give a file (a directory of shards needs --engine ray)")
     _threads()
     ds = _read(file, from_, skip_bad)
     if not (len(ds.pairwise) or len(ds.rankings) or len(ds.ratings)):
@@ -419,7 +470,7 @@ def score(
     n = 0
     stream = open(out, "w", encoding="utf-8") if out is not None else sys.stdout  # noqa: SIM115
     try:
-        rows = [*_pair_rows(model, ds, emb), *_response_rows(model, ds, emb)]
+        rows = score_rows(model, ds, emb)
         for row in rows:
             stream.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
@@ -430,62 +481,27 @@ def score(
         _note(f"scored {n} rows -> {out}")
 
 
-def _pair_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
-    from prefkit.data.model import OUTCOME_A, OUTCOME_NAMES
-    from prefkit.reward.pipeline import score_dataset
-    from prefkit.reward.trl_export import _content
+def _score_on_ray(
+    ray: Any, model_dir: Path, file: Path, out: Path | None, from_: str | None, skip_bad: bool,
+    cache_dir: Path | None, no_cache: bool, workers: int | None,
+) -> None:  # fmt: skip
+    from prefkit.errors import ValidationError
+    from prefkit.storage.engine.maps import find_shards, score_shards
 
-    pw = ds.pairwise
-    if len(pw) == 0:
-        return []
-    s = score_dataset(model, ds, emb)
-    conv = bool(ds.meta.get("conversational"))
-    chosen_rejected = bool((pw.outcome == OUTCOME_A).all())
-    a_key, b_key = ("chosen", "rejected") if chosen_rejected else ("a", "b")
-    names = getattr(model.head, "attribute_names_", None)
-    rows = []
-    for i in range(len(pw)):
-        row: dict[str, Any] = {"line": int(pw.line[i])}
-        c = int(pw.context[i])
-        if c >= 0:
-            row["prompt"] = _content(ds.context_text.get(ds.contexts.name(c), ""), conv)
-        row[a_key] = _content(ds.item_text[ds.items.name(int(pw.a[i]))], conv)
-        row[b_key] = _content(ds.item_text[ds.items.name(int(pw.b[i]))], conv)
-        if not chosen_rejected:
-            row["outcome"] = OUTCOME_NAMES[int(pw.outcome[i])]
-        row[f"reward_{a_key}"] = float(s.reward_a[i])
-        row[f"reward_{b_key}"] = float(s.reward_b[i])
-        row[f"p_{a_key}"] = float(s.p_a[i])
-        if s.attribute_weights is not None and s.attributes_a is not None and s.attributes_b is not None:
-            row[f"attributes_{a_key}"] = dict(zip(names or [], s.attributes_a[i].tolist(), strict=False))
-            row[f"attributes_{b_key}"] = dict(zip(names or [], s.attributes_b[i].tolist(), strict=False))
-            row["attribute_weights"] = dict(zip(names or [], s.attribute_weights[i].tolist(), strict=False))
-        rows.append(row)
-    return rows
-
-
-def _response_rows(model: Any, ds: Any, emb: Any) -> list[dict[str, Any]]:
-    from prefkit.reward.pipeline import score_responses
-    from prefkit.reward.trl_export import _content
-
-    if not (len(ds.rankings) or len(ds.ratings)):
-        return []
-    s = score_responses(model, ds, emb)
-    conv = bool(ds.meta.get("conversational"))
-    names = getattr(model.head, "attribute_names_", None)
-    rows = []
-    for i, (c, it) in enumerate(zip(s.context.tolist(), s.item.tolist(), strict=True)):
-        name = ds.items.name(it)
-        row: dict[str, Any] = {"item": name}
-        if c >= 0:
-            row["context"] = ds.contexts.name(c)
-            row["prompt"] = _content(ds.context_text.get(row["context"], ""), conv)
-        row["response"] = _content(ds.item_text[name], conv)
-        row["reward"] = float(s.reward[i])
-        if s.attributes is not None and names:
-            row["attributes"] = dict(zip(names, s.attributes[i].tolist(), strict=False))
-        rows.append(row)
-    return rows
+    if out is None:
+        raise ValidationError("--engine ray writes Parquet shards: give --out DIR")
+    if out.exists() and not out.is_dir():
+        raise ValidationError(f"{out}: with --engine ray --out is a directory of Parquet shards, not a file")
+    shards = find_shards(file)
+    run = score_shards(
+        ray, model_dir, shards, out, cache_dir=cache_dir, use_cache=not no_cache, fmt=from_, skip_bad=skip_bad,
+        workers=workers, progress=_progress,
+    )  # fmt: skip
+    skipped = f", {run.skipped} bad rows skipped" if run.skipped else ""
+    _note(
+        f"scored {run.rows} rows from {run.shards} shards on Ray ({run.encoded} texts embedded{skipped}) in "
+        f"{run.seconds:.1f} s -> {out}/part-*.parquet"
+    )
 
 
 @reward_app.command()

@@ -7,6 +7,11 @@ optional ``ray`` extra). Everything above this package is the same code on a lap
 
 * :mod:`.connect`: :func:`connect_ray` (reach a cluster by address, fail within seconds when it does not answer),
   :data:`ENGINES` and :func:`check_engine` (the CLI's ``--engine local|ray``).
+* :mod:`.maps`: embeddings on a pool of Ray encoder workers (:class:`~.maps.RayEncoder`, the cache kept on the
+  driver) and reward scores of Parquet/JSONL shards through Ray Data (:func:`~.maps.score_shards`, one Parquet
+  part per shard, written atomically).
+* :mod:`.calls`: remote calls on Ray workers under one global token bucket (:class:`~.calls.RayCalls`,
+  :class:`~.calls.TokenBucket`), how ``judge run --engine ray`` spreads its calls.
 """
 
 from __future__ import annotations
