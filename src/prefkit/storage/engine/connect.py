@@ -30,17 +30,23 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
+_joined: dict[str, str | None] = {}  # the address this process joined (one Ray per process)
+
+
 def connect_ray(address: str | None = None, *, timeout_s: float = 10.0) -> Any:
     """Connect this process to a Ray cluster and return the ``ray`` module.
 
     ``address`` is ``HOST:PORT`` of a running head node (``ray start --head``), ``auto`` (``RAY_ADDRESS`` or the
     cluster started on this machine), or ``None`` (start a private local Ray in this process). The head's port
     is probed first, so a cluster that does not answer is reported within ``timeout_s`` instead of after Ray's
-    own minute of retries. Connecting twice to the same cluster is a no-op.
+    own minute of retries. Connecting twice to the same cluster is a no-op; connecting to another one first
+    leaves the one this process joined.
     """
     ray = require("ray", "ray")
     if ray.is_initialized():
-        return ray
+        if _joined.get("address") == address:
+            return ray
+        ray.shutdown()
     target = address
     if address == "auto":
         target = os.environ.get("RAY_ADDRESS") or "auto"
@@ -64,4 +70,5 @@ def connect_ray(address: str | None = None, *, timeout_s: float = 10.0) -> Any:
         )
     except (ConnectionError, RuntimeError) as exc:
         raise EngineError(f"could not join the Ray cluster at {target}: {exc}") from exc
+    _joined["address"] = address
     return ray
