@@ -57,6 +57,11 @@ def _require_peer_fixture():
 
 # --- a real Ray cluster on loopback (issue 17) -------------------------------------------------------------------
 
+# Every Ray process the tests start (clusters, CLI drivers, private local Rays) runs without token auth: a local
+# `ray.init()` otherwise writes ~/.ray/auth_token, and nodes started afterwards then refuse to join a cluster
+# started without one (or the other way round).
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+
 
 def _private_network() -> bool:
     """True inside a private network namespace (``unshare -n``): loopback is the only interface, so Ray's only

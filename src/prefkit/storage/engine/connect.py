@@ -39,13 +39,13 @@ def connect_ray(address: str | None = None, *, timeout_s: float = 10.0) -> Any:
     ``address`` is ``HOST:PORT`` of a running head node (``ray start --head``), ``auto`` (``RAY_ADDRESS`` or the
     cluster started on this machine), or ``None`` (start a private local Ray in this process). The head's port
     is probed first, so a cluster that does not answer is reported within ``timeout_s`` instead of after Ray's
-    own minute of retries. Connecting twice to the same cluster is a no-op; connecting to another one first
-    leaves the one this process joined.
+    own minute of retries. Connecting twice to the same cluster, or with no address once connected, is a no-op;
+    connecting to another address first leaves the cluster this process joined.
     """
     ray = require("ray", "ray")
     if ray.is_initialized():
-        if _joined.get("address") == address:
-            return ray
+        if address in (None, "auto", _joined.get("address")):
+            return ray  # this process's Ray (joined here, or by the caller through ray.init)
         ray.shutdown()
     target = address
     if address == "auto":
