@@ -118,6 +118,12 @@ def _constitution_judge(stack: Any, name: str, chat: Any, model: str | None, ope
     return icai.ChatConstitutionJudge(chat if chat is not None and name == model else open_model(name))
 
 
+def _chats_of(*objs: Any) -> list[Any]:
+    """The chat models behind voters and judges (their ``failed`` counts say whether every request was answered)."""
+    out = {id(c): c for c in (getattr(o, "chat", o) for o in objs if o is not None)}
+    return list(out.values())
+
+
 def principles_cmd(
     file: Path = typer.Argument(
         ..., help="Judged pairs with texts (ICAI CSV / JSON, TRL or prefkit JSONL).", callback=input_file
@@ -207,7 +213,9 @@ def principles_cmd(
     if cross_validate > len(pairs):
         raise ValidationError(f"--cross-validate {cross_validate}: more folds than the {len(pairs)} pairs")
     candidates = read_pool(pool) if pool is not None else (list(icai.PROPERTY_POOL) if not propose else [])
-    with ExitStack() as stack:
+    from prefkit.cli.bench import check_answered, resumable
+
+    with resumable(no_cache), ExitStack() as stack:
 
         def open_model(name: str) -> Any:
             return _model_chat(stack, name, base_url, cache, no_cache, max_tokens, seed, quiet)
@@ -230,9 +238,11 @@ def principles_cmd(
         )  # fmt: skip
         cv = icai.cross_validate(pairs, v, folds=cross_validate, **kw) if cross_validate else None
         res = icai.mine_constitution(pairs, v, test_fraction=0.0 if cv else test_fraction, **kw)
+        check_answered(_chats_of(chat, cj), no_cache)
         if out is not None:
             texts = [s.text for s in res.principles]
             icai.write_annotated_pairs(out, pairs, texts, v.vote(texts, pairs), name=str(file))
+            check_answered(_chats_of(chat), no_cache)
     rec = cv.reconstruction if cv is not None else res.reconstruction
     by = f"judge {judge_name}" if rec.method == "judge" else f"votes of the principles ({voter} voter)"
     doc = {**res.to_dict(), "reconstruction": rec.to_dict(), "reconstructed_by": by}
@@ -322,7 +332,9 @@ def criteria_cmd(
     initial = read_pool(pool) if pool is not None else list(CRITERIA_POOL)
     perm = np.random.default_rng(seed).permutation(len(pairs))
     tr, te = pairs.take(np.sort(perm[:train])), pairs.take(np.sort(perm[train:]))
-    with ExitStack() as stack:
+    from prefkit.cli.bench import check_answered, resumable
+
+    with resumable(no_cache), ExitStack() as stack:
         chat = None
         if model:
             chat = _model_chat(stack, model, base_url, cache, no_cache, max_tokens, seed, quiet)
@@ -338,6 +350,7 @@ def criteria_cmd(
         )
         scorer = critiq.CriteriaScorer().fit(v.vote(res.criteria, tr), tr.pref)
         test_acc = scorer.accuracy(v.vote(res.criteria, te), te.pref) if len(te) else float("nan")
+        check_answered(_chats_of(chat), no_cache)
     doc: dict[str, Any] = {
         "criteria": [
             {"text": t, "weight": float(w)} for t, w in zip(res.criteria, scorer.weights_, strict=True)
