@@ -247,3 +247,39 @@ def test_ratings_is_deterministic_and_shows_progress(tmp_path: Path, capsys: Any
     assert code == 0, err
     code, again, _ = _run(argv, capsys)
     assert code == 0 and json.loads(again) == json.loads(out)
+
+
+def test_ratings_with_a_model_scripted(tmp_path: Path, capsys: Any, shared_data: Path, require_peer: Any) -> None:
+    """``--model scripted`` answers no number: every LLM prediction falls back to the bias baseline (by hand)."""
+    require_peer("surprise", "bench")
+    argv = ["bench", "ratings", str(shared_data / "llmfao"), "--encoder", "hashing", "--model", "scripted",
+            "--limit", "20", "--out", str(tmp_path / "r"), "--format", "json", "-q"]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["n_test"] == 20 and doc["unparsed"] == 20 and doc["metrics"]["llm"] == doc["metrics"]["bias"]
+    rows = [json.loads(x) for x in (tmp_path / "r" / "answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 20 and all(r["llm"] == r["bias"] and r["reply"] for r in rows)
+    for extra, message in [(["--limit", "0"], "--limit must be >= 1"), (["--history", "0"], "--history must be")]:
+        code, _, err = _run(["bench", "ratings", str(shared_data / "llmfao"), *extra], capsys)
+        assert code == 2 and message in err and err.count("error:") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_smollm2_predicts_ratings(tmp_path: Path, capsys: Any, shared_data: Path, require_peer: Any) -> None:
+    """The real local model reads each annotator's history and predicts 3 held-out scores; a re-run is answered
+    from the reply cache with the same summary."""
+    require_peer("surprise", "bench")
+    _smollm2()
+    argv = ["bench", "ratings", str(shared_data / "llmfao"), "--encoder", "hashing", "--model", "local:smollm2",
+            "--limit", "3", "--history", "2", "--max-tokens", "4", "--cache", str(tmp_path / "c.sqlite"),
+            "--out", str(tmp_path / "r"), "--format", "json", "-q"]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["n_test"] == 3 and doc["model"] == "local:smollm2" and 0 <= doc["unparsed"] <= 3
+    rows = [json.loads(x) for x in (tmp_path / "r" / "answers.jsonl").read_text().splitlines()]
+    assert len(rows) == 3 and all(0.0 <= r["llm"] <= 1.0 or r["llm"] == r["bias"] for r in rows)
+    code, again, _ = _run(argv, capsys)
+    assert code == 0 and json.loads(again) == doc

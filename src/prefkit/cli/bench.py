@@ -268,11 +268,23 @@ def ratings_cmd(
         help="Folder for answers.jsonl (predictions) and summary.json.",
         callback=output_dir,
     ),
+    model: str = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP + " Also predicts each score from the annotator's history."
+    ),
+    history: int = typer.Option(5, "--history", help="Rated texts of the annotator shown to --model."),
+    limit: int = typer.Option(
+        None, "--limit", "-n", help="Score at most this many held-out ratings (a seeded subset), for every predictor."
+    ),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
+    cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the reply cache."),
+    max_tokens: int = typer.Option(8, "--max-tokens", help="Answer length cap of --model (one number)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of the SVD."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Predict each annotator's scores of responses: collaborative filtering (SVD) against text embeddings.
+    """Predict each annotator's scores of responses: collaborative filtering (SVD) against text embeddings and,
+    with --model, an LLM reading the annotator's history.
 
     Each annotator's score of a response is its share of points in the comparisons they made (win 1, tie 1/2).
 
@@ -290,6 +302,10 @@ def ratings_cmd(
         raise ValidationError(f"--test-share must be in (0, 1), got {test_share}")
     if factors < 1:
         raise ValidationError(f"--factors must be >= 1, got {factors}")
+    if limit is not None and limit < 1:
+        raise ValidationError(f"--limit must be >= 1, got {limit}")
+    if history < 1:
+        raise ValidationError(f"--history must be >= 1, got {history}")
     if not file.exists():
         raise InputError("no such file or directory; check the path", path=file)
     jp = load_pairs(file)
@@ -306,7 +322,11 @@ def ratings_cmd(
         texts.setdefault(int(ib[k]), jp.text_b[k] or "")
     codes = {k: n for n, k in enumerate(sorted(texts))}
     item_codes = np.array([codes[int(x)] for x in items])
-    test = rp.split_per_user(users, test_share, seed=seed)
+    held_out = rp.split_per_user(users, test_share, seed=seed)
+    test = held_out.copy()
+    if limit is not None and limit < test.sum():  # score a seeded subset; the training side stays the same
+        keep_test = np.random.default_rng(seed).choice(np.flatnonzero(test), size=limit, replace=False)
+        test = np.isin(np.arange(len(test)), keep_test)
     enc = make_encoder(parse_encoder(encoder))
     with progress_bar(f"embedding {len(texts)} texts", len(texts), quiet=quiet) as advance:
         emb = np.asarray(enc.encode([texts[k] for k in sorted(texts)], progress=advance), dtype=np.float64)
@@ -315,21 +335,35 @@ def ratings_cmd(
         "svd": rp.SurpriseSVD(n_factors=factors, seed=seed),
         "embedding": rp.EmbeddingPredictor(emb),
     }
-    u_tr, i_tr, r_tr = users[~test], item_codes[~test], scores[~test]
+    u_tr, i_tr, r_tr = users[~held_out], item_codes[~held_out], scores[~held_out]
     u_te, i_te, r_te = users[test], item_codes[test], scores[test]
     preds, metrics = {}, {}
-    with progress_bar("fitting the predictors", len(models), quiet=quiet) as advance:
-        for name, m in models.items():
-            preds[name] = m.fit(u_tr, i_tr, r_tr).predict(u_te, i_te)
-            metrics[name] = vars(rp.evaluate(u_te, r_te, preds[name]))
-            advance(1)
+    with resumable(no_cache), ExitStack() as stack:
+        llm = None
+        if model:
+            from prefkit.cli._chat import open_chat
+
+            advance = stack.enter_context(progress_bar(f"asking {model}", int(test.sum()), quiet=quiet))
+            chat = open_chat(stack, model, base_url=base_url, cache=cache, no_cache=no_cache, max_tokens=max_tokens,
+                             seed=seed, progress=advance)  # fmt: skip
+            llm = rp.LLMRatingPredictor(chat, [texts[k] for k in sorted(texts)], history=history, seed=seed)
+            models["llm"] = llm
+        with progress_bar("fitting the predictors", len(models), quiet=quiet) as advance:
+            for name, m in models.items():
+                preds[name] = m.fit(u_tr, i_tr, r_tr).predict(u_te, i_te)
+                metrics[name] = vars(rp.evaluate(u_te, r_te, preds[name]))
+                advance(1)
+        if llm is not None:
+            check_answered([llm.chat], no_cache)
     summary = {"n_users": int(len(np.unique(users))), "n_items": len(codes), "n_ratings": int(len(scores)),
                "n_test": int(test.sum()), "metrics": metrics}  # fmt: skip
+    if llm is not None:
+        summary.update({"model": model, "unparsed": llm.unparsed_})
     if out is not None:
         names = jp.annotator_names
         records = [
             {"user": names[int(u)] if names else int(u), "item": int(i), "rating": float(r),
-             **{k: float(v[n]) for k, v in preds.items()}}
+             **{k: float(v[n]) for k, v in preds.items()}, **({"reply": llm.replies_[n]} if llm else {})}
             for n, (u, i, r) in enumerate(zip(u_te, i_te, r_te, strict=True))
         ]  # fmt: skip
         _write(out, records, summary)
@@ -352,6 +386,8 @@ def ratings_cmd(
             f"{mt['pair_accuracy']:.3f}",
         )
     console.print(t)
+    if llm is not None:
+        console.print(f"{model}: {llm.unparsed_} of {summary['n_test']} answers had no score in [0, 1] (bias baseline)")
 
 
 def register(app: typer.Typer) -> None:
