@@ -48,7 +48,9 @@ def main() -> None:
         "--data", default=os.path.join(os.environ.get("PREFKIT_SHARED_DATA", "../shared/data"), "icai")
     )
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--judge", help="a chat model that reads the constitution (local:smollm2, a server's model)")
+    ap.add_argument(
+        "--judge", help="a chat model that reads the constitution (local:smollm2, a server's model)"
+    )
     ap.add_argument("--base-url", help="OpenAI-compatible server of --judge")
     args = ap.parse_args()
     enc = make_encoder(EncoderSpec())
@@ -74,7 +76,12 @@ def main() -> None:
                 for how, judge in judges:
                     t0 = time.perf_counter()
                     cv = cross_validate(
-                        pairs, EmbeddingVoter(enc), folds=args.folds, candidates=pool, judge=judge, seed=0  # type: ignore[arg-type]
+                        pairs,
+                        EmbeddingVoter(enc),
+                        folds=args.folds,
+                        candidates=pool,
+                        judge=judge,
+                        seed=0,  # type: ignore[arg-type]
                     )
                     r = cv.reconstruction
                     hits = sum(p in c for c in cv.constitutions for p in PLANTED)

@@ -165,7 +165,10 @@ class FlakyServer:
                     down = fake.up_for is not None and fake.answered >= fake.up_for
                     fake.answered += not down
                 if down:
-                    status, reply = fake.status, json.dumps({"error": {"message": "server is going away"}}).encode()
+                    status, reply = (
+                        fake.status,
+                        json.dumps({"error": {"message": "server is going away"}}).encode(),
+                    )
                 else:
                     h = hashlib.sha256(text.encode()).digest()[0]
                     content = f"Action {1 + h % 2}" if "'Action 1'" in text else "ABCD"[h % 4]
@@ -205,7 +208,11 @@ def test_a_run_that_lost_its_server_resumes(
     """The server goes away after 3 answers: the run stops with a clear message and writes nothing; the same
     command again asks only what was not answered and gives the summary of an uninterrupted run."""
     if harness == "dilemmas":
-        args = ["bench", "dilemmas", str(shared_data / "daily_dilemmas" / "dilemmas_with_detail_by_action_test.csv")]
+        args = [
+            "bench",
+            "dilemmas",
+            str(shared_data / "daily_dilemmas" / "dilemmas_with_detail_by_action_test.csv"),
+        ]
         total = 4
     else:
         args = ["bench", "prefeval", str(shared_data / "prefeval"), "--topics", "travel_hotel", "--limit", "4",
@@ -242,14 +249,26 @@ def test_a_run_that_lost_its_server_resumes(
 def test_ratings_is_deterministic_and_shows_progress(tmp_path: Path, capsys: Any, shared_data: Path,
                                                        require_peer: Any) -> None:  # fmt: skip
     require_peer("surprise", "bench")
-    argv = ["bench", "ratings", str(shared_data / "llmfao"), "--encoder", "hashing", "--seed", "3", "--format", "json"]
+    argv = [
+        "bench",
+        "ratings",
+        str(shared_data / "llmfao"),
+        "--encoder",
+        "hashing",
+        "--seed",
+        "3",
+        "--format",
+        "json",
+    ]
     code, out, err = _run(argv, capsys)
     assert code == 0, err
     code, again, _ = _run(argv, capsys)
     assert code == 0 and json.loads(again) == json.loads(out)
 
 
-def test_ratings_with_a_model_scripted(tmp_path: Path, capsys: Any, shared_data: Path, require_peer: Any) -> None:
+def test_ratings_with_a_model_scripted(
+    tmp_path: Path, capsys: Any, shared_data: Path, require_peer: Any
+) -> None:
     """``--model scripted`` answers no number: every LLM prediction falls back to the bias baseline (by hand)."""
     require_peer("surprise", "bench")
     argv = ["bench", "ratings", str(shared_data / "llmfao"), "--encoder", "hashing", "--model", "scripted",
@@ -260,7 +279,10 @@ def test_ratings_with_a_model_scripted(tmp_path: Path, capsys: Any, shared_data:
     assert doc["n_test"] == 20 and doc["unparsed"] == 20 and doc["metrics"]["llm"] == doc["metrics"]["bias"]
     rows = [json.loads(x) for x in (tmp_path / "r" / "answers.jsonl").read_text().splitlines()]
     assert len(rows) == 20 and all(r["llm"] == r["bias"] and r["reply"] for r in rows)
-    for extra, message in [(["--limit", "0"], "--limit must be >= 1"), (["--history", "0"], "--history must be")]:
+    for extra, message in [
+        (["--limit", "0"], "--limit must be >= 1"),
+        (["--history", "0"], "--history must be"),
+    ]:
         code, _, err = _run(["bench", "ratings", str(shared_data / "llmfao"), *extra], capsys)
         assert code == 2 and message in err and err.count("error:") == 1
 

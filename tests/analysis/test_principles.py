@@ -18,10 +18,10 @@ from prefkit.analysis.principles import (
     PairTexts,
     constitution_verdicts,
     mine_constitution,
+    parse_judge_choice,
     parse_votes,
     principle_stats,
     read_annotated_pairs,
-    parse_judge_choice,
     read_icai_csv,
     reconstruct_by_judge,
     reconstruct_by_votes,
@@ -134,7 +134,9 @@ def test_judge_reads_only_the_constitution() -> None:
     wrong = reconstruct_by_judge(list(DISTRACTORS), judge, pairs)
     assert wrong.accuracy == 0.5 and wrong.abstained == 30
     # asked in one order only, the position follower says "A": right exactly where a was preferred
-    one = reconstruct_by_judge(list(DISTRACTORS), ChatConstitutionJudge(PlantedChat(), both_orders=False), pairs)
+    one = reconstruct_by_judge(
+        list(DISTRACTORS), ChatConstitutionJudge(PlantedChat(), both_orders=False), pairs
+    )
     assert one.accuracy == pytest.approx(float(np.mean(pairs.pref == 0)))
 
 

@@ -273,7 +273,10 @@ def ratings_cmd(
     ),
     history: int = typer.Option(5, "--history", help="Rated texts of the annotator shown to --model."),
     limit: int = typer.Option(
-        None, "--limit", "-n", help="Score at most this many held-out ratings (a seeded subset), for every predictor."
+        None,
+        "--limit",
+        "-n",
+        help="Score at most this many held-out ratings (a seeded subset), for every predictor.",
     ),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
     cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
@@ -387,7 +390,9 @@ def ratings_cmd(
         )
     console.print(t)
     if llm is not None:
-        console.print(f"{model}: {llm.unparsed_} of {summary['n_test']} answers had no score in [0, 1] (bias baseline)")
+        console.print(
+            f"{model}: {llm.unparsed_} of {summary['n_test']} answers had no score in [0, 1] (bias baseline)"
+        )
 
 
 def register(app: typer.Typer) -> None:

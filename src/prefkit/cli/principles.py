@@ -98,14 +98,18 @@ class PairJudgeConstitution:
         from prefkit.data.model import OUTCOME_A, OUTCOME_B
 
         tasks = [
-            PairTask(constitution_question(list(constitution), pairs.prompts[i]), pairs.a[i], pairs.b[i], row=i)
+            PairTask(
+                constitution_question(list(constitution), pairs.prompts[i]), pairs.a[i], pairs.b[i], row=i
+            )
             for i in range(len(pairs))
         ]
         code = {OUTCOME_A: 1, OUTCOME_B: -1}
         return np.asarray([code.get(v.outcome, 0) for v in self.judge.judge_pairs(tasks)], dtype=np.int64)
 
 
-def _constitution_judge(stack: Any, name: str, chat: Any, model: str | None, open_model: Any, seed: int) -> Any:
+def _constitution_judge(
+    stack: Any, name: str, chat: Any, model: str | None, open_model: Any, seed: int
+) -> Any:
     """The judge that reads the constitution: ``scripted[:...]`` / ``reward:DIR`` through the pair-judge
     protocol, any chat model (``local:NAME``, a server's model) through ICAI's judge prompt."""
     from prefkit.analysis import principles as icai
@@ -197,7 +201,9 @@ def principles_cmd(
         raise ValidationError("--voter judge and --propose need --model (local:smollm2 or a server's model)")
     judge_name = (judge or model) if reconstruct != "votes" else None
     if reconstruct == "judge" and not judge_name:
-        raise ValidationError("--reconstruct judge needs --judge (or --model): the judge that reads the constitution")
+        raise ValidationError(
+            "--reconstruct judge needs --judge (or --model): the judge that reads the constitution"
+        )
     if voter == "reward" and reward is None:
         raise ValidationError(
             "--voter reward needs --reward DIR (a model from prefkit reward train --out DIR)"
