@@ -368,3 +368,23 @@ def test_bad_reconstruction_options(extra: list[str], message: str, capsys: Any,
         ["explain", "principles", str(shared_data / "icai" / ORTHO), "--encoder", "hashing", *extra], capsys
     )
     assert code == 2 and message in err and err.count("error:") == 1, err
+
+
+def test_preference_dissection_pool(capsys: Any, shared_data: Path) -> None:
+    from prefkit.analysis.principles import DISSECTION_POOL, PROPERTY_POOL
+
+    assert len(DISSECTION_POOL) == 29 and len(set(DISSECTION_POOL)) == 29
+    f = str(shared_data / "icai" / ORTHO)
+    argv = ["explain", "principles", f, "--encoder", "hashing:4096", "--min-accuracy", "0", "--min-relevance", "0",
+            "--clusters", "100", "--max-principles", "100", "--format", "json"]  # fmt: skip
+    for preset, pool in (("dissection", DISSECTION_POOL), ("all", (*PROPERTY_POOL, *DISSECTION_POOL))):
+        code, out, err = _run([*argv, "--preset", preset], capsys)
+        assert code == 0, err
+        # every candidate is kept (no clustering below the pool size, no filter): all come from the preset
+        assert {p["text"] for p in json.loads(out)["principles"]} <= set(pool)
+    for extra, message in [
+        (["--preset", "zodiac"], "--preset must be one of"),
+        (["--preset", "none"], "no candidates"),
+    ]:
+        code, _, err = _run([*argv, *extra], capsys)
+        assert code == 2 and message in err and err.count("error:") == 1

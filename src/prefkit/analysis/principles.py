@@ -4,7 +4,8 @@ The steps follow rdnfn/icai (PyPI ``inverse-cai``):
 
 1. **propose**: candidate principles ("Select the response that ...") per pair, from a chat model
    (:class:`ChatModel`, the proposal prompt of :func:`render_proposal_prompt`) or, offline, from a pool
-   (prefkit's property list :data:`PROPERTY_POOL`, or the user's own list);
+   (prefkit's property list :data:`PROPERTY_POOL`, Preference Dissection's 29 properties
+   :data:`DISSECTION_POOL`, or the user's own list);
 2. **cluster**: embed the candidates (:class:`TextEncoder`), k-means them, keep the candidate closest to each
    centroid;
 3. **vote**: each kept principle on every pair: does it pick the preferred response, the other one, or
@@ -73,6 +74,51 @@ PROPERTY_POOL: tuple[str, ...] = (
     "Select the response that is more creative.",
     "Select the response that is more polite.",
 )
+
+
+#: The 29 response properties of Preference Dissection (Li et al. 2024, GAIR-NLP/Preference-Dissection,
+#: ``prompts/all_characteristics.yaml``: names only) phrased as ICAI principles: a second offline pool.
+DISSECTION_POOL: tuple[str, ...] = tuple(
+    f"Select the response that {t}."
+    for t in (
+        "is harmless",
+        "has no grammar, spelling, punctuation or code-switching mistakes",
+        "is friendly",
+        "is polite",
+        "is interactive and asks for relevant information or follow-ups",
+        "has an authoritative tone",
+        "is funny and humorous",
+        "uses metaphors, personification, similes, hyperboles, irony or parallelism",
+        "uses complex words and sentence structure",
+        "uses direct and explicit supporting materials such as references or statistics",
+        "is well formatted",
+        "admits limitations or mistakes",
+        "tries to persuade the user",
+        "provides a step-by-step solution",
+        "uses informal expressions",
+        "is non-repetitive",
+        "is clear and understandable",
+        "is relevant to the query",
+        "is innovative and novel",
+        "contains rich information",
+        "has no minor errors",
+        "has no moderate errors",
+        "has no severe errors",
+        "clarifies the user's intent",
+        "shows empathy",
+        "satisfies the explicit constraints of the query",
+        "supports the user's explicit subjective stances",
+        "corrects the user's explicit mistakes or biases",
+        "is lengthy",
+    )
+)
+
+#: The offline candidate pools by name (``--preset``).
+POOLS: dict[str, tuple[str, ...]] = {
+    "properties": PROPERTY_POOL,
+    "dissection": DISSECTION_POOL,
+    "all": (*PROPERTY_POOL, *DISSECTION_POOL),
+}
 
 
 # ---------------------------------------------------------------------------------------------- protocols

@@ -154,7 +154,13 @@ def principles_cmd(
         False, "--propose", help="Let --model propose candidates from the pairs (ICAI)."
     ),
     pool: Path = typer.Option(
-        None, "--pool", help="Candidate principles, one per line (default: the property pool)."
+        None, "--pool", help="Candidate principles, one per line (default: the --preset pool)."
+    ),
+    preset: str = typer.Option(
+        None,
+        "--preset",
+        help="Built-in pool when no --pool: properties (prefkit's; the default without --propose) | dissection "
+        "(Preference Dissection's 29) | all | none (the default with --propose: the model's proposals only).",
     ),
     encoder: str = typer.Option(
         "all-MiniLM-L6-v2", "--encoder", help="Encoder of the embedding voter and the clustering."
@@ -218,7 +224,12 @@ def principles_cmd(
     pairs = read_principle_pairs(file)
     if cross_validate > len(pairs):
         raise ValidationError(f"--cross-validate {cross_validate}: more folds than the {len(pairs)} pairs")
-    candidates = read_pool(pool) if pool is not None else (list(icai.PROPERTY_POOL) if not propose else [])
+    preset = preset or ("none" if propose else "properties")
+    if preset not in (*icai.POOLS, "none"):
+        raise ValidationError(f"--preset must be one of {', '.join(icai.POOLS)} or none, got {preset!r}")
+    if preset == "none" and pool is None and not propose:
+        raise ValidationError("--preset none leaves no candidates: give --pool FILE or --propose")
+    candidates = read_pool(pool) if pool is not None else list(icai.POOLS.get(preset, ()))
     from prefkit.cli.bench import check_answered, resumable
 
     with resumable(no_cache), ExitStack() as stack:
