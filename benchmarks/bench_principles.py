@@ -52,6 +52,7 @@ def main() -> None:
         "--judge", help="a chat model that reads the constitution (local:smollm2, a server's model)"
     )
     ap.add_argument("--base-url", help="OpenAI-compatible server of --judge")
+    ap.add_argument("--sets", default=",".join(SETS), help="comma-separated, of " + ", ".join(SETS))
     args = ap.parse_args()
     enc = make_encoder(EncoderSpec())
     with ExitStack() as stack:
@@ -67,7 +68,7 @@ def main() -> None:
             "| paper |"
         )
         print("|---|---|---|---|---|---|---|---|")
-        for name in SETS:
+        for name in args.sets.split(","):
             pairs = read_icai_csv(Path(args.data) / f"synthetic_data_{name}.csv")
             for pool_name, pool in (
                 ("properties", list(PROPERTY_POOL)),

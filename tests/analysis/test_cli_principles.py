@@ -388,3 +388,20 @@ def test_preference_dissection_pool(capsys: Any, shared_data: Path) -> None:
     ]:
         code, _, err = _run([*argv, *extra], capsys)
         assert code == 2 and message in err and err.count("error:") == 1
+
+
+def test_criteria_proposed_by_the_model_over_http(tmp_path: Path, capsys: Any) -> None:
+    """CritiQ with ``--propose``: the planted judge proposes the dragon criterion among distractors; it is kept, the
+    sea (at chance) is not, and the scorer predicts the held-out pairs."""
+    data = _dragon_csv(tmp_path / "dragons.csv", 40, seed=5)
+    with PlantedServer() as server:
+        argv = ["explain", "criteria", str(data), "--model", "planted-1", "--base-url", server.url, "--propose",
+                "--train", "30", "--rounds", "1", "--no-cache", "--format", "json", "-q"]  # fmt: skip
+        code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    texts = [c["text"] for c in doc["criteria"]]
+    assert PLANTED in texts and DISTRACTORS[1] not in texts
+    assert doc["scorer"]["n_test"] == 10 and doc["scorer"]["test_accuracy"] == 1.0
+    code, _, err = _run(["explain", "criteria", str(data), "--voter", "embedding", "--propose"], capsys)
+    assert code == 2 and "--propose needs --model" in err

@@ -307,6 +307,11 @@ def criteria_cmd(
     pool: Path = typer.Option(
         None, "--pool", help="Initial criteria, one per line (default: a generic list)."
     ),
+    propose: bool = typer.Option(
+        False,
+        "--propose",
+        help="Let --model propose initial criteria from the training pairs (added to --pool).",
+    ),
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help="Encoder of the embedding voter."),
     train: int = typer.Option(30, "--train", help="Pairs to mine on (the rest test the scorer)."),
     rounds: int = typer.Option(3, "--rounds", help="Rounds of judge / keep / refine."),
@@ -340,13 +345,15 @@ def criteria_cmd(
         raise ValidationError(f"--voter must be judge or embedding, got {voter!r}")
     if voter == "judge" and not model:
         raise ValidationError("--voter judge needs --model (local:smollm2 or a server's model)")
+    if propose and not model:
+        raise ValidationError("--propose needs --model (local:smollm2 or a server's model)")
     if train < 2:
         raise ValidationError(f"--train must be >= 2, got {train}")
     for flag, x in (("--keep-accuracy", keep_accuracy), ("--min-coverage", min_coverage)):
         if not 0.0 <= x <= 1.0:
             raise ValidationError(f"{flag} must be in [0, 1], got {x}")
     pairs = read_principle_pairs(file)
-    initial = read_pool(pool) if pool is not None else list(CRITERIA_POOL)
+    initial = read_pool(pool) if pool is not None else ([] if propose else list(CRITERIA_POOL))
     perm = np.random.default_rng(seed).permutation(len(pairs))
     tr, te = pairs.take(np.sort(perm[:train])), pairs.take(np.sort(perm[train:]))
     from prefkit.cli.bench import check_answered, resumable
@@ -356,6 +363,12 @@ def criteria_cmd(
         if model:
             chat = _model_chat(stack, model, base_url, cache, no_cache, max_tokens, seed, quiet)
         v: Any = icai.ChatVoter(chat) if voter == "judge" else icai.EmbeddingVoter(_encoder(encoder))  # type: ignore[arg-type]
+        if propose:
+            initial = list(dict.fromkeys([*initial, *icai.propose_principles(chat, tr)]))  # type: ignore[arg-type]
+            if not initial:
+                raise ValidationError(
+                    f"{model} proposed no criterion (no 'Select the response that ...' line)"
+                )
         res = critiq.mine_criteria(
             tr,
             v,
