@@ -52,6 +52,7 @@ def main() -> None:
         "--judge", help="a chat model that reads the constitution (local:smollm2, a server's model)"
     )
     ap.add_argument("--base-url", help="OpenAI-compatible server of --judge")
+    ap.add_argument("--cache", help="reply cache of --judge (SQLite), so that a stopped run resumes")
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated, of " + ", ".join(SETS))
     args = ap.parse_args()
     enc = make_encoder(EncoderSpec())
@@ -60,7 +61,8 @@ def main() -> None:
         if args.judge:
             from prefkit.cli._chat import open_chat
 
-            chat = open_chat(stack, args.judge, base_url=args.base_url, cache=None, no_cache=True, max_tokens=2,
+            chat = open_chat(stack, args.judge, base_url=args.base_url, cache=args.cache and Path(args.cache),
+                             no_cache=not args.cache, max_tokens=2,
                              seed=0, scripted=False)  # fmt: skip
             judges.append((f"judge {args.judge}", ChatConstitutionJudge(chat)))
         print(
@@ -85,6 +87,9 @@ def main() -> None:
                         seed=0,  # type: ignore[arg-type]
                     )
                     r = cv.reconstruction
+                    failed = getattr(getattr(judge, "chat", None), "failed", 0)
+                    if failed:
+                        how += f" ({failed} requests failed)"
                     hits = sum(p in c for c in cv.constitutions for p in PLANTED)
                     wrong = sum(p in c for c in cv.constitutions for p in OPPOSITE)
                     print(
