@@ -52,6 +52,7 @@ def main() -> None:
         "--judge", help="a chat model that reads the constitution (local:smollm2, a server's model)"
     )
     ap.add_argument("--base-url", help="OpenAI-compatible server of --judge")
+    ap.add_argument("--max-tokens", type=int, default=2, help="answer length cap of --judge")
     ap.add_argument("--cache", help="reply cache of --judge (SQLite), so that a stopped run resumes")
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated, of " + ", ".join(SETS))
     args = ap.parse_args()
@@ -62,7 +63,7 @@ def main() -> None:
             from prefkit.cli._chat import open_chat
 
             chat = open_chat(stack, args.judge, base_url=args.base_url, cache=args.cache and Path(args.cache),
-                             no_cache=not args.cache, max_tokens=2,
+                             no_cache=not args.cache, max_tokens=args.max_tokens,
                              seed=0, scripted=False)  # fmt: skip
             judges.append((f"judge {args.judge}", ChatConstitutionJudge(chat)))
         print(
