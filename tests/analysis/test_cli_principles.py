@@ -136,6 +136,8 @@ def test_principles_with_smollm2_as_the_voter(tmp_path: Path, capsys: Any, share
     assert code == 0, err
     doc = json.loads(stdout)
     assert doc["principles"][0]["text"] == POOL[0] and doc["reconstruction"]["n"] == 1
+    # the held-out pair was predicted by SmolLM2 reading the constitution (ICAI's judge), with and without it
+    assert doc["reconstructed_by"] == "judge local:smollm2"
     # a re-run is answered from the reply cache, with the same result
     code, again, err = _run(argv, capsys)
     assert code == 0 and json.loads(again) == doc
@@ -190,3 +192,216 @@ def test_criteria_with_smollm2(tmp_path: Path, capsys: Any, shared_data: Path) -
     assert doc["scorer"]["n_train"] == 4 and doc["scorer"]["n_test"] == 1
     code, again, _ = _run(argv, capsys)
     assert code == 0 and json.loads(again) == doc
+
+
+# --- a scripted judge that knows the planted principle, behind a real OpenAI-compatible HTTP server ---------------
+
+PLANTED = "Select the response that mentions a dragon."
+DISTRACTORS = ["Select the response that is longer.", "Select the response that mentions the sea."]
+
+
+def _has(word: str, text: str) -> bool:
+    return word in text.split()
+
+
+class PlantedServer:
+    """Chat completions on 127.0.0.1 (stdlib HTTP, the OpenAI wire format) from a judge that knows the planted
+    principle (the preferred story mentions a dragon): it proposes it among distractors (ICAI's proposal prompt),
+    votes each principle by its literal meaning (the voting prompt), and, asked which response the annotator
+    preferred, applies the dragon rule only when the constitution it is given states it, otherwise answers "A"
+    (a position follower). Counts the requests, so that a re-run answered from the cache shows."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests = 0
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests += 1
+                text = "\n".join(m["content"] for m in body["messages"])
+                reply = json.dumps({
+                    "id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": fake.answer(text)}}],
+                    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+                }).encode()  # fmt: skip
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def answer(self, text: str) -> str:
+        import re
+
+        a = text.split("Response A:\n")[-1].split("\n\nResponse B:\n")[0]
+        b = text.split("\n\nResponse B:\n")[-1].split("\n\nAnswer with")[0].rstrip("\n")
+        if text.startswith("You are given two responses"):
+            return json.dumps([PLANTED, *DISTRACTORS])
+        if text.startswith("An annotator chose"):
+            head = text.split("Prompt:")[0]
+            if "dragon" in head and _has("dragon", a) != _has("dragon", b):
+                return "A" if _has("dragon", a) else "B"
+            return "A"
+        listing = re.search(r"Principles:\n(.*?)\n\nPrompt:", text, re.S)
+        votes = {}
+        for line in (listing.group(1) if listing else "").splitlines():
+            k, principle = line.split(": ", 1)
+            if "longer" in principle:
+                votes[k] = "A" if len(a) > len(b) else "B"
+                continue
+            word = "dragon" if "dragon" in principle else "sea" if "sea" in principle else None
+            ia, ib = (_has(word, a), _has(word, b)) if word else (False, False)
+            votes[k] = "A" if ia and not ib else "B" if ib and not ia else "None"
+        return json.dumps(votes)
+
+    def __enter__(self) -> PlantedServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _dragon_csv(path: Path, n: int, seed: int) -> Path:
+    """Stories where the annotator always prefers the one with a dragon; length and the sea are independent."""
+    import csv
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text_a", "text_b", "preferred_text"])
+        for _ in range(n):
+            texts = []
+            for dragon in (True, False):
+                words = ["once", "upon", "a", "time"] + ["and"] * int(rng.integers(1, 30))
+                words += ["dragon"] * dragon + ["sea"] * bool(rng.random() < 0.5)
+                texts.append(" ".join(words))
+            flip = bool(rng.random() < 0.5)
+            w.writerow([texts[flip], texts[not flip], "text_b" if flip else "text_a"])
+    return path
+
+
+def test_planted_principle_through_the_openai_client(tmp_path: Path, capsys: Any) -> None:
+    """ICAI end to end over HTTP: the model proposes and votes, the judge reads the constitution alone."""
+    data = _dragon_csv(tmp_path / "dragons.csv", 40, seed=3)
+    with PlantedServer() as server:
+        argv = ["explain", "principles", str(data), "--model", "planted-1", "--base-url", server.url, "--propose",
+                "--voter", "judge", "--encoder", "hashing", "--max-principles", "3", "--cache",
+                str(tmp_path / "cache.sqlite"), "--format", "json", "-q"]  # fmt: skip
+        code, out, err = _run(argv, capsys)
+        assert code == 0, err
+        doc = json.loads(out)
+        assert doc["principles"][0]["text"] == PLANTED and doc["principles"][0]["accuracy"] == 1.0
+        assert DISTRACTORS[1] not in [p["text"] for p in doc["principles"]]
+        rec = doc["reconstruction"]
+        assert set(rec) == {"accuracy", "lower", "upper", "n", "baseline"}
+        # 12 held-out pairs, all predicted by the judge reading the constitution; without it, the judge follows
+        # the position, both orders disagree, no verdict: one half
+        assert rec["n"] == 12 and rec["accuracy"] == 1.0 and rec["baseline"] == 0.5 and rec["lower"] > 0.7
+        assert doc["reconstructed_by"] == "judge planted-1"
+        asked = server.requests
+        # a re-run (as after a crash) is answered from the reply cache: same result, no new request
+        code, again, _ = _run(argv, capsys)
+        assert code == 0 and json.loads(again) == doc and server.requests == asked
+        # k-fold: every pair held out once, each fold's constitution mined without it
+        code, out, err = _run([*argv, "--cross-validate", "4"], capsys)
+        assert code == 0, err
+        cv = json.loads(out)
+        assert cv["reconstruction"]["n"] == 40 and cv["reconstruction"]["accuracy"] == 1.0
+        assert cv["reconstruction"]["baseline"] == 0.5
+        assert len(cv["folds"]) == 4 and all(f["principles"][0] == PLANTED for f in cv["folds"])
+        # the offline alternative on request: the majority of the principles' votes
+        code, out, err = _run([*argv, "--reconstruct", "votes"], capsys)
+        assert code == 0, err
+        assert json.loads(out)["reconstructed_by"] == "votes of the principles (judge voter)"
+
+
+def test_scripted_judge_and_cross_validation_offline(tmp_path: Path, capsys: Any, shared_data: Path) -> None:
+    """No LLM at all: embedding voter (hashed words), the scripted judge (a seeded coin that never reads the
+    texts) as the constitution judge, and 5 folds; deterministic under the seed."""
+    pool = tmp_path / "pool.txt"
+    pool.write_text("\n".join(POOL) + "\n")
+    argv = ["explain", "principles", str(shared_data / "icai" / ORTHO), "--pool", str(pool), "--encoder",
+            "hashing:4096", "--judge", "scripted", "--cross-validate", "5", "--format", "json"]  # fmt: skip
+    code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    rec = doc["reconstruction"]
+    assert rec["n"] == 30 and doc["reconstructed_by"] == "judge scripted" and len(doc["folds"]) == 5
+    assert 0.0 <= rec["lower"] <= rec["accuracy"] <= rec["upper"] <= 1.0
+    code, again, _ = _run(argv, capsys)
+    assert code == 0 and json.loads(again) == doc
+    code, table, err = _run([a for a in argv if a not in ("--format", "json")], capsys)
+    assert code == 0 and "each held out once (5 folds)" in table.replace("\n", " ")
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--reconstruct", "maybe"], "--reconstruct must be judge, votes or auto"),
+        (["--reconstruct", "judge"], "--reconstruct judge needs --judge"),
+        (["--cross-validate", "1"], "--cross-validate takes K >= 2 folds"),
+        (["--cross-validate", "31"], "more folds than the 30 pairs"),
+        (["--judge", "scripted:position=2"], "position must be a probability"),
+    ],
+)
+def test_bad_reconstruction_options(extra: list[str], message: str, capsys: Any, shared_data: Path) -> None:
+    code, _, err = _run(
+        ["explain", "principles", str(shared_data / "icai" / ORTHO), "--encoder", "hashing", *extra], capsys
+    )
+    assert code == 2 and message in err and err.count("error:") == 1, err
+
+
+def test_preference_dissection_pool(capsys: Any, shared_data: Path) -> None:
+    from prefkit.analysis.principles import DISSECTION_POOL, PROPERTY_POOL
+
+    assert len(DISSECTION_POOL) == 29 and len(set(DISSECTION_POOL)) == 29
+    f = str(shared_data / "icai" / ORTHO)
+    argv = ["explain", "principles", f, "--encoder", "hashing:4096", "--min-accuracy", "0", "--min-relevance", "0",
+            "--clusters", "100", "--max-principles", "100", "--format", "json"]  # fmt: skip
+    for preset, pool in (("dissection", DISSECTION_POOL), ("all", (*PROPERTY_POOL, *DISSECTION_POOL))):
+        code, out, err = _run([*argv, "--preset", preset], capsys)
+        assert code == 0, err
+        # every candidate is kept (no clustering below the pool size, no filter): all come from the preset
+        assert {p["text"] for p in json.loads(out)["principles"]} <= set(pool)
+    for extra, message in [
+        (["--preset", "zodiac"], "--preset must be one of"),
+        (["--preset", "none"], "no candidates"),
+    ]:
+        code, _, err = _run([*argv, *extra], capsys)
+        assert code == 2 and message in err and err.count("error:") == 1
+
+
+def test_criteria_proposed_by_the_model_over_http(tmp_path: Path, capsys: Any) -> None:
+    """CritiQ with ``--propose``: the planted judge proposes the dragon criterion among distractors; it is kept, the
+    sea (at chance) is not, and the scorer predicts the held-out pairs."""
+    data = _dragon_csv(tmp_path / "dragons.csv", 40, seed=5)
+    with PlantedServer() as server:
+        argv = ["explain", "criteria", str(data), "--model", "planted-1", "--base-url", server.url, "--propose",
+                "--train", "30", "--rounds", "1", "--no-cache", "--format", "json", "-q"]  # fmt: skip
+        code, out, err = _run(argv, capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    texts = [c["text"] for c in doc["criteria"]]
+    assert PLANTED in texts and DISTRACTORS[1] not in texts
+    assert doc["scorer"]["n_test"] == 10 and doc["scorer"]["test_accuracy"] == 1.0
+    code, _, err = _run(["explain", "criteria", str(data), "--voter", "embedding", "--propose"], capsys)
+    assert code == 2 and "--propose needs --model" in err

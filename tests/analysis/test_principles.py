@@ -1,4 +1,5 @@
-"""Inverse Constitutional AI: the pipeline recovers a planted principle; AP v2 JSON round trip; bad inputs."""
+"""Inverse Constitutional AI: the pipeline recovers a planted principle (scripted judges that know it, through the
+chat-model and the pair-judge protocols); AP v2 JSON round trip; bad inputs."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ import pytest
 
 from prefkit.analysis.principles import (
     PROPERTY_POOL,
+    ChatConstitutionJudge,
     ChatVoter,
     EmbeddingVoter,
     PairTexts,
     constitution_verdicts,
     mine_constitution,
+    parse_judge_choice,
     parse_votes,
     principle_stats,
     read_annotated_pairs,
     read_icai_csv,
-    reconstruct,
+    reconstruct_by_judge,
+    reconstruct_by_votes,
     verdict_accuracy,
     write_annotated_pairs,
 )
@@ -51,15 +55,33 @@ def _pairs(n: int, seed: int) -> PairTexts:
     return PairTexts(("",) * n, tuple(a), tuple(b), np.asarray(pref))
 
 
+def _has(word: str, text: str) -> bool:
+    return word in text.split()
+
+
+def planted_verdict(principles: str, a: str, b: str) -> str:
+    """What an annotator who follows ``principles`` (text) would say: the dragon rule when it is there."""
+    if "dragon" in principles and _has("dragon", a) != _has("dragon", b):
+        return "A" if _has("dragon", a) else "B"
+    return "A"  # no usable principle: this judge follows the position (both orders then disagree)
+
+
 class PlantedChat:
-    """A scripted judge that knows the planted principle: proposes it among distractors, and votes each
-    principle by its literal meaning (dragon / longer / sea)."""
+    """A scripted judge that knows the planted principle: proposes it among distractors, votes each
+    principle by its literal meaning (dragon / longer / sea), and, asked to reconstruct, applies the dragon
+    rule only when the constitution it reads states it."""
 
     def complete(self, prompts: Sequence[str]) -> list[str]:
         out = []
         for p in prompts:
             if p.startswith("You are given two responses"):
                 out.append(json.dumps([PLANTED, *DISTRACTORS]))
+                continue
+            if p.startswith("An annotator chose"):
+                head = p.split("Prompt:")[0]
+                a = p.split("Response A:\n")[1].split("\n\nResponse B:\n")[0]
+                b = p.split("\n\nResponse B:\n")[1].split("\n\nAnswer with")[0]
+                out.append(planted_verdict(head, a, b))
                 continue
             listing = re.search(r"Principles:\n(.*?)\n\nPrompt:", p, re.S)
             assert listing is not None
@@ -86,15 +108,104 @@ class PlantedChat:
 
 def test_scripted_judge_recovers_the_planted_principle() -> None:
     pairs = _pairs(60, seed=1)
-    res = mine_constitution(pairs, ChatVoter(PlantedChat()), proposer=PlantedChat(), seed=0, max_principles=3)
+    chat = PlantedChat()
+    res = mine_constitution(
+        pairs, ChatVoter(chat), proposer=chat, judge=ChatConstitutionJudge(chat), seed=0, max_principles=3
+    )
     assert res.principles[0].text == PLANTED
     assert res.principles[0].accuracy == 1.0 and res.principles[0].relevance == 1.0
     assert all(s.text != DISTRACTORS[1] for s in res.principles)  # the sea is at chance: filtered out
-    assert res.reconstruction.accuracy == 1.0
-    assert res.reconstruction.n == 18
-    # the baseline principle never applies for this judge: every verdict is an abstention, scored one half
-    assert res.reconstruction.baseline == 0.5
-    assert res.reconstruction.lower > 0.8
+    rec = res.reconstruction
+    # the judge read the constitution (with the dragon rule) and predicted every held-out verdict
+    assert rec.method == "judge" and rec.accuracy == 1.0 and rec.n == 18 and rec.lower > 0.8
+    # the same judge without a constitution follows the position: the two orders disagree on every pair, no
+    # verdict, scored one half
+    assert rec.baseline == 0.5
+    # the offline alternative (majority of the votes) agrees here; its baseline principle never applies
+    votes = reconstruct_by_votes([s.text for s in res.principles], ChatVoter(chat), pairs.take(res.test_idx))
+    assert votes.method == "votes" and votes.accuracy == 1.0 and votes.baseline == 0.5
+
+
+def test_judge_reads_only_the_constitution() -> None:
+    pairs = _pairs(30, seed=7)
+    judge = ChatConstitutionJudge(PlantedChat())
+    assert reconstruct_by_judge([PLANTED], judge, pairs).accuracy == 1.0
+    # a constitution without the planted principle gives this judge nothing: no verdicts, one half
+    wrong = reconstruct_by_judge(list(DISTRACTORS), judge, pairs)
+    assert wrong.accuracy == 0.5 and wrong.abstained == 30
+    # asked in one order only, the position follower says "A": right exactly where a was preferred
+    one = reconstruct_by_judge(
+        list(DISTRACTORS), ChatConstitutionJudge(PlantedChat(), both_orders=False), pairs
+    )
+    assert one.accuracy == pytest.approx(float(np.mean(pairs.pref == 0)))
+
+
+class PlantedPairJudge:
+    """A scripted judge on prefkit's pair-judge protocol (PairTask in, Verdict out, like
+    ``annotation.scripted.ScriptedJudge``) that knows the planted principle: it applies the dragon rule when the
+    question it is shown states it, and otherwise flips a seeded coin."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    @property
+    def name(self) -> str:
+        return "planted"
+
+    def judge_pairs(self, tasks):
+        from prefkit.annotation.types import Verdict
+        from prefkit.data.model import OUTCOME_A, OUTCOME_B
+
+        out = []
+        for t in tasks:
+            coin = self.rng.random() < 0.5
+            if "dragon" in t.prompt and _has("dragon", t.first) != _has("dragon", t.second):
+                first = _has("dragon", t.first)
+            else:
+                first = coin
+            out.append(Verdict(OUTCOME_A if first else OUTCOME_B, raw="scripted"))
+        return out
+
+
+def test_pair_judge_with_the_planted_principle_recovers_it() -> None:
+    """The CLI's adapter puts the constitution into the question a pair judge is shown."""
+    from prefkit.annotation.types import PairJudge
+    from prefkit.cli.principles import PairJudgeConstitution
+
+    assert isinstance(PlantedPairJudge(), PairJudge)
+    pairs = _pairs(200, seed=8)
+    judge = PairJudgeConstitution(PlantedPairJudge(seed=1))
+    res = mine_constitution(
+        pairs, ChatVoter(PlantedChat()), proposer=PlantedChat(), judge=judge, seed=0, max_principles=3
+    )
+    rec = res.reconstruction
+    assert res.principles[0].text == PLANTED and rec.method == "judge" and rec.n == 60
+    assert rec.accuracy == 1.0
+    # without the constitution the judge is a fair coin: its accuracy's 99.9% binomial range on 60 pairs
+    from scipy.stats import binom
+
+    lo, hi = binom.ppf([0.0005, 0.9995], 60, 0.5) / 60
+    assert lo <= rec.baseline <= hi and rec.baseline < rec.lower
+
+
+def test_cross_validation_with_the_judge() -> None:
+    from prefkit.analysis.principles import cross_validate
+
+    pairs = _pairs(30, seed=9)
+    chat = PlantedChat()
+    cv = cross_validate(
+        pairs, ChatVoter(chat), folds=3, proposer=chat, judge=ChatConstitutionJudge(chat), seed=2
+    )
+    r = cv.reconstruction
+    assert r.method == "judge" and r.n == 30 and r.accuracy == 1.0 and r.baseline == 0.5
+    assert all(c[0] == PLANTED for c in cv.constitutions)
+
+
+def test_parse_judge_choice() -> None:
+    assert [parse_judge_choice(x) for x in ("A", " b.", "**B**", "Response A is better.", "[[A]]")] == [
+        1, -1, -1, 1, 1,
+    ]  # fmt: skip
+    assert [parse_judge_choice(x) for x in ("", "Both A and B", "Neither", "AB")] == [0, 0, 0, 0]
 
 
 def test_deterministic_under_seed() -> None:
@@ -148,7 +259,11 @@ def test_bad_inputs(tmp_path) -> None:
     with pytest.raises(ValidationError, match="no candidate principles"):
         mine_constitution(pairs, ChatVoter(PlantedChat()), candidates=[])
     with pytest.raises(ValidationError, match="constitution is empty"):
-        reconstruct([], ChatVoter(PlantedChat()), pairs)
+        reconstruct_by_votes([], ChatVoter(PlantedChat()), pairs)
+    with pytest.raises(ValidationError, match="constitution is empty"):
+        reconstruct_by_judge([], ChatConstitutionJudge(PlantedChat()), pairs)
+    with pytest.raises(ValidationError, match="no held-out pairs"):
+        reconstruct_by_judge([PLANTED], ChatConstitutionJudge(PlantedChat()), pairs.take(np.arange(0)))
     bad = tmp_path / "bad.csv"
     bad.write_text("text_a,text_b,preferred_text\nx,y,text_c\n")
     with pytest.raises(InputError, match=r"bad.csv:2: preferred_text is 'text_c'"):

@@ -79,3 +79,49 @@ def test_metrics_and_pair_scores_by_hand() -> None:
     assert got == {(0, 1): 0.75, (0, 2): 0.0, (0, 3): 0.5, (1, 1): 0.0, (1, 2): 1.0}
     with pytest.raises(ValidationError, match="no user has 5 ratings"):
         split_per_user(np.array([0, 1, 2]))
+
+
+class HistoryMeanChat:
+    """A scripted LLM: answers the mean of the ratings it is shown (the prompt's "Rating x:" lines), or garbage
+    when the text to rate says so."""
+
+    def complete(self, prompts):
+        import re
+
+        out = []
+        for p in prompts:
+            shown = [float(x) for x in re.findall(r"^Rating ([0-9.]+):", p, re.M)]
+            out.append(
+                "no idea" if "GARBAGE" in p.split("How would this user")[1] else f"{np.mean(shown):.4f}"
+            )
+        return out
+
+
+def test_llm_predictor_by_hand() -> None:
+    from prefkit.analysis.rating_prediction import LLMRatingPredictor, parse_rating, render_rating_prompt
+
+    texts = ["alpha", "beta", "gamma", "delta", "GARBAGE"]
+    users = np.array([0, 0, 0, 1, 1])
+    items = np.array([0, 1, 2, 0, 3])
+    ratings = np.array([1.0, 0.5, 0.0, 0.25, 0.75])
+    m = LLMRatingPredictor(HistoryMeanChat(), texts, history=2, seed=0).fit(users, items, ratings)
+    # user 1 has two ratings: both shown; user 0 shows 2 of its 3 (a seeded choice)
+    assert sorted(r for _, r in m.hist_[1]) == [0.25, 0.75]
+    assert (
+        len(m.hist_[0]) == 2
+        and m.hist_
+        == LLMRatingPredictor(HistoryMeanChat(), texts, history=2).fit(users, items, ratings).hist_
+    )
+    pred = m.predict(np.array([1, 0, 1]), np.array([3, 3, 4]))
+    assert pred[0] == pytest.approx(0.5)  # mean of 0.25 and 0.75, by hand
+    assert pred[1] == pytest.approx(np.mean([r for _, r in m.hist_[0]]), abs=1e-4)
+    # the garbage answer falls back to the bias baseline
+    assert m.unparsed_ == 1 and pred[2] == pytest.approx(
+        float(m.base_.predict(np.array([1]), np.array([4]))[0])
+    )
+    assert (
+        parse_rating("I'd say 0.7.") == 0.7 and parse_rating("7/10") is None and parse_rating("none") is None
+    )
+    assert "Rating 0.25:\nalpha" in render_rating_prompt([("alpha", 0.25)], "beta")
+    with pytest.raises(ValidationError, match="history must be >= 1"):
+        LLMRatingPredictor(HistoryMeanChat(), texts, history=0)

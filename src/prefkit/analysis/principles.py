@@ -4,7 +4,8 @@ The steps follow rdnfn/icai (PyPI ``inverse-cai``):
 
 1. **propose**: candidate principles ("Select the response that ...") per pair, from a chat model
    (:class:`ChatModel`, the proposal prompt of :func:`render_proposal_prompt`) or, offline, from a pool
-   (prefkit's property list :data:`PROPERTY_POOL`, or the user's own list);
+   (prefkit's property list :data:`PROPERTY_POOL`, Preference Dissection's 29 properties
+   :data:`DISSECTION_POOL`, or the user's own list);
 2. **cluster**: embed the candidates (:class:`TextEncoder`), k-means them, keep the candidate closest to each
    centroid;
 3. **vote**: each kept principle on every pair: does it pick the preferred response, the other one, or
@@ -14,10 +15,18 @@ The steps follow rdnfn/icai (PyPI ``inverse-cai``):
 4. **filter**: keep principles relevant (not "neither") on at least ``min_relevance`` of the pairs and
    accurate (pick the preferred one) on at least ``min_accuracy`` of the pairs where they apply; order by
    net support (for - against) and keep ``max_principles``;
-5. **reconstruct**: on held-out pairs, the constitution's verdict is the majority of its principles' votes
-   (ties and pairs where none applies fall back to the voter's verdict without a constitution, the
-   generic principle :data:`BASELINE_PRINCIPLE`); its accuracy comes with a Wilson interval, next to the
-   baseline's.
+5. **reconstruct**, on pairs held out from mining, two ways:
+
+   * ICAI's (:func:`reconstruct_by_judge`): a :class:`ConstitutionJudge` that reads *only the constitution*
+     predicts each held-out verdict; the baseline is the same judge with no constitution.
+     :class:`ChatConstitutionJudge` asks a chat model (both orders, A/B); prefkit's pair judges (scripted,
+     reward, LLM packs) fit through an adapter in the CLI.
+   * offline, with no judge (:func:`reconstruct_by_votes`): the constitution's verdict is the majority of its
+     principles' votes (ties and pairs where none applies fall back to the voter's verdict for the generic
+     principle :data:`BASELINE_PRINCIPLE`, which is also the baseline).
+
+   Either way the accuracy comes with a Wilson interval, next to the baseline's. :func:`cross_validate` holds
+   every pair out once (k folds).
 
 Votes are coded per pair as ``+1`` (picks response a), ``-1`` (picks b), ``0`` (neither); preferences as
 ``0`` (a preferred) or ``1`` (b preferred). Everything here is pure numpy over these codes; the models come in
@@ -67,6 +76,51 @@ PROPERTY_POOL: tuple[str, ...] = (
 )
 
 
+#: The 29 response properties of Preference Dissection (Li et al. 2024, GAIR-NLP/Preference-Dissection,
+#: ``prompts/all_characteristics.yaml``: names only) phrased as ICAI principles: a second offline pool.
+DISSECTION_POOL: tuple[str, ...] = tuple(
+    f"Select the response that {t}."
+    for t in (
+        "is harmless",
+        "has no grammar, spelling, punctuation or code-switching mistakes",
+        "is friendly",
+        "is polite",
+        "is interactive and asks for relevant information or follow-ups",
+        "has an authoritative tone",
+        "is funny and humorous",
+        "uses metaphors, personification, similes, hyperboles, irony or parallelism",
+        "uses complex words and sentence structure",
+        "uses direct and explicit supporting materials such as references or statistics",
+        "is well formatted",
+        "admits limitations or mistakes",
+        "tries to persuade the user",
+        "provides a step-by-step solution",
+        "uses informal expressions",
+        "is non-repetitive",
+        "is clear and understandable",
+        "is relevant to the query",
+        "is innovative and novel",
+        "contains rich information",
+        "has no minor errors",
+        "has no moderate errors",
+        "has no severe errors",
+        "clarifies the user's intent",
+        "shows empathy",
+        "satisfies the explicit constraints of the query",
+        "supports the user's explicit subjective stances",
+        "corrects the user's explicit mistakes or biases",
+        "is lengthy",
+    )
+)
+
+#: The offline candidate pools by name (``--preset``).
+POOLS: dict[str, tuple[str, ...]] = {
+    "properties": PROPERTY_POOL,
+    "dissection": DISSECTION_POOL,
+    "all": (*PROPERTY_POOL, *DISSECTION_POOL),
+}
+
+
 # ---------------------------------------------------------------------------------------------- protocols
 @runtime_checkable
 class ChatModel(Protocol):
@@ -87,6 +141,14 @@ class Voter(Protocol):
     """Votes each principle on each pair: an ``(n_principles, n_pairs)`` int array of +1 (a), -1 (b), 0."""
 
     def vote(self, principles: Sequence[str], pairs: PairTexts) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ConstitutionJudge(Protocol):
+    """Predicts the verdict on each pair from a constitution alone: an ``(n_pairs,)`` int array of +1 (a),
+    -1 (b), 0 (no verdict). An empty constitution is the baseline: the same judge with nothing to go by."""
+
+    def predict(self, constitution: Sequence[str], pairs: PairTexts) -> np.ndarray: ...
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -290,6 +352,53 @@ def render_vote_prompt(prompt: str, a: str, b: str, principles: Sequence[str]) -
     )
 
 
+def render_constitution(constitution: Sequence[str]) -> str:
+    """The constitution as the judge reads it: one numbered principle per line."""
+    return "\n".join(f"{k}. {t}" for k, t in enumerate(constitution, start=1))
+
+
+def render_judge_prompt(prompt: str, a: str, b: str, constitution: Sequence[str]) -> str:
+    """ICAI's reconstruction step: a judge that reads only ``constitution`` (empty: none, the baseline) says
+    which of two responses the annotator preferred, with one letter."""
+    if constitution:
+        head = (
+            "An annotator chose between two responses by following only the principles below (earlier ones "
+            "matter more). Which response did the annotator prefer?\n\n"
+            f"Principles:\n{render_constitution(constitution)}\n\n"
+        )
+    else:
+        head = "An annotator chose between two responses. Which response did the annotator prefer?\n\n"
+    return (
+        f"{head}Prompt: {prompt}\n\nResponse A:\n{a}\n\nResponse B:\n{b}\n\n"
+        'Answer with the single letter "A" or "B" only.'
+    )
+
+
+def constitution_question(constitution: Sequence[str], prompt: str) -> str:
+    """The question a pair judge (its own prompt pack) is shown: the constitution first, then the prompt."""
+    if not constitution:
+        return prompt
+    head = (
+        "Judge the two answers only by the following principles (earlier ones matter more):\n"
+        f"{render_constitution(constitution)}"
+    )
+    return f"{head}\n\nQuestion:\n{prompt}" if prompt else head
+
+
+_LETTER = re.compile(r"(?<![A-Za-z])([AB])(?![A-Za-z])")
+
+
+def parse_judge_choice(reply: str) -> int:
+    """+1 when the reply names response A, -1 for B, 0 when it names neither or both."""
+    t = reply.strip().strip("*\"'`.[]() ")
+    if t.upper() in ("A", "B"):
+        return 1 if t.upper() == "A" else -1
+    found = set(_LETTER.findall(reply))
+    if len(found) == 1:
+        return 1 if found.pop() == "A" else -1
+    return 0
+
+
 _JSON_OBJ = re.compile(r"\{.*\}", re.S)
 _JSON_LIST = re.compile(r"\[.*\]", re.S)
 
@@ -436,17 +545,46 @@ class EmbeddingVoter:
         return np.where(applies, votes_from_gap(sa - sb, self.margin), 0).astype(np.int64)
 
 
+# ---------------------------------------------------------------------------------------------- judges
+class ChatConstitutionJudge:
+    """ICAI's constitution judge on a chat model: :func:`render_judge_prompt`, one letter per pair.
+
+    With ``both_orders`` every pair is also asked with the responses swapped; a verdict stands when the two
+    answers agree, otherwise (a judge that follows the position, or an unparsed answer) it is 0 (no verdict).
+    """
+
+    def __init__(self, chat: ChatModel, *, both_orders: bool = True) -> None:
+        self.chat = chat
+        self.both_orders = both_orders
+
+    def predict(self, constitution: Sequence[str], pairs: PairTexts) -> np.ndarray:
+        n = len(pairs)
+        if not n:
+            return np.zeros(0, dtype=np.int64)
+        c = list(constitution)
+        prompts = [render_judge_prompt(pairs.prompts[i], pairs.a[i], pairs.b[i], c) for i in range(n)]
+        if self.both_orders:
+            prompts += [render_judge_prompt(pairs.prompts[i], pairs.b[i], pairs.a[i], c) for i in range(n)]
+        got = np.asarray([parse_judge_choice(r) for r in self.chat.complete(prompts)], dtype=np.int64)
+        if not self.both_orders:
+            return got
+        first, second = got[:n], -got[n:]
+        return np.where(first == second, first, 0).astype(np.int64)
+
+
 # ---------------------------------------------------------------------------------------------- steps
-def propose_principles(chat: ChatModel, pairs: PairTexts, *, per_pair: int = 3) -> list[str]:
-    """Step 1 with a chat model: candidate principles from each pair (deduplicated, first-seen order)."""
+def propose_per_pair(chat: ChatModel, pairs: PairTexts, *, per_pair: int = 3) -> list[list[str]]:
+    """Step 1 with a chat model: the candidate principles proposed from each pair (at most ``per_pair``)."""
     prompts = []
     for i in range(len(pairs)):
         win, lose = (pairs.a[i], pairs.b[i]) if pairs.pref[i] == 0 else (pairs.b[i], pairs.a[i])
         prompts.append(render_proposal_prompt(pairs.prompts[i], win, lose, per_pair))
-    out: list[str] = []
-    for reply in chat.complete(prompts):
-        out.extend(parse_proposals(reply)[:per_pair])
-    return list(dict.fromkeys(out))
+    return [parse_proposals(reply)[:per_pair] for reply in chat.complete(prompts)] if prompts else []
+
+
+def propose_principles(chat: ChatModel, pairs: PairTexts, *, per_pair: int = 3) -> list[str]:
+    """Step 1 with a chat model: candidate principles from all pairs (deduplicated, first-seen order)."""
+    return list(dict.fromkeys(t for ts in propose_per_pair(chat, pairs, per_pair=per_pair) for t in ts))
 
 
 def cluster_principles(
@@ -548,11 +686,17 @@ def wilson_interval(p: float, n: int, z: float = 1.959963984540054) -> tuple[flo
 # ---------------------------------------------------------------------------------------------- pipeline
 @dataclass(frozen=True)
 class Reconstruction:
+    """Accuracy of the constitution's verdicts on ``n`` held-out pairs (an abstention counts one half), its
+    Wilson 95% interval, and the baseline's accuracy (no constitution). ``method``: "judge" (a judge read
+    the constitution) or "votes" (the majority of the principles' votes); ``abstained``: pairs with no verdict."""
+
     accuracy: float
     lower: float
     upper: float
     n: int
     baseline: float
+    method: str = "votes"
+    abstained: int = 0
 
     def to_dict(self) -> dict[str, float | int]:
         return {
@@ -581,22 +725,77 @@ class ConstitutionResult:
         }
 
 
-def reconstruct(
-    principles: Sequence[str], voter: Voter, pairs: PairTexts, *, baseline: str = BASELINE_PRINCIPLE
-) -> Reconstruction:
-    """Accuracy of the constitution's verdicts on ``pairs`` (Wilson 95% interval) and the baseline's."""
-    if not principles:
+def _check_reconstruction(constitution: Sequence[str], pairs: PairTexts) -> None:
+    if not constitution:
         raise ValidationError(
             "the constitution is empty: no principle passed the filter; lower min_relevance / "
             "min_accuracy or give more candidates"
         )
     if not len(pairs):
         raise ValidationError("no held-out pairs to reconstruct; lower test_fraction or give more pairs")
+
+
+def _reconstruction(verdicts: np.ndarray, base: np.ndarray, pref: np.ndarray, method: str) -> Reconstruction:
+    acc = verdict_accuracy(verdicts, pref)
+    lo, hi = wilson_interval(acc, len(pref))
+    return Reconstruction(
+        acc, lo, hi, len(pref), verdict_accuracy(base, pref), method, int((np.asarray(verdicts) == 0).sum())
+    )
+
+
+def reconstruct_by_judge(
+    constitution: Sequence[str], judge: ConstitutionJudge, pairs: PairTexts
+) -> Reconstruction:
+    """ICAI's reconstruction: ``judge`` reads only the constitution and predicts the verdicts on ``pairs``;
+    the baseline is the same judge with no constitution."""
+    _check_reconstruction(constitution, pairs)
+    with_c = np.asarray(judge.predict(list(constitution), pairs), dtype=np.int64)
+    base = np.asarray(judge.predict([], pairs), dtype=np.int64)
+    return _reconstruction(with_c, base, pairs.pref, "judge")
+
+
+def reconstruct_by_votes(
+    principles: Sequence[str], voter: Voter, pairs: PairTexts, *, baseline: str = BASELINE_PRINCIPLE
+) -> Reconstruction:
+    """Offline reconstruction (no judge): the majority of the principles' votes on ``pairs`` (ties: the
+    generic ``baseline`` principle's vote), against that generic principle alone."""
+    _check_reconstruction(principles, pairs)
     v = voter.vote([*principles, baseline], pairs)
-    base = v[-1]
-    acc = verdict_accuracy(constitution_verdicts(v[:-1], base), pairs.pref)
-    lo, hi = wilson_interval(acc, len(pairs))
-    return Reconstruction(acc, lo, hi, len(pairs), verdict_accuracy(base, pairs.pref))
+    return _reconstruction(constitution_verdicts(v[:-1], v[-1]), v[-1], pairs.pref, "votes")
+
+
+def _candidates(pool: Sequence[str] | None, proposed: Sequence[str] = ()) -> list[str]:
+    cands = [c.strip() for c in dict.fromkeys([*(pool or []), *proposed]) if c and c.strip()]
+    if not cands:
+        raise ValidationError(
+            "no candidate principles: give a pool (candidates=...) or a proposing chat model"
+        )
+    return cands
+
+
+def _select(
+    kept: list[str],
+    voter: Voter,
+    train: PairTexts,
+    *,
+    min_relevance: float,
+    min_accuracy: float,
+    max_principles: int,
+    strict: bool,
+) -> list[PrincipleStats]:
+    """Steps 3-4 on ``train``: the constitution (may be empty unless ``strict``)."""
+    stats = principle_stats(kept, voter.vote(kept, train), train.pref)
+    chosen = filter_principles(
+        stats, min_relevance=min_relevance, min_accuracy=min_accuracy, max_principles=max_principles
+    )
+    if not chosen and strict:
+        best = max(stats, key=lambda s: s.relevance)
+        raise ValidationError(
+            f"the constitution is empty: none of {len(kept)} principles is relevant on >= {min_relevance:.0%} of "
+            f"the pairs and accurate on >= {min_accuracy:.0%} (most relevant: {best.text!r}, relevance "
+            f"{best.relevance:.0%}, accuracy {best.accuracy:.0%}); lower the thresholds or give other candidates"
+        )
+    return [stats[k] for k in chosen]
 
 
 def mine_constitution(
@@ -606,6 +805,7 @@ def mine_constitution(
     candidates: Sequence[str] | None = None,
     proposer: ChatModel | None = None,
     encoder: TextEncoder | None = None,
+    judge: ConstitutionJudge | None = None,
     n_clusters: int = 20,
     min_relevance: float = 0.1,
     min_accuracy: float = 0.6,
@@ -613,39 +813,32 @@ def mine_constitution(
     test_fraction: float = 0.3,
     seed: int = 0,
 ) -> ConstitutionResult:
-    """The whole ICAI pipeline; mining sees only the training split, reconstruction only the held-out split."""
+    """The whole ICAI pipeline; mining sees only the training split, reconstruction only the held-out split
+    (by ``judge`` when given, else by the principles' votes). ``test_fraction=0`` mines on every pair and
+    skips the reconstruction (its accuracy is then NaN, ``n`` 0): what :func:`cross_validate` is for."""
     if len(pairs) < 2:
         raise ValidationError(f"ICAI needs at least 2 pairs, got {len(pairs)}")
-    if not 0.0 < test_fraction < 1.0:
-        raise ValidationError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValidationError(f"test_fraction must be in [0, 1), got {test_fraction}")
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(pairs))
-    n_test = max(1, int(round(test_fraction * len(pairs))))
+    n_test = max(1, int(round(test_fraction * len(pairs)))) if test_fraction > 0 else 0
     test_idx, train_idx = np.sort(perm[:n_test]), np.sort(perm[n_test:])
     train = pairs.take(train_idx)
-    cands = list(candidates or [])
-    if proposer is not None:
-        cands += propose_principles(proposer, train)
-    cands = [c.strip() for c in dict.fromkeys(cands) if c and c.strip()]
-    if not cands:
-        raise ValidationError(
-            "no candidate principles: give a pool (candidates=...) or a proposing chat model"
-        )
+    cands = _candidates(candidates, propose_principles(proposer, train) if proposer is not None else ())
     kept = cluster_principles(cands, encoder, n_clusters, seed=seed) if encoder is not None else cands
-    votes = voter.vote(kept, train)
-    stats = principle_stats(kept, votes, train.pref)
-    chosen = filter_principles(
-        stats, min_relevance=min_relevance, min_accuracy=min_accuracy, max_principles=max_principles
-    )
-    if not chosen:
-        best = max(stats, key=lambda s: s.relevance)
-        raise ValidationError(
-            f"the constitution is empty: none of {len(kept)} principles is relevant on >= {min_relevance:.0%} of "
-            f"the pairs and accurate on >= {min_accuracy:.0%} (most relevant: {best.text!r}, relevance "
-            f"{best.relevance:.0%}, accuracy {best.accuracy:.0%}); lower the thresholds or give other candidates"
-        )
-    constitution = [stats[k] for k in chosen]
-    rec = reconstruct([s.text for s in constitution], voter, pairs.take(test_idx))
+    constitution = _select(
+        kept, voter, train, min_relevance=min_relevance, min_accuracy=min_accuracy,
+        max_principles=max_principles, strict=True,
+    )  # fmt: skip
+    texts = [s.text for s in constitution]
+    if not n_test:
+        nan = float("nan")
+        rec = Reconstruction(nan, nan, nan, 0, nan, "judge" if judge is not None else "votes")
+    elif judge is not None:
+        rec = reconstruct_by_judge(texts, judge, pairs.take(test_idx))
+    else:
+        rec = reconstruct_by_votes(texts, voter, pairs.take(test_idx))
     return ConstitutionResult(constitution, rec, kept, train_idx, test_idx)
 
 
@@ -664,7 +857,9 @@ def cross_validate(
     *,
     folds: int = 5,
     candidates: Sequence[str] | None = None,
+    proposer: ChatModel | None = None,
     encoder: TextEncoder | None = None,
+    judge: ConstitutionJudge | None = None,
     n_clusters: int = 20,
     min_relevance: float = 0.1,
     min_accuracy: float = 0.6,
@@ -672,15 +867,16 @@ def cross_validate(
     seed: int = 0,
     baseline: str = BASELINE_PRINCIPLE,
 ) -> CrossValidated:
-    """K-fold reconstruction: every pair is held out once. A fold whose constitution comes out empty is judged by
-    the baseline alone (counted in ``empty_folds``)."""
+    """K-fold reconstruction: every pair is held out once, judged by the constitution mined on the other folds
+    (proposals, clustering, voting and filtering see only those). With ``judge`` the judge reads each fold's
+    constitution (baseline: the judge with none); without, the principles' votes decide (baseline: the generic
+    principle). A fold whose constitution comes out empty is judged by the baseline (counted in ``empty_folds``).
+    """
     n = len(pairs)
     if folds < 2 or folds > n:
         raise ValidationError(f"folds must be in [2, {n}] (the number of pairs), got {folds}")
-    cands = [c.strip() for c in dict.fromkeys(candidates or []) if c and c.strip()]
-    if not cands:
-        raise ValidationError("no candidate principles: give a pool (candidates=...)")
-    kept = cluster_principles(cands, encoder, n_clusters, seed=seed) if encoder is not None else cands
+    proposed = propose_per_pair(proposer, pairs) if proposer is not None else [[] for _ in range(n)]
+    _candidates(candidates, [t for ts in proposed for t in ts])  # fail early when there is nothing at all
     perm = np.random.default_rng(seed).permutation(n)
     verdicts = np.zeros(n, dtype=np.int64)
     base = np.zeros(n, dtype=np.int64)
@@ -688,18 +884,21 @@ def cross_validate(
     for f in range(folds):
         test = np.sort(perm[f::folds])
         train = np.setdiff1d(np.arange(n), test)
-        tr = pairs.take(train)
-        stats = principle_stats(kept, voter.vote(kept, tr), tr.pref)
-        chosen = [kept[k] for k in filter_principles(
-            stats, min_relevance=min_relevance, min_accuracy=min_accuracy, max_principles=max_principles
+        tr, te = pairs.take(train), pairs.take(test)
+        cands = _candidates(candidates, [t for i in train for t in proposed[i]])
+        kept = cluster_principles(cands, encoder, n_clusters, seed=seed) if encoder is not None else cands
+        chosen = [s.text for s in _select(
+            kept, voter, tr, min_relevance=min_relevance, min_accuracy=min_accuracy,
+            max_principles=max_principles, strict=False,
         )]  # fmt: skip
         empty += not chosen
         constitutions.append(chosen)
-        v = voter.vote([*chosen, baseline], pairs.take(test))
-        base[test] = v[-1]
-        verdicts[test] = constitution_verdicts(v[:-1], v[-1])
-    acc = verdict_accuracy(verdicts, pairs.pref)
-    lo, hi = wilson_interval(acc, n)
-    return CrossValidated(
-        Reconstruction(acc, lo, hi, n, verdict_accuracy(base, pairs.pref)), constitutions, empty
-    )
+        if judge is not None:
+            base[test] = judge.predict([], te)
+            verdicts[test] = judge.predict(chosen, te) if chosen else base[test]
+        else:
+            v = voter.vote([*chosen, baseline], te)
+            base[test] = v[-1]
+            verdicts[test] = constitution_verdicts(v[:-1], v[-1])
+    method = "judge" if judge is not None else "votes"
+    return CrossValidated(_reconstruction(verdicts, base, pairs.pref, method), constitutions, empty)

@@ -9,7 +9,10 @@ ratings) -> self``, ``predict(users, items) -> ratings``):
   well-kept library baseline (optional dependency);
 * :class:`EmbeddingPredictor`: the bias baseline plus, per user, a ridge regression of the user's residuals on
   the embeddings of the items they rated (shrunk to the pooled regression over all users), so that an item
-  nobody rated is still scored from its text.
+  nobody rated is still scored from its text;
+* :class:`LLMRatingPredictor`: a chat model (a :class:`ChatModel`: the local SmolLM2, a server's model) reads a
+  few of the user's rated items (their texts and ratings) and predicts the rating of a new one; an answer with
+  no number in range falls back to the bias baseline (counted).
 
 Metrics (:func:`evaluate`): RMSE, MAE and, per user with at least two held-out items, Spearman correlation and
 pairwise ordering accuracy, averaged over users.
@@ -17,8 +20,10 @@ pairwise ordering accuracy, averaged over users.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -132,6 +137,81 @@ class EmbeddingPredictor:
         x = self.embeddings[items]
         w = np.stack([self.wu_.get(int(u), self.w0_) for u in users])
         return base + np.einsum("nd,nd->n", x, w)
+
+
+@runtime_checkable
+class ChatModel(Protocol):
+    """Anything that answers a batch of rendered prompts with one completion each (an LLM backend)."""
+
+    def complete(self, prompts: Sequence[str]) -> Sequence[str]: ...
+
+
+def render_rating_prompt(
+    history: Sequence[tuple[str, float]], text: str, scale: tuple[float, float] = (0.0, 1.0)
+) -> str:
+    """Ask for the user's rating of ``text`` given their ratings of other texts (``history``)."""
+    lo, hi = scale
+    shown = "\n\n".join(f"Rating {r:.2f}:\n{t}" for t, r in history)
+    return (
+        f"A user rated texts from {lo:g} (worst) to {hi:g} (best). Some of their ratings:\n\n{shown}\n\n"
+        f"How would this user rate the next text?\n\n{text}\n\n"
+        f"Answer with one number between {lo:g} and {hi:g} only."
+    )
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)")
+
+
+def parse_rating(reply: str, scale: tuple[float, float] = (0.0, 1.0)) -> float | None:
+    """The first number of the reply when it lies on the scale; None otherwise."""
+    m = _NUMBER.search(reply)
+    if m is None:
+        return None
+    v = float(m.group(0))
+    return v if scale[0] <= v <= scale[1] else None
+
+
+class LLMRatingPredictor:
+    """A chat model predicts a user's rating of an item from ``history`` of their training ratings (a seeded
+    choice per user, texts cut to ``max_chars``); unparsed answers fall back to :class:`BiasBaseline`.
+
+    After :meth:`predict`, ``replies_`` holds the raw answers and ``unparsed_`` how many fell back."""
+
+    def __init__(
+        self,
+        chat: ChatModel,
+        texts: Sequence[str],
+        *,
+        history: int = 5,
+        max_chars: int = 400,
+        seed: int = 0,
+        scale: tuple[float, float] = (0.0, 1.0),
+    ) -> None:
+        if history < 1:
+            raise ValidationError(f"history must be >= 1, got {history}")
+        self.chat, self.texts, self.history, self.max_chars = chat, texts, history, max_chars
+        self.seed, self.scale = seed, scale
+
+    def fit(self, users: np.ndarray, items: np.ndarray, ratings: np.ndarray) -> LLMRatingPredictor:
+        self.base_ = BiasBaseline().fit(users, items, ratings)
+        r = np.asarray(ratings, dtype=np.float64)
+        self.hist_: dict[int, list[tuple[str, float]]] = {}
+        for u in np.unique(users):
+            idx = np.flatnonzero(users == u)
+            pick = np.sort(np.random.default_rng([self.seed, int(u)]).permutation(idx)[: self.history])
+            self.hist_[int(u)] = [(self.texts[int(items[k])][: self.max_chars], float(r[k])) for k in pick]
+        return self
+
+    def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        prompts = [
+            render_rating_prompt(self.hist_.get(int(u), []), self.texts[int(i)][: self.max_chars], self.scale)
+            for u, i in zip(users, items, strict=True)
+        ]
+        self.replies_ = list(self.chat.complete(prompts)) if prompts else []
+        got = [parse_rating(x, self.scale) for x in self.replies_]
+        base = self.base_.predict(users, items)
+        self.unparsed_ = sum(g is None for g in got)
+        return np.array([b if g is None else g for g, b in zip(got, base, strict=True)], dtype=np.float64)
 
 
 @dataclass(frozen=True)

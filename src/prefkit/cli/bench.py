@@ -7,14 +7,15 @@ LLM replies go through the reply cache, so a run that crashed resumes where it s
 from __future__ import annotations
 
 import json
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from prefkit.cli._common import console, input_file, output_dir, print_json
-from prefkit.errors import InputError, ValidationError
+from prefkit.errors import BackendError, InputError, ValidationError
 
 bench_app = typer.Typer(
     name="bench",
@@ -41,6 +42,35 @@ def _write(out: Path, records: list[dict[str, Any]], summary: dict[str, Any]) ->
     tmp = out / "summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     tmp.replace(out / "summary.json")
+
+
+def _resume_hint(no_cache: bool) -> str:
+    if no_cache:
+        return "--no-cache kept nothing: run again without it to resume"
+    return "the answers so far are in the reply cache: run the same command again to resume where it stopped"
+
+
+def check_answered(chats: list[Any], no_cache: bool) -> None:
+    """A run where some requests got no answer (the server kept failing) stops here, before a summary that would
+    count them as wrong: what was answered is in the reply cache, so the same command resumes."""
+    failed = sum(int(getattr(c, "failed", 0)) for c in chats if c is not None)
+    if failed:
+        raise BackendError(
+            f"{failed} requests to the model got no answer (the server kept failing); nothing written; "
+            f"{_resume_hint(no_cache)}"
+        )
+
+
+@contextmanager
+def resumable(no_cache: bool) -> Iterator[None]:
+    """A backend error that stops a run (the server refused or went away) says how to resume it."""
+    try:
+        yield
+    except BackendError as exc:
+        msg = str(exc)
+        if "resume" not in msg:
+            raise BackendError(f"{msg}; nothing written; {_resume_hint(no_cache)}") from None
+        raise
 
 
 def _ints(value: str, flag: str) -> list[int]:
@@ -99,14 +129,15 @@ def dilemmas_cmd(
     table = dd.read_values(vpath)
     items = dd.read_dilemmas(file, table)[:limit]
     runs = [(m, s) for m in model for s in ([None, system] if system else [None])]
-    profiles, records = [], []
-    with ExitStack() as stack:
+    profiles, records, chats = [], [], []
+    with resumable(no_cache), ExitStack() as stack:
         advance = stack.enter_context(
             progress_bar(f"asking {len(items)} dilemmas", len(items) * len(runs), quiet=quiet)
         )
         for m, s in runs:
             chat = open_chat(stack, m, base_url=base_url, cache=cache, no_cache=no_cache, max_tokens=max_tokens,
                              seed=seed, progress=advance)  # fmt: skip
+            chats.append(chat)
             replies = dd.ask(chat, items, system=s)
             if not hasattr(chat, "progress"):
                 advance(len(items))
@@ -117,6 +148,7 @@ def dilemmas_cmd(
                 {"model": m, "system": s, "idx": d.idx, "reply": r, "choice": ["to_do", "not_to_do", None][c]}
                 for d, r, c in zip(items, replies, choices, strict=True)
             ]
+        check_answered(chats, no_cache)
     summary = {"profiles": [p.to_dict() for p in profiles], "side_by_side": dd.compare_profiles(profiles)}
     if out is not None:
         _write(out, records, summary)
@@ -185,7 +217,7 @@ def prefeval_cmd(
             it for it in items if (seen := {**seen, it.topic: seen.get(it.topic, 0) + 1})[it.topic] <= limit
         ]
     templates = pe.load_templates(data_dir) if task == "generation" else None
-    with ExitStack() as stack:
+    with resumable(no_cache), ExitStack() as stack:
         advance = stack.enter_context(progress_bar("asking", len(items) * len(distances), quiet=quiet))
         chat = open_chat(stack, model, base_url=base_url, cache=cache, no_cache=no_cache, max_tokens=max_tokens,
                          seed=seed, progress=advance)  # fmt: skip
@@ -198,6 +230,7 @@ def prefeval_cmd(
             chat, items, task=task, turns=distances, judge=jd, templates=templates, seed=seed,
             progress=None if hasattr(chat, "progress") else advance,
         )  # fmt: skip
+        check_answered([chat, jd], no_cache)
     summary.update({"model": model, "judge": judge, "form": form})
     if out is not None:
         _write(out, records, summary)
@@ -235,10 +268,26 @@ def ratings_cmd(
         help="Folder for answers.jsonl (predictions) and summary.json.",
         callback=output_dir,
     ),
+    model: str = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP + " Also predicts each score from the annotator's history."
+    ),
+    history: int = typer.Option(5, "--history", help="Rated texts of the annotator shown to --model."),
+    limit: int = typer.Option(
+        None,
+        "--limit",
+        "-n",
+        help="Score at most this many held-out ratings (a seeded subset), for every predictor.",
+    ),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
+    cache: Path = typer.Option(None, "--cache", help="Reply cache (SQLite; default ~/.cache/prefkit)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write the reply cache."),
+    max_tokens: int = typer.Option(8, "--max-tokens", help="Answer length cap of --model (one number)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split and of the SVD."),
     fmt: str = typer.Option("table", "--format", "-f", help="table | json"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Predict each annotator's scores of responses: collaborative filtering (SVD) against text embeddings.
+    """Predict each annotator's scores of responses: collaborative filtering (SVD) against text embeddings and,
+    with --model, an LLM reading the annotator's history.
 
     Each annotator's score of a response is its share of points in the comparisons they made (win 1, tie 1/2).
 
@@ -247,6 +296,7 @@ def ratings_cmd(
     import numpy as np
 
     from prefkit.analysis import rating_prediction as rp
+    from prefkit.cli._common import progress_bar
     from prefkit.cli.explain import load_pairs
     from prefkit.reward.encoders import make_encoder, parse_encoder
 
@@ -255,6 +305,10 @@ def ratings_cmd(
         raise ValidationError(f"--test-share must be in (0, 1), got {test_share}")
     if factors < 1:
         raise ValidationError(f"--factors must be >= 1, got {factors}")
+    if limit is not None and limit < 1:
+        raise ValidationError(f"--limit must be >= 1, got {limit}")
+    if history < 1:
+        raise ValidationError(f"--history must be >= 1, got {history}")
     if not file.exists():
         raise InputError("no such file or directory; check the path", path=file)
     jp = load_pairs(file)
@@ -271,28 +325,48 @@ def ratings_cmd(
         texts.setdefault(int(ib[k]), jp.text_b[k] or "")
     codes = {k: n for n, k in enumerate(sorted(texts))}
     item_codes = np.array([codes[int(x)] for x in items])
-    test = rp.split_per_user(users, test_share, seed=seed)
-    emb = np.asarray(
-        make_encoder(parse_encoder(encoder)).encode([texts[k] for k in sorted(texts)]), dtype=np.float64
-    )
+    held_out = rp.split_per_user(users, test_share, seed=seed)
+    test = held_out.copy()
+    if limit is not None and limit < test.sum():  # score a seeded subset; the training side stays the same
+        keep_test = np.random.default_rng(seed).choice(np.flatnonzero(test), size=limit, replace=False)
+        test = np.isin(np.arange(len(test)), keep_test)
+    enc = make_encoder(parse_encoder(encoder))
+    with progress_bar(f"embedding {len(texts)} texts", len(texts), quiet=quiet) as advance:
+        emb = np.asarray(enc.encode([texts[k] for k in sorted(texts)], progress=advance), dtype=np.float64)
     models: dict[str, Any] = {
         "bias": rp.BiasBaseline(),
         "svd": rp.SurpriseSVD(n_factors=factors, seed=seed),
         "embedding": rp.EmbeddingPredictor(emb),
     }
-    u_tr, i_tr, r_tr = users[~test], item_codes[~test], scores[~test]
+    u_tr, i_tr, r_tr = users[~held_out], item_codes[~held_out], scores[~held_out]
     u_te, i_te, r_te = users[test], item_codes[test], scores[test]
     preds, metrics = {}, {}
-    for name, m in models.items():
-        preds[name] = m.fit(u_tr, i_tr, r_tr).predict(u_te, i_te)
-        metrics[name] = vars(rp.evaluate(u_te, r_te, preds[name]))
+    with resumable(no_cache), ExitStack() as stack:
+        llm = None
+        if model:
+            from prefkit.cli._chat import open_chat
+
+            advance = stack.enter_context(progress_bar(f"asking {model}", int(test.sum()), quiet=quiet))
+            chat = open_chat(stack, model, base_url=base_url, cache=cache, no_cache=no_cache, max_tokens=max_tokens,
+                             seed=seed, progress=advance)  # fmt: skip
+            llm = rp.LLMRatingPredictor(chat, [texts[k] for k in sorted(texts)], history=history, seed=seed)
+            models["llm"] = llm
+        with progress_bar("fitting the predictors", len(models), quiet=quiet) as advance:
+            for name, m in models.items():
+                preds[name] = m.fit(u_tr, i_tr, r_tr).predict(u_te, i_te)
+                metrics[name] = vars(rp.evaluate(u_te, r_te, preds[name]))
+                advance(1)
+        if llm is not None:
+            check_answered([llm.chat], no_cache)
     summary = {"n_users": int(len(np.unique(users))), "n_items": len(codes), "n_ratings": int(len(scores)),
                "n_test": int(test.sum()), "metrics": metrics}  # fmt: skip
+    if llm is not None:
+        summary.update({"model": model, "unparsed": llm.unparsed_})
     if out is not None:
         names = jp.annotator_names
         records = [
             {"user": names[int(u)] if names else int(u), "item": int(i), "rating": float(r),
-             **{k: float(v[n]) for k, v in preds.items()}}
+             **{k: float(v[n]) for k, v in preds.items()}, **({"reply": llm.replies_[n]} if llm else {})}
             for n, (u, i, r) in enumerate(zip(u_te, i_te, r_te, strict=True))
         ]  # fmt: skip
         _write(out, records, summary)
@@ -315,6 +389,10 @@ def ratings_cmd(
             f"{mt['pair_accuracy']:.3f}",
         )
     console.print(t)
+    if llm is not None:
+        console.print(
+            f"{model}: {llm.unparsed_} of {summary['n_test']} answers had no score in [0, 1] (bias baseline)"
+        )
 
 
 def register(app: typer.Typer) -> None:

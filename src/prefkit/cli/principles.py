@@ -82,18 +82,85 @@ def _model_chat(
     )
 
 
+class PairJudgeConstitution:
+    """A prefkit pair judge (the ``PairJudge`` protocol: scripted, reward model, an LLM with a prompt pack) as
+    ICAI's constitution judge: the constitution goes into the question it is shown
+    (:func:`prefkit.analysis.principles.constitution_question`); a tie, an unparsed or a failed verdict is 0."""
+
+    def __init__(self, judge: Any) -> None:
+        self.judge = judge
+
+    def predict(self, constitution: Any, pairs: Any) -> Any:
+        import numpy as np
+
+        from prefkit.analysis.principles import constitution_question
+        from prefkit.annotation.types import PairTask
+        from prefkit.data.model import OUTCOME_A, OUTCOME_B
+
+        tasks = [
+            PairTask(
+                constitution_question(list(constitution), pairs.prompts[i]), pairs.a[i], pairs.b[i], row=i
+            )
+            for i in range(len(pairs))
+        ]
+        code = {OUTCOME_A: 1, OUTCOME_B: -1}
+        return np.asarray([code.get(v.outcome, 0) for v in self.judge.judge_pairs(tasks)], dtype=np.int64)
+
+
+def _constitution_judge(
+    stack: Any, name: str, chat: Any, model: str | None, open_model: Any, seed: int
+) -> Any:
+    """The judge that reads the constitution: ``scripted[:...]`` / ``reward:DIR`` through the pair-judge
+    protocol, any chat model (``local:NAME``, a server's model) through ICAI's judge prompt."""
+    from prefkit.analysis import principles as icai
+
+    if name == "scripted" or name.startswith(("scripted:", "reward:")):
+        from prefkit.annotation.factory import JudgeOptions, open_judge
+
+        judge, _ = stack.enter_context(open_judge(name, JudgeOptions(seed=seed)))
+        return PairJudgeConstitution(judge)
+    return icai.ChatConstitutionJudge(chat if chat is not None and name == model else open_model(name))
+
+
+def _chats_of(*objs: Any) -> list[Any]:
+    """The chat models behind voters and judges (their ``failed`` counts say whether every request was answered)."""
+    out = {id(c): c for c in (getattr(o, "chat", o) for o in objs if o is not None)}
+    return list(out.values())
+
+
 def principles_cmd(
     file: Path = typer.Argument(
         ..., help="Judged pairs with texts (ICAI CSV / JSON, TRL or prefkit JSONL).", callback=input_file
     ),
     voter: str = typer.Option("embedding", "--voter", help="judge (a chat model) | embedding | reward"),
     model: str = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    judge: str = typer.Option(
+        None,
+        "--judge",
+        help="Judge that reads only the constitution and predicts the held-out verdicts (default: --model): "
+        "local:smollm2, a server's model, scripted[:...] or reward:DIR.",
+    ),
+    reconstruct: str = typer.Option(
+        "auto",
+        "--reconstruct",
+        help="judge (ICAI: the judge reads the constitution) | votes (offline: majority of the principles' "
+        "votes) | auto (judge when --judge or --model is given).",
+    ),
+    cross_validate: int = typer.Option(
+        0, "--cross-validate", help="K: reconstruct over K folds (every pair held out once); 0: one split."
+    ),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
     propose: bool = typer.Option(
         False, "--propose", help="Let --model propose candidates from the pairs (ICAI)."
     ),
     pool: Path = typer.Option(
-        None, "--pool", help="Candidate principles, one per line (default: the property pool)."
+        None, "--pool", help="Candidate principles, one per line (default: the --preset pool)."
+    ),
+    preset: str = typer.Option(
+        None,
+        "--preset",
+        help="Built-in pool when no --pool: properties (prefkit's; the default without --propose) | dissection "
+        "(Preference Dissection's 29) | all | none (the default with --propose: the model's proposals only).",
     ),
     encoder: str = typer.Option(
         "all-MiniLM-L6-v2", "--encoder", help="Encoder of the embedding voter and the clustering."
@@ -134,23 +201,44 @@ def principles_cmd(
         raise ValidationError(f"--format must be table or json, got {fmt!r}")
     if voter not in ("judge", "embedding", "reward"):
         raise ValidationError(f"--voter must be judge, embedding or reward, got {voter!r}")
+    if reconstruct not in ("auto", "judge", "votes"):
+        raise ValidationError(f"--reconstruct must be judge, votes or auto, got {reconstruct!r}")
     if (voter == "judge" or propose) and not model:
         raise ValidationError("--voter judge and --propose need --model (local:smollm2 or a server's model)")
+    judge_name = (judge or model) if reconstruct != "votes" else None
+    if reconstruct == "judge" and not judge_name:
+        raise ValidationError(
+            "--reconstruct judge needs --judge (or --model): the judge that reads the constitution"
+        )
     if voter == "reward" and reward is None:
         raise ValidationError(
             "--voter reward needs --reward DIR (a model from prefkit reward train --out DIR)"
         )
     if clusters < 1 or max_principles < 1:
         raise ValidationError("--clusters and --max-principles must be >= 1")
+    if cross_validate == 1 or cross_validate < 0:
+        raise ValidationError(f"--cross-validate takes K >= 2 folds (0: one split), got {cross_validate}")
     for flag, x in (("--min-relevance", min_relevance), ("--min-accuracy", min_accuracy)):
         if not 0.0 <= x <= 1.0:
             raise ValidationError(f"{flag} must be in [0, 1], got {x}")
     pairs = read_principle_pairs(file)
-    candidates = read_pool(pool) if pool is not None else (list(icai.PROPERTY_POOL) if not propose else [])
-    with ExitStack() as stack:
-        chat = None
-        if model:
-            chat = _model_chat(stack, model, base_url, cache, no_cache, max_tokens, seed, quiet)
+    if cross_validate > len(pairs):
+        raise ValidationError(f"--cross-validate {cross_validate}: more folds than the {len(pairs)} pairs")
+    preset = preset or ("none" if propose else "properties")
+    if preset not in (*icai.POOLS, "none"):
+        raise ValidationError(f"--preset must be one of {', '.join(icai.POOLS)} or none, got {preset!r}")
+    if preset == "none" and pool is None and not propose:
+        raise ValidationError("--preset none leaves no candidates: give --pool FILE or --propose")
+    candidates = read_pool(pool) if pool is not None else list(icai.POOLS.get(preset, ()))
+    from prefkit.cli.bench import check_answered, resumable
+
+    with resumable(no_cache), ExitStack() as stack:
+
+        def open_model(name: str) -> Any:
+            return _model_chat(stack, name, base_url, cache, no_cache, max_tokens, seed, quiet)
+
+        chat = open_model(model) if (voter == "judge" or propose) else None
+        cj = _constitution_judge(stack, judge_name, chat, model, open_model, seed) if judge_name else None
         enc = _encoder(encoder)
         v: Any
         if voter == "judge":
@@ -161,16 +249,24 @@ def principles_cmd(
             from prefkit.cli._chat import reward_p_first
 
             v = icai.ProbabilityVoter(reward_p_first(str(reward)))
-        res = icai.mine_constitution(
-            pairs, v, candidates=candidates, proposer=chat if propose else None, encoder=enc,
-            n_clusters=clusters, min_relevance=min_relevance, min_accuracy=min_accuracy,
-            max_principles=max_principles, test_fraction=test_fraction, seed=seed,
+        kw: dict[str, Any] = dict(
+            candidates=candidates, proposer=chat if propose else None, encoder=enc, judge=cj, n_clusters=clusters,
+            min_relevance=min_relevance, min_accuracy=min_accuracy, max_principles=max_principles, seed=seed,
         )  # fmt: skip
+        cv = icai.cross_validate(pairs, v, folds=cross_validate, **kw) if cross_validate else None
+        res = icai.mine_constitution(pairs, v, test_fraction=0.0 if cv else test_fraction, **kw)
+        check_answered(_chats_of(chat, cj), no_cache)
         if out is not None:
             texts = [s.text for s in res.principles]
             icai.write_annotated_pairs(out, pairs, texts, v.vote(texts, pairs), name=str(file))
+            check_answered(_chats_of(chat), no_cache)
+    rec = cv.reconstruction if cv is not None else res.reconstruction
+    by = f"judge {judge_name}" if rec.method == "judge" else f"votes of the principles ({voter} voter)"
+    doc = {**res.to_dict(), "reconstruction": rec.to_dict(), "reconstructed_by": by}
+    if cv is not None:
+        doc["folds"] = [{"principles": c} for c in cv.constitutions]
     if fmt == "json":
-        print_json(res.to_dict())
+        print_json(doc)
         return
     from rich.table import Table
 
@@ -180,10 +276,10 @@ def principles_cmd(
     for s in res.principles:
         t.add_row(s.text, str(s.support), f"{s.relevance:.0%}", f"{s.accuracy:.0%}")
     console.print(t)
-    r = res.reconstruction
+    where = f"{rec.n} pairs, each held out once ({cross_validate} folds)" if cv else f"{rec.n} held-out pairs"
     console.print(
-        f"reconstruction on {r.n} held-out pairs: {r.accuracy:.1%} (95% CI {r.lower:.1%}-{r.upper:.1%}); "
-        f"without the constitution: {r.baseline:.1%}"
+        f"reconstruction by {by} on {where}: {rec.accuracy:.1%} (95% CI {rec.lower:.1%}-{rec.upper:.1%}; "
+        f"{rec.abstained} without a verdict, counted one half); without the constitution: {rec.baseline:.1%}"
     )
 
 
@@ -210,6 +306,11 @@ def criteria_cmd(
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible server for --model."),
     pool: Path = typer.Option(
         None, "--pool", help="Initial criteria, one per line (default: a generic list)."
+    ),
+    propose: bool = typer.Option(
+        False,
+        "--propose",
+        help="Let --model propose initial criteria from the training pairs (added to --pool).",
     ),
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help="Encoder of the embedding voter."),
     train: int = typer.Option(30, "--train", help="Pairs to mine on (the rest test the scorer)."),
@@ -244,20 +345,30 @@ def criteria_cmd(
         raise ValidationError(f"--voter must be judge or embedding, got {voter!r}")
     if voter == "judge" and not model:
         raise ValidationError("--voter judge needs --model (local:smollm2 or a server's model)")
+    if propose and not model:
+        raise ValidationError("--propose needs --model (local:smollm2 or a server's model)")
     if train < 2:
         raise ValidationError(f"--train must be >= 2, got {train}")
     for flag, x in (("--keep-accuracy", keep_accuracy), ("--min-coverage", min_coverage)):
         if not 0.0 <= x <= 1.0:
             raise ValidationError(f"{flag} must be in [0, 1], got {x}")
     pairs = read_principle_pairs(file)
-    initial = read_pool(pool) if pool is not None else list(CRITERIA_POOL)
+    initial = read_pool(pool) if pool is not None else ([] if propose else list(CRITERIA_POOL))
     perm = np.random.default_rng(seed).permutation(len(pairs))
     tr, te = pairs.take(np.sort(perm[:train])), pairs.take(np.sort(perm[train:]))
-    with ExitStack() as stack:
+    from prefkit.cli.bench import check_answered, resumable
+
+    with resumable(no_cache), ExitStack() as stack:
         chat = None
         if model:
             chat = _model_chat(stack, model, base_url, cache, no_cache, max_tokens, seed, quiet)
         v: Any = icai.ChatVoter(chat) if voter == "judge" else icai.EmbeddingVoter(_encoder(encoder))  # type: ignore[arg-type]
+        if propose:
+            initial = list(dict.fromkeys([*initial, *icai.propose_principles(chat, tr)]))  # type: ignore[arg-type]
+            if not initial:
+                raise ValidationError(
+                    f"{model} proposed no criterion (no 'Select the response that ...' line)"
+                )
         res = critiq.mine_criteria(
             tr,
             v,
@@ -269,6 +380,7 @@ def criteria_cmd(
         )
         scorer = critiq.CriteriaScorer().fit(v.vote(res.criteria, tr), tr.pref)
         test_acc = scorer.accuracy(v.vote(res.criteria, te), te.pref) if len(te) else float("nan")
+        check_answered(_chats_of(chat), no_cache)
     doc: dict[str, Any] = {
         "criteria": [
             {"text": t, "weight": float(w)} for t, w in zip(res.criteria, scorer.weights_, strict=True)
