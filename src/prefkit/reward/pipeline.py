@@ -150,6 +150,7 @@ class Judged:
     rating_unit: np.ndarray
     member_resp: np.ndarray
     ranking_unit: np.ndarray
+    texts: np.ndarray | None = None  # the rendered text of each response (object array)
 
     @property
     def units(self) -> np.ndarray:
@@ -197,9 +198,8 @@ def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
     prompts = _prompts(ds, kctx)
     texts = _texts(ds, kitem)
     mode = embedder.spec.text_mode
-    X = embedder(
-        [render_text(p, t, mode) for p, t in zip(prompts, texts, strict=True)], "embedding responses"
-    )
+    rendered = [render_text(p, t, mode) for p, t in zip(prompts, texts, strict=True)]
+    X = embedder(rendered, "embedding responses")
     ctx = embedder([prompt_text(p) for p in prompts], "embedding prompts") if need_ctx else None
     n_p, n_m = len(rows), len(rk.members)
     n_resp = len(keys)
@@ -219,6 +219,7 @@ def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
         ranking_unit=_units(rk.context, n_resp + n_p + np.arange(len(rk))),
         rating_resp=inv[2 * n_p + n_m :],
         rating_unit=_units(rt.context, inv[2 * n_p + n_m :]),
+        texts=np.array(rendered, dtype=object),
     )
 
 
@@ -297,6 +298,8 @@ def pairs_in(j: Judged, units: np.ndarray) -> PairSet:
         len_r=j.length[il],
         annotator_names=ds.annotators.names,
         subset_names=ds.criteria.names if multi else [],
+        text_c=None if j.texts is None else j.texts[iw],
+        text_r=None if j.texts is None else j.texts[il],
     )
     unit = _units(context[keep], np.arange(int(keep.sum())))
     return PairSet(pairs, unit, ties, int((~keep).sum()))
@@ -647,8 +650,9 @@ def score_dataset(model: Any, ds: Dataset, embedder: Embedder) -> Scores:
     ann = _model_codes(ds.annotators.names, pw.annotator, list(getattr(head, "annotator_names_", [])))
     va = np.log1p([len(render_content(t)) for t in ta])
     vb = np.log1p([len(render_content(t)) for t in tb])
-    ra = np.asarray(head.reward(emb[:n], ctx, ann, va), dtype=np.float64)
-    rb = np.asarray(head.reward(emb[n:], ctx, ann, vb), dtype=np.float64)
+    xs: Any = np.array(texts, dtype=object) if getattr(head, "needs_text", False) else emb
+    ra = np.asarray(head.reward(xs[:n], ctx, ann, va), dtype=np.float64)
+    rb = np.asarray(head.reward(xs[n:], ctx, ann, vb), dtype=np.float64)
     out = Scores(ra, rb, 1.0 / (1.0 + np.exp(-(ra - rb) / model.temperature)))
     if hasattr(head, "attribute_weights") and ctx is not None:
         out.attributes_a = head.attribute_rewards(emb[:n], va)
@@ -674,7 +678,8 @@ def score_responses(model: Any, ds: Dataset, embedder: Embedder) -> ResponseScor
     j = judge(only, embedder, need_ctx=head.needs_ctx)
     n_items = max(len(ds.items), 1)
     verb = np.log1p(j.length)
-    reward = np.asarray(head.reward(j.X, j.ctx, None, verb), dtype=np.float64)
+    xs = j.texts if getattr(head, "needs_text", False) else j.X
+    reward = np.asarray(head.reward(xs, j.ctx, None, verb), dtype=np.float64)
     attrs = None
     if hasattr(head, "attribute_rewards"):
         attrs = head.attribute_rewards(j.X, verb) if head.kind == "armo" else head.attribute_rewards(j.X)
