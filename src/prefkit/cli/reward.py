@@ -22,7 +22,8 @@ from prefkit.cli._common import (
 FROM_HELP = "Input format: trl, hh-rlhf, prefkit, ... (default: detected from the content)."
 SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first one."
 HEAD_HELP = (
-    "Head: bt, mlp, scaled-bt, regression, armo, pl, pal, maxmin, or finetune (the MiniLM encoder itself, "
+    "Head: bt, mlp, scaled-bt, regression, armo, pl, pal, maxmin; conditioned (on each row's system message / "
+    "stated preference), attributes (on the annotator's attributes); or finetune (the MiniLM encoder itself, "
     "fine-tuned with low-rank adapters and the Bradley-Terry loss; slow on CPU)."
 )
 ENCODER_HELP = (
@@ -302,7 +303,7 @@ def eval_(
     ),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
     by: str | None = typer.Option(
-        None, "--by", help="Per slice: group | group:ATTRIBUTE | criterion | annotator (accuracy, ECE, worst)."
+        None, "--by", help="Per slice: group | group:ATTRIBUTE | criterion | annotator | condition (accuracy, ECE, worst)."
     ),
 ) -> None:
     """Evaluate a reward model: strict accuracy (ties count as wrong), NLL, ECE / ACE / MCE, per subset.

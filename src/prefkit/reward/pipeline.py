@@ -151,6 +151,10 @@ class Judged:
     member_resp: np.ndarray
     ranking_unit: np.ndarray
     texts: np.ndarray | None = None  # the rendered text of each response (object array)
+    cond_code: np.ndarray | None = None  # per context code: its condition's code (-1 = none)
+    cond_names: list[str] | None = None  # the distinct conditions (system messages / stated preferences)
+    cond_vec: np.ndarray | None = None  # per condition code: its embedding (heads that condition on it)
+    attr_vocab: list[str] | None = None  # annotator-attribute columns (the attributes head)
 
     @property
     def units(self) -> np.ndarray:
@@ -176,11 +180,61 @@ def _decisive(pw: PairwiseTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, np.where(swapped, pw.b[rows], pw.a[rows]), np.where(swapped, pw.a[rows], pw.b[rows])
 
 
-def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
-    """Embed the distinct responses of ``ds``'s decisive pairs, rankings and ratings."""
+def conditions(ds: Dataset) -> tuple[np.ndarray, list[str]]:
+    """Per context code, the code of its condition (system message / stated preference; -1 = none), and the
+    distinct conditions. A file that gives conditions must give one for every judgment: the first judgment
+    without one is an InputError naming its line."""
+    names = sorted(set(ds.context_condition.values()))
+    pos = {c: i for i, c in enumerate(names)}
+    code = np.array([pos.get(ds.context_condition.get(n, ""), -1) if n in ds.context_condition else -1
+                     for n in ds.contexts.names], dtype=np.int64)
+    if names:
+        for table, what in ((ds.pairwise, "pair"), (ds.rankings, "ranking"), (ds.ratings, "rating")):
+            c = np.asarray(table.context, dtype=np.int64)
+            bad = np.flatnonzero((c < 0) | (code[np.clip(c, 0, None)] < 0) if len(code) else c < 0)
+            if len(bad):
+                i = int(bad[0])
+                line = int(table.line[i]) or None
+                raise InputError(
+                    f"this {what} has no condition (system message / stated preference) but {len(names)} other "
+                    f"condition(s) are given, e.g. {names[0][:60]!r}: give every row one, or none",
+                    path=ds.source,
+                    line=line,
+                )
+    return code, names
+
+
+def judge(
+    ds: Dataset,
+    embedder: Embedder,
+    *,
+    need_ctx: bool = False,
+    condition: str | None = None,
+    attr_vocab: list[str] | None = None,
+) -> Judged:
+    """Embed the distinct responses of ``ds``'s decisive pairs, rankings and ratings; with ``condition``
+    (``"condition"`` or ``"attributes"``) also what the conditioned heads need."""
     pw, rk, rt = ds.pairwise, ds.rankings, ds.ratings
     if ds.n_judgments == 0:
         raise DataProblemError(f"{ds.source or 'the input'} has no pairs, rankings or ratings to learn from")
+    cond_code, cond_names = conditions(ds)
+    cond_vec = None
+    if condition == "condition":
+        if not cond_names:
+            raise DataProblemError(
+                f"{ds.source or 'the input'} gives no condition (a TRL \"system\" field or a context's "
+                "\"condition\"); the conditioned head needs one per judgment"
+            )
+        cond_vec = embedder(cond_names, "embedding conditions")
+    if condition == "attributes":
+        from prefkit.reward.conditioned import attribute_vocab
+
+        if not ds.annotator_groups and attr_vocab is None:
+            raise DataProblemError(
+                f"{ds.source or 'the input'} has no annotator attributes (annotator records with \"groups\"); "
+                "the attributes head needs them"
+            )
+        attr_vocab = attr_vocab if attr_vocab is not None else attribute_vocab(ds.annotator_groups)
     rows, win, lose = _decisive(pw)
     ties = np.setdiff1d(np.arange(len(pw)), rows)
     if len(rows) == 0 and not (len(rk) or len(rt)):
@@ -220,6 +274,10 @@ def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
         rating_resp=inv[2 * n_p + n_m :],
         rating_unit=_units(rt.context, inv[2 * n_p + n_m :]),
         texts=np.array(rendered, dtype=object),
+        cond_code=cond_code,
+        cond_names=cond_names,
+        cond_vec=cond_vec,
+        attr_vocab=attr_vocab if condition == "attributes" else None,
     )
 
 
@@ -286,6 +344,16 @@ def pairs_in(j: Judged, units: np.ndarray) -> PairSet:
     keep = ~(j.X[iw] == j.X[il]).all(axis=1)
     iw, il = iw[keep], il[keep]
     multi = len(ds.criteria) > 1
+    ctx_k, ann_k = context[keep].astype(np.int64), annotator[keep].astype(np.int64)
+    cc = j.cond_code if j.cond_code is not None else np.zeros(0, np.int64)
+    ccode = np.where(ctx_k >= 0, cc[np.clip(ctx_k, 0, None)] if len(cc) else -1, -1)
+    cond = None
+    if j.cond_vec is not None:
+        cond = np.where((ccode >= 0)[:, None], j.cond_vec[np.clip(ccode, 0, None)], 0.0)
+    elif j.attr_vocab is not None:
+        from prefkit.reward.conditioned import attribute_matrix
+
+        cond = attribute_matrix(ann_k, ds.annotators.names, ds.annotator_groups, j.attr_vocab)
     pairs = PairFeatures(
         xc=j.X[iw],
         xr=j.X[il],
@@ -300,6 +368,9 @@ def pairs_in(j: Judged, units: np.ndarray) -> PairSet:
         subset_names=ds.criteria.names if multi else [],
         text_c=None if j.texts is None else j.texts[iw],
         text_r=None if j.texts is None else j.texts[il],
+        cond=cond,
+        condition=ccode,
+        condition_names=list(j.cond_names or []),
     )
     unit = _units(context[keep], np.arange(int(keep.sum())))
     return PairSet(pairs, unit, ties, int((~keep).sum()))
@@ -320,9 +391,16 @@ def _cap_ratings(rt: RatingTable, rows: np.ndarray, seed: int = 0) -> np.ndarray
     return rows[keep]
 
 
-def pair_features(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> PairSet:
+def pair_features(
+    ds: Dataset,
+    embedder: Embedder,
+    *,
+    need_ctx: bool = False,
+    condition: str | None = None,
+    attr_vocab: list[str] | None = None,
+) -> PairSet:
     """All the decisive pairs of ``ds`` (its own and implied), embedded: what pair heads train on."""
-    j = judge(ds, embedder, need_ctx=need_ctx)
+    j = judge(ds, embedder, need_ctx=need_ctx, condition=condition, attr_vocab=attr_vocab)
     return pairs_in(j, j.units)
 
 
@@ -372,6 +450,12 @@ def rating_matrix(j: Judged, units: np.ndarray) -> RatingMatrix:
 # ---- fitting ---------------------------------------------------------------------------------------------
 
 
+def condition_source(head: str | Any) -> str | None:
+    """What a head conditions on: ``"condition"`` (system message), ``"attributes"`` (annotator), or None."""
+    name = head if isinstance(head, str) else getattr(head, "kind", "")
+    return {"conditioned": "condition", "attributes": "attributes"}.get(name)
+
+
 def shaped(head: str, ds: Dataset) -> str | None:
     """Which judgments ``head`` trains on directly in ``ds`` ("ratings", "rankings"), or None for pairs."""
     if head in ("regression", "armo") and len(ds.ratings):
@@ -396,7 +480,10 @@ def fit_units(name: str, params: dict[str, Any], j: Judged, units: np.ndarray) -
 
     kind = shaped(name, j.ds)
     if kind is None:
-        return fit_head(name, pairs_in(j, units).pairs, params)
+        fitted = fit_head(name, pairs_in(j, units).pairs, params)
+        if j.attr_vocab is not None and name == "attributes":
+            fitted.vocab_ = list(j.attr_vocab)  # type: ignore[attr-defined]
+        return fitted
     head = make_head(name, **params)
     if isinstance(head, RegressionHead | ArmoHead):
         m = rating_matrix(j, units)
@@ -504,7 +591,7 @@ def _source(head: str, j: Judged, ps: PairSet) -> Source:
 
 def train(head: str, params: dict[str, Any], ds: Dataset, embedder: Embedder, *, seed: int = 0) -> Trained:
     """Fit ``head`` on what ``ds`` holds (temperature on a held-out 10% of the units, then the head on all)."""
-    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
+    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx, condition=condition_source(head))
     ps = pairs_in(j, j.units)
     if shaped(head, ds) is None and len(ps.pairs) == 0:
         raise DataProblemError(
@@ -523,7 +610,7 @@ def cv(
     held-out judgments imply, with the temperature fitted on a held-out 20% of its training units (a head
     fitted on the other 80%). Returns the result, the pairs
     scored and the source."""
-    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
+    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx, condition=condition_source(head))
     units = j.units
     results, secs = [], 0.0
     for test in kfold_indices(len(units), folds, seed=seed):
@@ -576,6 +663,13 @@ def slice_codes(ds: Dataset, p: PairFeatures, by: str) -> tuple[np.ndarray, list
     kind, _, attr = by.partition(":")
     if kind not in BY or (attr and kind != "group"):
         raise ValidationError(f"--by must be one of {', '.join(BY)} or group:ATTRIBUTE; got {by!r}")
+    if kind == "condition":
+        if not p.condition_names:
+            raise ValidationError(
+                f"--by condition: {ds.source or 'the input'} gives no conditions (a TRL \"system\" field or a "
+                "context's \"condition\")"
+            )
+        return p.condition, list(p.condition_names)
     if kind == "criterion":
         if p.subset_names:
             return p.subset, list(p.subset_names)
@@ -602,7 +696,13 @@ def evaluate_model(
     from prefkit.reward.slices import evaluate_slices
 
     head = model.head
-    p = pair_features(ds, embedder, need_ctx=head.needs_ctx).pairs
+    p = pair_features(
+        ds,
+        embedder,
+        need_ctx=head.needs_ctx,
+        condition=condition_source(head),
+        attr_vocab=getattr(head, "vocab_", None),
+    ).pairs
     if len(p) == 0:
         raise DataProblemError(f"{ds.source or 'the input'} implies no decisive pair to evaluate on")
     sliced = slice_codes(ds, p, by) if by is not None else None
@@ -647,6 +747,17 @@ def score_dataset(model: Any, ds: Dataset, embedder: Embedder) -> Scores:
     n = len(pw)
     head = model.head
     ctx = embedder([prompt_text(p) for p in prompts], "embedding prompts") if head.needs_ctx else None
+    source = condition_source(head)
+    if source == "condition":
+        code, names = conditions(ds)
+        if not names:
+            raise DataProblemError(f"{ds.source or 'the input'} gives no conditions to score the rows under")
+        vec = embedder(names, "embedding conditions")
+        ctx = vec[code[pw.context]]
+    elif source == "attributes":
+        from prefkit.reward.conditioned import attribute_matrix
+
+        ctx = attribute_matrix(pw.annotator, ds.annotators.names, ds.annotator_groups, head.vocab_)
     ann = _model_codes(ds.annotators.names, pw.annotator, list(getattr(head, "annotator_names_", [])))
     va = np.log1p([len(render_content(t)) for t in ta])
     vb = np.log1p([len(render_content(t)) for t in tb])
@@ -675,11 +786,16 @@ def score_responses(model: Any, ds: Dataset, embedder: Embedder) -> ResponseScor
     """Rewards of the responses of ``ds``'s rankings and ratings under a loaded reward model."""
     only = replace(ds, pairwise=PairwiseTable.empty())
     head = model.head
-    j = judge(only, embedder, need_ctx=head.needs_ctx)
+    if condition_source(head) == "attributes":
+        raise ValidationError("the attributes head scores judgments by their annotator; score pairwise rows instead")
+    j = judge(only, embedder, need_ctx=head.needs_ctx, condition=condition_source(head))
     n_items = max(len(ds.items), 1)
     verb = np.log1p(j.length)
     xs = j.texts if getattr(head, "needs_text", False) else j.X
-    reward = np.asarray(head.reward(xs, j.ctx, None, verb), dtype=np.float64)
+    ctx = j.ctx
+    if j.cond_vec is not None and j.cond_code is not None:
+        ctx = j.cond_vec[j.cond_code[np.clip(j.keys // n_items - 1, 0, None)]]
+    reward = np.asarray(head.reward(xs, ctx, None, verb), dtype=np.float64)
     attrs = None
     if hasattr(head, "attribute_rewards"):
         attrs = head.attribute_rewards(j.X, verb) if head.kind == "armo" else head.attribute_rewards(j.X)
