@@ -846,3 +846,65 @@ def place_annotators(model: Any, ds: Dataset, embedder: Embedder, *, min_pairs: 
         else:
             out.append(Placement(name, len(idx), group=int(head.assignment_[code])))
     return out
+
+
+# ---- one head on several datasets (MORE) ---------------------------------------------------------------------
+
+
+@dataclass
+class DatasetReport:
+    """One dataset of a multi-dataset fit: its pairs, MGDA weight and held-out figures."""
+
+    name: str
+    n_train: int
+    n_test: int
+    weight: float
+    accuracy: float
+    ece: float
+    nll: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def multi_dataset(
+    datasets: list[Dataset],
+    embedder: Embedder,
+    *,
+    weighting: str = "mgda",
+    l2: float = 1e-3,
+    test: float = 0.2,
+    calibration: float = 0.1,
+    seed: int = 0,
+) -> tuple[list[DatasetReport], TemperatureFit, Any]:
+    """Split each dataset's units into train / calibration / test shares, fit one linear BT head on all the
+    training shares with ``weighting`` across datasets (:func:`prefkit.reward.multi.fit_multi`), fit one
+    temperature on the pooled calibration pairs, and score every dataset's test pairs. Returns the reports,
+    the temperature and the head refitted on all the data (for saving)."""
+    from prefkit.reward.multi import fit_multi
+
+    if len(datasets) < 2:
+        raise ValidationError("multi-dataset training needs at least two files")
+    if not (0 < test < 1 and 0 <= calibration < 1 and test + calibration < 1):
+        raise ValidationError(f"test and calibration shares must be in (0, 1) with a sum below 1; got {test}, {calibration}")
+    judged = [judge(ds, embedder) for ds in datasets]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for ds, j in zip(datasets, judged, strict=True):
+        u = rng.permutation(j.units)
+        n_te, n_cal = max(int(round(test * len(u))), 1), int(round(calibration * len(u)))
+        if len(u) - n_te - n_cal < 1:
+            raise DataProblemError(f"{ds.source or 'a dataset'} has too few prompts ({len(u)}) to split")
+        te, cal, tr = (pairs_in(j, s).pairs for s in (u[:n_te], u[n_te : n_te + n_cal], u[n_te + n_cal :]))
+        if len(tr) == 0 or len(te) == 0:
+            raise DataProblemError(f"{ds.source or 'a dataset'} has no decisive pairs in its train or test share")
+        parts.append((tr, cal, te))
+    fit = fit_multi([p[0] for p in parts], weighting=weighting, l2=l2, seed=seed)
+    cal_m = np.concatenate([fit.head.margins(p[1]) for p in parts if len(p[1])]) if calibration else np.zeros(0)
+    temp = calibrate_temperature(cal_m, min_pairs=MIN_CALIBRATION_PAIRS)
+    reports = []
+    for ds, (tr, _, te), a in zip(datasets, parts, fit.mean_weights, strict=True):
+        ev = evaluate_margins(fit.head.margins(te), temperature=temp.value, temperature_status=temp.status)
+        reports.append(DatasetReport(ds.source or "?", len(tr), len(te), float(a), ev.accuracy, ev.ece, ev.nll))
+    full = fit_multi([pairs_in(j, j.units).pairs for j in judged], weighting=weighting, l2=l2, seed=seed)
+    return reports, temp, full.head
