@@ -482,6 +482,49 @@ def multi(
 
 
 @reward_app.command()
+def relabel(
+    file: Path = typer.Argument(..., help="Comparisons with one or more criteria (the per-criterion strengths are learnt here).", callback=input_file),
+    out: Path = typer.Option(..., "--out", help="Relabelled data to write (prefkit JSONL: one rating per response and criterion).", callback=output_file),
+    on: Path | None = typer.Option(None, "--on", help="Relabel this file's responses instead of FILE's.", callback=input_file),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
+    text_mode: str | None = typer.Option(None, "--text", help=TEXT_HELP),
+    max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    l2: float = typer.Option(1e-2, "--l2", help="L2 penalty of each criterion's head."),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """Per-criterion strengths from comparisons, written as ratings in [0, 1] (AlignDiff's relabelling).
+
+    One linear Bradley-Terry head per criterion of FILE; every response of --on (default FILE) gets, per
+    criterion, the percentile of its reward among those responses.
+
+    Example: prefkit reward relabel criteria.jsonl --on unlabelled.jsonl --out strengths.jsonl
+    """
+    from prefkit.data import io
+    from prefkit.reward.pipeline import relabel as relabel_on
+
+    _fmt(format)
+    spec = _spec("bt", encoder, text_mode, max_seq_length, {})
+    _threads()
+    src = _read(file, None, False)
+    target = _read(on, None, False) if on is not None else src
+    emb = _embedder(spec, cache_dir, no_cache)
+    ds, acc = relabel_on(src, target, emb, l2=l2)
+    io.write(ds, out, "prefkit")
+    result = {"out": str(out), "criteria": acc, "responses": int(len(ds.ratings) // max(len(acc), 1))}
+    if format == "json":
+        print_json(result)
+        return
+    console.print(
+        f"relabelled {result['responses']} responses on {len(acc)} criteria ("
+        + ", ".join(f"{k}: train accuracy {v:.3f}" for k, v in acc.items())
+        + f"); written to {out}",
+        highlight=False,
+    )
+
+
+@reward_app.command()
 def score(
     model_dir: Path = typer.Argument(..., help="A model directory written by prefkit reward train."),
     file: Path = typer.Argument(..., help="Data to score: pairs, rankings or ratings.", callback=input_file),

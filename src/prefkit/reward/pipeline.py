@@ -908,3 +908,62 @@ def multi_dataset(
         reports.append(DatasetReport(ds.source or "?", len(tr), len(te), float(a), ev.accuracy, ev.ece, ev.nll))
     full = fit_multi([pairs_in(j, j.units).pairs for j in judged], weighting=weighting, l2=l2, seed=seed)
     return reports, temp, full.head
+
+
+# ---- per-criterion strengths and relabelling (AlignDiff) -----------------------------------------------------
+
+
+def relabel(
+    source: Dataset, target: Dataset, embedder: Embedder, *, l2: float = 1e-2
+) -> tuple[Dataset, dict[str, float]]:
+    """AlignDiff's relabelling: one linear Bradley-Terry head per criterion of ``source``'s comparisons, then
+    every response of ``target`` (its pairs', rankings' and ratings' responses) rated on each criterion by its
+    strength, the percentile of its reward among ``target``'s responses (0 = weakest, 1 = strongest).
+
+    Returns the relabelled dataset (``target``'s items, contexts and texts; one rating per response and
+    criterion, attribute = criterion) and each criterion head's training accuracy."""
+    from prefkit.data._build import Builder, Context
+    from prefkit.data.index import ItemIndex
+    from prefkit.reward.bt import BradleyTerryHead
+
+    js = judge(source, embedder)
+    ps = pairs_in(js, js.units).pairs
+    if len(ps) == 0:
+        raise DataProblemError(f"{source.source or 'the input'} has no decisive comparisons to learn strengths from")
+    if ps.subset_names:
+        names, codes = list(ps.subset_names), ps.subset
+    else:
+        names, codes = [source.criteria.name(0) if len(source.criteria) else "overall"], np.zeros(len(ps), np.int64)
+    heads, train_acc = {}, {}
+    for k, name in enumerate(names):
+        sub = ps.take(np.flatnonzero(codes == k))
+        if len(sub) == 0:
+            continue
+        heads[name] = BradleyTerryHead(l2=l2).fit(sub)
+        train_acc[name] = accuracy_strict(heads[name].margins(sub))
+    jt = judge(target, embedder)
+    n_items = max(len(target.items), 1)
+    kctx, kitem = jt.keys // n_items - 1, jt.keys % n_items
+    template = replace(
+        target,
+        attributes=ItemIndex(),
+        pairwise=PairwiseTable.empty(),
+        rankings=type(target.rankings).empty(),
+        ratings=RatingTable.empty(),
+        meta={k: v for k, v in target.meta.items() if k != "skipped"},
+    )
+    b = Builder(template, Context(target.source or "relabelled"))
+    for name, head in heads.items():
+        r = np.asarray(head.reward(jt.X), dtype=np.float64)
+        pct = (np.argsort(np.argsort(r, kind="stable"), kind="stable") / max(len(r) - 1, 1)).astype(np.float64)
+        for c, it, s in zip(kctx.tolist(), kitem.tolist(), pct.tolist(), strict=True):
+            b.rating(
+                target.items.name(it),
+                float(s),
+                0.0,
+                1.0,
+                line=0,
+                attribute=name,
+                context=target.contexts.name(c) if c >= 0 else None,
+            )
+    return b.flush(), train_acc
