@@ -56,6 +56,7 @@ def trl_fit(train, args):  # type: ignore[no-untyped-def]
         tok.eos_token = tok.sep_token
     torch.manual_seed(0)
     model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
+
     def cut(texts):  # type: ignore[no-untyped-def]
         # TRL drops rows longer than max_length; truncate them as prefkit's tokenizer call does instead
         ids = tok(list(texts), truncation=True, max_length=args.max_length - 3, add_special_tokens=False)
@@ -100,7 +101,9 @@ def trl_fit(train, args):  # type: ignore[no-untyped-def]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default=os.environ.get("PREFKIT_SHARED_DATA", str(ROOT.parent / "shared" / "data")))
+    ap.add_argument(
+        "--data", default=os.environ.get("PREFKIT_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
+    )
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--run-folds", default="0,1,2,3,4", help="comma-separated fold numbers to run")
@@ -154,25 +157,45 @@ def main() -> None:
         n_cal = max(len(idx) // 5, 20)
         cal, fit = tr_all.take(idx[:n_cal]), tr_all.take(idx[n_cal:])
 
-        def record(name: str, mc: np.ndarray, mt: np.ndarray, secs: float, fold: int = f, n: int = len(fit)) -> None:
+        def record(
+            name: str, mc: np.ndarray, mt: np.ndarray, secs: float, fold: int = f, n: int = len(fit)
+        ) -> None:
             temp = calibrate_temperature(mc)
             ev = evaluate_margins(mt, temperature=temp.value, temperature_status=temp.status)
             rows.append(
-                [name, str(fold), str(n), str(len(mt)), f"{ev.accuracy:.4f}", f"{ev.ece:.4f}", f"{ev.nll:.4f}",
-                 f"{temp.value:.3f}", f"{secs:.1f}"]
+                [
+                    name,
+                    str(fold),
+                    str(n),
+                    str(len(mt)),
+                    f"{ev.accuracy:.4f}",
+                    f"{ev.ece:.4f}",
+                    f"{ev.nll:.4f}",
+                    f"{temp.value:.3f}",
+                    f"{secs:.1f}",
+                ]
             )
             summary.setdefault(name, []).append((ev.accuracy, ev.ece, ev.nll, secs))
             print("  " + " | ".join(rows[-1]), flush=True)
 
-        full = tr_all.take(idx[n_cal:] if not args.train_pairs else np.delete(np.arange(len(tr_all)), idx[:n_cal]))
+        full = tr_all.take(
+            idx[n_cal:] if not args.train_pairs else np.delete(np.arange(len(tr_all)), idx[:n_cal])
+        )
         probe = BradleyTerryHead().fit(full)
-        record("prefkit bt (frozen, all train pairs)", probe.margins(cal), probe.margins(te), 0.0, n=len(full))
+        record(
+            "prefkit bt (frozen, all train pairs)", probe.margins(cal), probe.margins(te), 0.0, n=len(full)
+        )
         t0 = time.perf_counter()
         probe = BradleyTerryHead().fit(fit)
         record("prefkit bt (frozen probe)", probe.margins(cal), probe.margins(te), time.perf_counter() - t0)
         t0 = time.perf_counter()
-        ft = FinetuneHead(rank=args.rank, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
-                          max_length=args.max_length).fit(fit)
+        ft = FinetuneHead(
+            rank=args.rank,
+            epochs=args.epochs,
+            lr=args.lr,
+            batch_size=args.batch_size,
+            max_length=args.max_length,
+        ).fit(fit)
         secs = time.perf_counter() - t0
         record("prefkit finetune (LoRA)", ft.margins(cal), ft.margins(te), secs)
         if not args.no_trl:
@@ -181,7 +204,12 @@ def main() -> None:
             secs = time.perf_counter() - t0
             sc = score(np.concatenate([cal.text_c, cal.text_r]))
             st = score(np.concatenate([te.text_c, te.text_r]))
-            record("TRL RewardTrainer (full FT)", sc[: len(cal)] - sc[len(cal) :], st[: len(te)] - st[len(te) :], secs)
+            record(
+                "TRL RewardTrainer (full FT)",
+                sc[: len(cal)] - sc[len(cal) :],
+                st[: len(te)] - st[len(te) :],
+                secs,
+            )
     table(
         "per fold",
         ["method", "fold", "train", "test", "accuracy", "ECE", "NLL", "T", "train s"],
@@ -191,7 +219,12 @@ def main() -> None:
         "mean over the folds run",
         ["method", "folds", "accuracy", "ECE", "NLL", "train s / fold"],
         [
-            [k, str(len(v)), *(f"{np.mean([x[i] for x in v]):.4f}" for i in range(3)), f"{np.mean([x[3] for x in v]):.1f}"]
+            [
+                k,
+                str(len(v)),
+                *(f"{np.mean([x[i] for x in v]):.4f}" for i in range(3)),
+                f"{np.mean([x[3] for x in v]):.1f}",
+            ]
             for k, v in summary.items()
         ],
     )

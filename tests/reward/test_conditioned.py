@@ -28,8 +28,12 @@ def _trl(path: Path, seed: int, *, drop_system_at: int | None = None, n: int = 2
     for i in range(n):
         short, long_ = _pair(i, seed)
         k = i % 2
-        row = {"system": SYSTEMS[k], "prompt": f"question {seed} {i // 2}", "chosen": (short, long_)[k],
-               "rejected": (long_, short)[k]}
+        row = {
+            "system": SYSTEMS[k],
+            "prompt": f"question {seed} {i // 2}",
+            "chosen": (short, long_)[k],
+            "rejected": (long_, short)[k],
+        }
         if i == drop_system_at:
             del row["system"]
         rows.append(row)
@@ -42,10 +46,15 @@ def test_conditioned_head_recovers_opposite_preferences() -> None:
     w = rng.standard_normal(d) * 3
     xc, xr = rng.standard_normal((n, d)), rng.standard_normal((n, d))
     cond = np.eye(2)[rng.integers(0, 2, n)]
-    sign = np.where(cond[:, 0] == 1, 1.0, -1.0)  # the planted reward is w.x under one condition, -w.x under the other
+    sign = np.where(
+        cond[:, 0] == 1, 1.0, -1.0
+    )  # the planted reward is w.x under one condition, -w.x under the other
     flip = ((xc - xr) @ w) * sign < 0
     xc, xr = np.where(flip[:, None], xr, xc), np.where(flip[:, None], xc, xr)
-    tr, te = PairFeatures(xc[:600], xr[:600], cond=cond[:600]), PairFeatures(xc[600:], xr[600:], cond=cond[600:])
+    tr, te = (
+        PairFeatures(xc[:600], xr[:600], cond=cond[:600]),
+        PairFeatures(xc[600:], xr[600:], cond=cond[600:]),
+    )
     acc = float((ConditionedHead(rank=2).fit(tr).margins(te) > 0).mean())
     assert acc > 0.95
     from prefkit.reward.bt import BradleyTerryHead
@@ -69,7 +78,9 @@ def test_janus_system_messages_from_the_cli(tmp_path, capsys, cache) -> None:
     accs = {}
     for head in ("conditioned", "bt"):
         rm = tmp_path / head
-        code, _, err = run(["reward", "train", str(train), "--head", head, "--out", str(rm), *ENC, *cache], capsys)
+        code, _, err = run(
+            ["reward", "train", str(train), "--head", head, "--out", str(rm), *ENC, *cache], capsys
+        )
         assert code == 0, err
         code, out, err = run(
             ["reward", "eval", str(rm), str(test), "--by", "condition", "--format", "json", *cache], capsys
@@ -80,7 +91,9 @@ def test_janus_system_messages_from_the_cli(tmp_path, capsys, cache) -> None:
         accs[head] = sl["worst"]["accuracy"]
     assert accs["conditioned"] > 0.9 and accs["bt"] < 0.6
     scored = tmp_path / "scored.jsonl"
-    code, out, err = run(["reward", "score", str(tmp_path / "conditioned"), str(test), "--out", str(scored)], capsys)
+    code, out, err = run(
+        ["reward", "score", str(tmp_path / "conditioned"), str(test), "--out", str(scored)], capsys
+    )
     assert code == 0, err
     assert len(scored.read_text(encoding="utf-8").splitlines()) == 200
 
@@ -88,8 +101,10 @@ def test_janus_system_messages_from_the_cli(tmp_path, capsys, cache) -> None:
 def test_system_field_on_some_rows_only_names_the_row(tmp_path, capsys, cache) -> None:
     bad = tmp_path / "bad.jsonl"
     _trl(bad, 0, drop_system_at=3, n=10)
-    code, _, err = run(["reward", "train", str(bad), "--head", "conditioned", "--out", str(tmp_path / "m"), *ENC,
-                        *cache], capsys)
+    code, _, err = run(
+        ["reward", "train", str(bad), "--head", "conditioned", "--out", str(tmp_path / "m"), *ENC, *cache],
+        capsys,
+    )
     assert code == 2 and ":4" in err and "system" in err
 
 
@@ -112,16 +127,20 @@ def test_by_condition_without_conditions(tmp_path, capsys, cache) -> None:
     pytest.importorskip("torch")
     f = tmp_path / "plain.jsonl"
     f.write_text(
-        "".join(json.dumps({"prompt": f"q{i}", "chosen": f"good answer {i}", "rejected": f"bad {i}"}) + "\n"
-                for i in range(40)),
+        "".join(
+            json.dumps({"prompt": f"q{i}", "chosen": f"good answer {i}", "rejected": f"bad {i}"}) + "\n"
+            for i in range(40)
+        ),
         encoding="utf-8",
     )
     code, _, err = run(["reward", "train", str(f), "--out", str(tmp_path / "m"), *ENC, *cache], capsys)
     assert code == 0, err
     code, _, err = run(["reward", "eval", str(tmp_path / "m"), str(f), "--by", "condition", *cache], capsys)
     assert code == 2 and "gives no conditions" in err
-    code, _, err = run(["reward", "train", str(f), "--head", "conditioned", "--out", str(tmp_path / "c"), *ENC,
-                        *cache], capsys)
+    code, _, err = run(
+        ["reward", "train", str(f), "--head", "conditioned", "--out", str(tmp_path / "c"), *ENC, *cache],
+        capsys,
+    )
     assert code == 2 and "no condition" in err
 
 
@@ -135,7 +154,9 @@ def _camps(path: Path, seed: int, annotators: dict[str, str]) -> None:
         recs.append({"type": "item", "id": formal, "text": f"Certainly, I would be glad to assist you {i}"})
         ann = names[i % len(names)]
         young = annotators[ann] == "young"
-        recs.append({"type": "pairwise", "a": casual, "b": formal, "outcome": "a" if young else "b", "annotator": ann})
+        recs.append(
+            {"type": "pairwise", "a": casual, "b": formal, "outcome": "a" if young else "b", "annotator": ann}
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
 
 
@@ -145,7 +166,9 @@ def test_attributes_head_scores_new_annotators_by_their_attributes(tmp_path, cap
     _camps(train, 0, {"y1": "young", "y2": "young", "o1": "old"})
     _camps(test, 1, {"new_y": "young", "new_o": "old"})  # annotators the model never saw
     rm = tmp_path / "rm"
-    code, _, err = run(["reward", "train", str(train), "--head", "attributes", "--out", str(rm), *ENC, *cache], capsys)
+    code, _, err = run(
+        ["reward", "train", str(train), "--head", "attributes", "--out", str(rm), *ENC, *cache], capsys
+    )
     assert code == 0, err
     code, out, err = run(
         ["reward", "eval", str(rm), str(test), "--by", "group:age", "--format", "json", *cache], capsys
@@ -160,6 +183,8 @@ def test_attributes_head_scores_new_annotators_by_their_attributes(tmp_path, cap
 def test_attributes_head_without_attributes(tmp_path, capsys, cache) -> None:
     f = tmp_path / "plain.jsonl"
     f.write_text(json.dumps({"prompt": "q", "chosen": "good", "rejected": "bad"}) + "\n", encoding="utf-8")
-    code, _, err = run(["reward", "train", str(f), "--head", "attributes", "--out", str(tmp_path / "m"), *ENC,
-                        *cache], capsys)
+    code, _, err = run(
+        ["reward", "train", str(f), "--head", "attributes", "--out", str(tmp_path / "m"), *ENC, *cache],
+        capsys,
+    )
     assert code == 2 and "no annotator attributes" in err

@@ -28,7 +28,13 @@ def _rows(n: int, seed: int) -> list[dict]:
     rows = []
     for i in range(n):
         g, b = GOOD[rng.integers(3)], BAD[rng.integers(3)]
-        rows.append({"prompt": f"question {seed}-{i}: can you help me?", "chosen": f"{g} ({i})", "rejected": f"{b} ({i})"})
+        rows.append(
+            {
+                "prompt": f"question {seed}-{i}: can you help me?",
+                "chosen": f"{g} ({i})",
+                "rejected": f"{b} ({i})",
+            }
+        )
     return rows
 
 
@@ -55,9 +61,9 @@ def _bt_loss(m: np.ndarray) -> float:
 
 def test_finetune_starts_at_the_probe_and_lowers_the_loss(tmp_path) -> None:
     from prefkit.reward.bt import BradleyTerryHead
+    from prefkit.reward.encoders import EncoderSpec
     from prefkit.reward.finetune import FinetuneHead
     from prefkit.reward.persist import RewardModel, load_model, save_model
-    from prefkit.reward.encoders import EncoderSpec
 
     p = _pairs(_rows(24, 0))
     probe = BradleyTerryHead().fit(p)
@@ -77,8 +83,24 @@ def test_finetune_from_the_cli(tmp_path, capsys, cache) -> None:
     _write(test, _rows(20, 2))
     rm = tmp_path / "rm"
     code, out, err = run(
-        ["reward", "train", str(train), "--head", "finetune", "--epochs", "1", "--rank", "2", "--max-seq-length",
-         "48", "--out", str(rm), "--format", "json", *cache],
+        [
+            "reward",
+            "train",
+            str(train),
+            "--head",
+            "finetune",
+            "--epochs",
+            "1",
+            "--rank",
+            "2",
+            "--max-seq-length",
+            "48",
+            "--out",
+            str(rm),
+            "--format",
+            "json",
+            *cache,
+        ],
         capsys,
     )
     assert code == 0, err

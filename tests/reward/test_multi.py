@@ -58,7 +58,10 @@ def test_mgda_keeps_a_small_dataset_from_being_drowned() -> None:
 
 
 def _file(path: Path, seed: int, good: str) -> None:
-    rows = [{"prompt": f"q{seed}-{i}", "chosen": f"{good} answer {i}", "rejected": f"meh reply {i}"} for i in range(60)]
+    rows = [
+        {"prompt": f"q{seed}-{i}", "chosen": f"{good} answer {i}", "rejected": f"meh reply {i}"}
+        for i in range(60)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
 
@@ -67,8 +70,22 @@ def test_multi_from_the_cli(tmp_path, capsys, cache) -> None:
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     _file(a, 0, "kind")
     _file(b, 1, "safe")
-    code, out, err = run(["reward", "multi", str(a), str(b), "--encoder", "hashing", "--format", "json",
-                          "--out", str(tmp_path / "rm"), *cache], capsys)
+    code, out, err = run(
+        [
+            "reward",
+            "multi",
+            str(a),
+            str(b),
+            "--encoder",
+            "hashing",
+            "--format",
+            "json",
+            "--out",
+            str(tmp_path / "rm"),
+            *cache,
+        ],
+        capsys,
+    )
     assert code == 0, err
     res = json.loads(out)
     assert [d["name"] for d in res["datasets"]] == [str(a), str(b)]

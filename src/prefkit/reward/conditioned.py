@@ -44,9 +44,13 @@ class ConditionedHead(RewardHead):
 
     def fit(self, pairs: PairFeatures) -> ConditionedHead:
         if self.source not in SOURCES:
-            raise ValidationError(f"conditioned head: source must be one of {', '.join(SOURCES)}; got {self.source!r}")
+            raise ValidationError(
+                f"conditioned head: source must be one of {', '.join(SOURCES)}; got {self.source!r}"
+            )
         if self.rank < 1 or self.l2 < 0:
-            raise ValidationError(f"conditioned head: rank must be >= 1 and l2 >= 0; got {self.rank}, {self.l2}")
+            raise ValidationError(
+                f"conditioned head: rank must be >= 1 and l2 >= 0; got {self.rank}, {self.l2}"
+            )
         pairs.validate()
         if pairs.cond is None:
             raise ValidationError(f"the {self.source} head needs a condition vector for every pair")
@@ -85,9 +89,7 @@ class ConditionedHead(RewardHead):
             raise ValidationError(f"the {self.source} head scores a response under a condition; none given")
         c = np.asarray(ctx, dtype=np.float64)
         if c.shape != (len(x), self.cond_dim_):
-            raise ValidationError(
-                f"condition vectors must be ({len(x)}, {self.cond_dim_}); got {c.shape}"
-            )
+            raise ValidationError(f"condition vectors must be ({len(x)}, {self.cond_dim_}); got {c.shape}")
         return np.asarray(x @ self.w_ + ((x @ self.P_) * (c @ self.Q_)).sum(1))
 
     def margins(self, pairs: PairFeatures) -> np.ndarray:

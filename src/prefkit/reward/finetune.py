@@ -125,9 +125,7 @@ class FinetuneHead(RewardHead):
     def _pooled(self, texts: list[str]) -> Any:
         torch = require("torch")
         base = self._build()[0]
-        enc = self._tok(
-            texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt"
-        )
+        enc = self._tok(texts, truncation=True, max_length=self.max_length, padding=True, return_tensors="pt")
         out = base(**enc).last_hidden_state
         mask = enc["attention_mask"].unsqueeze(-1).to(out.dtype)
         pooled = (out * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

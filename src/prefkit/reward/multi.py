@@ -41,8 +41,8 @@ def min_norm_weights(G: np.ndarray, *, iters: int = 200, tol: float = 1e-10) -> 
     M = G @ G.T
     if K == 2:
         denom = M[0, 0] + M[1, 1] - 2 * M[0, 1]
-        a = 0.5 if denom <= 0 else float(np.clip((M[1, 1] - M[0, 1]) / denom, 0.0, 1.0))
-        return np.array([a, 1.0 - a])
+        a1 = 0.5 if denom <= 0 else float(np.clip((M[1, 1] - M[0, 1]) / denom, 0.0, 1.0))
+        return np.array([a1, 1.0 - a1])
     if K <= 10:
         return _enumerate_supports(M)
     a = np.full(K, 1.0 / K)
@@ -120,7 +120,9 @@ def fit_multi(
         raise ValidationError("multi-dataset training needs at least one dataset")
     dims = {p.dim for p in datasets}
     if len(dims) != 1:
-        raise ValidationError(f"the datasets were embedded in different dimensions {sorted(dims)}; use one encoder")
+        raise ValidationError(
+            f"the datasets were embedded in different dimensions {sorted(dims)}; use one encoder"
+        )
     for p in datasets:
         p.validate()
     if steps < 1 or lr <= 0 or l2 < 0:
