@@ -188,3 +188,17 @@ def test_attributes_head_without_attributes(tmp_path, capsys, cache) -> None:
         capsys,
     )
     assert code == 2 and "no annotator attributes" in err
+
+
+def test_conditions_survive_a_round_trip(tmp_path) -> None:
+    from prefkit.data.io import read, write
+
+    f = tmp_path / "t.jsonl"
+    _trl(f, 0, n=10)
+    ds = read(f, "trl")
+    assert sorted(set(ds.context_condition.values())) == sorted(SYSTEMS)
+    for fmt, name in (("prefkit", "n.jsonl"), ("trl", "t2.jsonl")):
+        write(ds, tmp_path / name, fmt)
+        back = read(tmp_path / name, fmt)
+        per_pair = [back.context_condition[back.contexts.name(int(c))] for c in back.pairwise.context]
+        assert per_pair == [ds.context_condition[ds.contexts.name(int(c))] for c in ds.pairwise.context]
