@@ -155,6 +155,7 @@ class Judged:
     cond_names: list[str] | None = None  # the distinct conditions (system messages / stated preferences)
     cond_vec: np.ndarray | None = None  # per condition code: its embedding (heads that condition on it)
     attr_vocab: list[str] | None = None  # annotator-attribute columns (the attributes head)
+    progress: ProgressFactory = no_progress  # for long fits (fine-tuning)
 
     @property
     def units(self) -> np.ndarray:
@@ -278,6 +279,7 @@ def judge(
         cond_names=cond_names,
         cond_vec=cond_vec,
         attr_vocab=attr_vocab if condition == "attributes" else None,
+        progress=embedder.progress,
     )
 
 
@@ -479,6 +481,14 @@ def fit_units(name: str, params: dict[str, Any], j: Judged, units: np.ndarray) -
     from prefkit.reward.regression import RegressionHead
 
     kind = shaped(name, j.ds)
+    if kind is None and name == "finetune":
+        from prefkit.reward.finetune import FinetuneHead
+
+        ft = make_head(name, **params)
+        assert isinstance(ft, FinetuneHead)
+        pairs = pairs_in(j, units).pairs.validate()
+        with j.progress(f"fine-tuning ({ft.epochs} epoch(s), {len(pairs)} pairs)", float(ft.epochs * len(pairs))) as adv:
+            return ft.fit(pairs, progress=adv)
     if kind is None:
         fitted = fit_head(name, pairs_in(j, units).pairs, params)
         if j.attr_vocab is not None and name == "attributes":
