@@ -82,6 +82,10 @@ def hh_section(data: Path, cache_dir: str | None) -> None:
         if name in ("pal", "maxmin"):
             rows.append([name, "n/a (needs annotators; see the pluralistic table)", "", "", ""])
             continue
+        if name in ("finetune", "conditioned", "attributes"):
+            why = "fine-tunes the encoder; see bench_finetune.py" if name == "finetune" else "needs conditions"
+            rows.append([name, f"n/a ({why})", "", "", ""])
+            continue
         res = cross_validate(lambda tr, n=name: fit_head(n, tr).margins, pairs, 5, groups=ctx)
         rows.append(
             [

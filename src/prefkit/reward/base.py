@@ -22,6 +22,7 @@ class RewardHead:
     kind = "base"
     needs_ctx = False
     needs_annotator = False
+    needs_text = False  # True: ``reward`` takes the rendered texts (an object array), not embeddings
 
     def get_params(self) -> dict[str, Any]:
         sig = inspect.signature(type(self).__init__)

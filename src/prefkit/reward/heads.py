@@ -8,11 +8,13 @@ from prefkit.errors import ValidationError
 from prefkit.reward.armo import ArmoHead
 from prefkit.reward.base import RewardHead
 from prefkit.reward.bt import BradleyTerryHead, ScaledBTHead
+from prefkit.reward.conditioned import AttributesHead, ConditionedHead
+from prefkit.reward.finetune import FinetuneHead
 from prefkit.reward.plackett_luce import PlackettLuceHead
 from prefkit.reward.pluralistic import MaxMinHead, PALHead
 from prefkit.reward.regression import RegressionHead
 
-HEAD_NAMES = ("bt", "mlp", "scaled-bt", "regression", "armo", "pl", "pal", "maxmin")
+HEAD_NAMES = ("bt", "mlp", "scaled-bt", "regression", "armo", "pl", "pal", "maxmin", "finetune", "conditioned", "attributes")
 
 _CLASSES: dict[str, type[RewardHead]] = {
     "bt": BradleyTerryHead,
@@ -23,6 +25,9 @@ _CLASSES: dict[str, type[RewardHead]] = {
     "pl": PlackettLuceHead,
     "pal": PALHead,
     "maxmin": MaxMinHead,
+    "finetune": FinetuneHead,
+    "conditioned": ConditionedHead,
+    "attributes": AttributesHead,
 }
 _DEFAULTS: dict[str, dict[str, Any]] = {"mlp": {"hidden": 32, "l2": 1e-2, "epochs": 100, "lr": 5e-3}}
 

@@ -31,6 +31,11 @@ class PairFeatures:
     len_r: Any = None  # an ndarray after __post_init__
     annotator_names: list[str] = field(default_factory=list)
     subset_names: list[str] = field(default_factory=list)
+    text_c: Any = None  # the rendered texts of chosen / rejected (object arrays), for heads that read texts
+    text_r: Any = None
+    cond: np.ndarray | None = None  # condition vectors (system-message embedding / annotator attributes)
+    condition: Any = None  # an ndarray after __post_init__: condition code of each pair (-1 = none)
+    condition_names: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.xc = np.ascontiguousarray(self.xc, dtype=np.float32)
@@ -52,6 +57,18 @@ class PairFeatures:
         self.subset = _col(self.subset, n, -1, "subset", np.int64)
         self.len_c = _col(self.len_c, n, np.nan, "len_c")
         self.len_r = _col(self.len_r, n, np.nan, "len_r")
+        self.condition = _col(self.condition, n, -1, "condition", np.int64)
+        if self.cond is not None:
+            self.cond = np.ascontiguousarray(self.cond, dtype=np.float32)
+            if self.cond.ndim != 2 or len(self.cond) != n:
+                raise ValidationError(f"cond must be an (n_pairs, dim) array with n_pairs={n}; got {self.cond.shape}")
+        for name in ("text_c", "text_r"):
+            v = getattr(self, name)
+            if v is not None:
+                v = np.asarray(v, dtype=object).reshape(-1)
+                if len(v) != n:
+                    raise ValidationError(f"{name} has {len(v)} entries but there are {n} pairs; give one per pair")
+                setattr(self, name, v)
 
     def __len__(self) -> int:
         return len(self.xc)

@@ -150,6 +150,12 @@ class Judged:
     rating_unit: np.ndarray
     member_resp: np.ndarray
     ranking_unit: np.ndarray
+    texts: np.ndarray | None = None  # the rendered text of each response (object array)
+    cond_code: np.ndarray | None = None  # per context code: its condition's code (-1 = none)
+    cond_names: list[str] | None = None  # the distinct conditions (system messages / stated preferences)
+    cond_vec: np.ndarray | None = None  # per condition code: its embedding (heads that condition on it)
+    attr_vocab: list[str] | None = None  # annotator-attribute columns (the attributes head)
+    progress: ProgressFactory = no_progress  # for long fits (fine-tuning)
 
     @property
     def units(self) -> np.ndarray:
@@ -175,11 +181,61 @@ def _decisive(pw: PairwiseTable) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return rows, np.where(swapped, pw.b[rows], pw.a[rows]), np.where(swapped, pw.a[rows], pw.b[rows])
 
 
-def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
-    """Embed the distinct responses of ``ds``'s decisive pairs, rankings and ratings."""
+def conditions(ds: Dataset) -> tuple[np.ndarray, list[str]]:
+    """Per context code, the code of its condition (system message / stated preference; -1 = none), and the
+    distinct conditions. A file that gives conditions must give one for every judgment: the first judgment
+    without one is an InputError naming its line."""
+    names = sorted(set(ds.context_condition.values()))
+    pos = {c: i for i, c in enumerate(names)}
+    code = np.array([pos.get(ds.context_condition.get(n, ""), -1) if n in ds.context_condition else -1
+                     for n in ds.contexts.names], dtype=np.int64)
+    if names:
+        for table, what in ((ds.pairwise, "pair"), (ds.rankings, "ranking"), (ds.ratings, "rating")):
+            c = np.asarray(table.context, dtype=np.int64)
+            bad = np.flatnonzero((c < 0) | (code[np.clip(c, 0, None)] < 0) if len(code) else c < 0)
+            if len(bad):
+                i = int(bad[0])
+                line = int(table.line[i]) or None
+                raise InputError(
+                    f"this {what} has no condition (system message / stated preference) but {len(names)} other "
+                    f"condition(s) are given, e.g. {names[0][:60]!r}: give every row one, or none",
+                    path=ds.source,
+                    line=line,
+                )
+    return code, names
+
+
+def judge(
+    ds: Dataset,
+    embedder: Embedder,
+    *,
+    need_ctx: bool = False,
+    condition: str | None = None,
+    attr_vocab: list[str] | None = None,
+) -> Judged:
+    """Embed the distinct responses of ``ds``'s decisive pairs, rankings and ratings; with ``condition``
+    (``"condition"`` or ``"attributes"``) also what the conditioned heads need."""
     pw, rk, rt = ds.pairwise, ds.rankings, ds.ratings
     if ds.n_judgments == 0:
         raise DataProblemError(f"{ds.source or 'the input'} has no pairs, rankings or ratings to learn from")
+    cond_code, cond_names = conditions(ds)
+    cond_vec = None
+    if condition == "condition":
+        if not cond_names:
+            raise DataProblemError(
+                f"{ds.source or 'the input'} gives no condition (a TRL \"system\" field or a context's "
+                "\"condition\"); the conditioned head needs one per judgment"
+            )
+        cond_vec = embedder(cond_names, "embedding conditions")
+    if condition == "attributes":
+        from prefkit.reward.conditioned import attribute_vocab
+
+        if not ds.annotator_groups and attr_vocab is None:
+            raise DataProblemError(
+                f"{ds.source or 'the input'} has no annotator attributes (annotator records with \"groups\"); "
+                "the attributes head needs them"
+            )
+        attr_vocab = attr_vocab if attr_vocab is not None else attribute_vocab(ds.annotator_groups)
     rows, win, lose = _decisive(pw)
     ties = np.setdiff1d(np.arange(len(pw)), rows)
     if len(rows) == 0 and not (len(rk) or len(rt)):
@@ -197,9 +253,8 @@ def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
     prompts = _prompts(ds, kctx)
     texts = _texts(ds, kitem)
     mode = embedder.spec.text_mode
-    X = embedder(
-        [render_text(p, t, mode) for p, t in zip(prompts, texts, strict=True)], "embedding responses"
-    )
+    rendered = [render_text(p, t, mode) for p, t in zip(prompts, texts, strict=True)]
+    X = embedder(rendered, "embedding responses")
     ctx = embedder([prompt_text(p) for p in prompts], "embedding prompts") if need_ctx else None
     n_p, n_m = len(rows), len(rk.members)
     n_resp = len(keys)
@@ -219,6 +274,12 @@ def judge(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> Judged:
         ranking_unit=_units(rk.context, n_resp + n_p + np.arange(len(rk))),
         rating_resp=inv[2 * n_p + n_m :],
         rating_unit=_units(rt.context, inv[2 * n_p + n_m :]),
+        texts=np.array(rendered, dtype=object),
+        cond_code=cond_code,
+        cond_names=cond_names,
+        cond_vec=cond_vec,
+        attr_vocab=attr_vocab if condition == "attributes" else None,
+        progress=embedder.progress,
     )
 
 
@@ -285,6 +346,16 @@ def pairs_in(j: Judged, units: np.ndarray) -> PairSet:
     keep = ~(j.X[iw] == j.X[il]).all(axis=1)
     iw, il = iw[keep], il[keep]
     multi = len(ds.criteria) > 1
+    ctx_k, ann_k = context[keep].astype(np.int64), annotator[keep].astype(np.int64)
+    cc = j.cond_code if j.cond_code is not None else np.zeros(0, np.int64)
+    ccode = np.where(ctx_k >= 0, cc[np.clip(ctx_k, 0, None)] if len(cc) else -1, -1)
+    cond = None
+    if j.cond_vec is not None:
+        cond = np.where((ccode >= 0)[:, None], j.cond_vec[np.clip(ccode, 0, None)], 0.0)
+    elif j.attr_vocab is not None:
+        from prefkit.reward.conditioned import attribute_matrix
+
+        cond = attribute_matrix(ann_k, ds.annotators.names, ds.annotator_groups, j.attr_vocab)
     pairs = PairFeatures(
         xc=j.X[iw],
         xr=j.X[il],
@@ -297,6 +368,11 @@ def pairs_in(j: Judged, units: np.ndarray) -> PairSet:
         len_r=j.length[il],
         annotator_names=ds.annotators.names,
         subset_names=ds.criteria.names if multi else [],
+        text_c=None if j.texts is None else j.texts[iw],
+        text_r=None if j.texts is None else j.texts[il],
+        cond=cond,
+        condition=ccode,
+        condition_names=list(j.cond_names or []),
     )
     unit = _units(context[keep], np.arange(int(keep.sum())))
     return PairSet(pairs, unit, ties, int((~keep).sum()))
@@ -317,9 +393,16 @@ def _cap_ratings(rt: RatingTable, rows: np.ndarray, seed: int = 0) -> np.ndarray
     return rows[keep]
 
 
-def pair_features(ds: Dataset, embedder: Embedder, *, need_ctx: bool = False) -> PairSet:
+def pair_features(
+    ds: Dataset,
+    embedder: Embedder,
+    *,
+    need_ctx: bool = False,
+    condition: str | None = None,
+    attr_vocab: list[str] | None = None,
+) -> PairSet:
     """All the decisive pairs of ``ds`` (its own and implied), embedded: what pair heads train on."""
-    j = judge(ds, embedder, need_ctx=need_ctx)
+    j = judge(ds, embedder, need_ctx=need_ctx, condition=condition, attr_vocab=attr_vocab)
     return pairs_in(j, j.units)
 
 
@@ -369,6 +452,12 @@ def rating_matrix(j: Judged, units: np.ndarray) -> RatingMatrix:
 # ---- fitting ---------------------------------------------------------------------------------------------
 
 
+def condition_source(head: str | Any) -> str | None:
+    """What a head conditions on: ``"condition"`` (system message), ``"attributes"`` (annotator), or None."""
+    name = head if isinstance(head, str) else getattr(head, "kind", "")
+    return {"conditioned": "condition", "attributes": "attributes"}.get(name)
+
+
 def shaped(head: str, ds: Dataset) -> str | None:
     """Which judgments ``head`` trains on directly in ``ds`` ("ratings", "rankings"), or None for pairs."""
     if head in ("regression", "armo") and len(ds.ratings):
@@ -392,8 +481,19 @@ def fit_units(name: str, params: dict[str, Any], j: Judged, units: np.ndarray) -
     from prefkit.reward.regression import RegressionHead
 
     kind = shaped(name, j.ds)
+    if kind is None and name == "finetune":
+        from prefkit.reward.finetune import FinetuneHead
+
+        ft = make_head(name, **params)
+        assert isinstance(ft, FinetuneHead)
+        pairs = pairs_in(j, units).pairs.validate()
+        with j.progress(f"fine-tuning ({ft.epochs} epoch(s), {len(pairs)} pairs)", float(ft.epochs * len(pairs))) as adv:
+            return ft.fit(pairs, progress=adv)
     if kind is None:
-        return fit_head(name, pairs_in(j, units).pairs, params)
+        fitted = fit_head(name, pairs_in(j, units).pairs, params)
+        if j.attr_vocab is not None and name == "attributes":
+            fitted.vocab_ = list(j.attr_vocab)  # type: ignore[attr-defined]
+        return fitted
     head = make_head(name, **params)
     if isinstance(head, RegressionHead | ArmoHead):
         m = rating_matrix(j, units)
@@ -501,7 +601,7 @@ def _source(head: str, j: Judged, ps: PairSet) -> Source:
 
 def train(head: str, params: dict[str, Any], ds: Dataset, embedder: Embedder, *, seed: int = 0) -> Trained:
     """Fit ``head`` on what ``ds`` holds (temperature on a held-out 10% of the units, then the head on all)."""
-    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
+    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx, condition=condition_source(head))
     ps = pairs_in(j, j.units)
     if shaped(head, ds) is None and len(ps.pairs) == 0:
         raise DataProblemError(
@@ -520,7 +620,7 @@ def cv(
     held-out judgments imply, with the temperature fitted on a held-out 20% of its training units (a head
     fitted on the other 80%). Returns the result, the pairs
     scored and the source."""
-    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx)
+    j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx, condition=condition_source(head))
     units = j.units
     results, secs = [], 0.0
     for test in kfold_indices(len(units), folds, seed=seed):
@@ -573,6 +673,13 @@ def slice_codes(ds: Dataset, p: PairFeatures, by: str) -> tuple[np.ndarray, list
     kind, _, attr = by.partition(":")
     if kind not in BY or (attr and kind != "group"):
         raise ValidationError(f"--by must be one of {', '.join(BY)} or group:ATTRIBUTE; got {by!r}")
+    if kind == "condition":
+        if not p.condition_names:
+            raise ValidationError(
+                f"--by condition: {ds.source or 'the input'} gives no conditions (a TRL \"system\" field or a "
+                "context's \"condition\")"
+            )
+        return p.condition, list(p.condition_names)
     if kind == "criterion":
         if p.subset_names:
             return p.subset, list(p.subset_names)
@@ -599,7 +706,13 @@ def evaluate_model(
     from prefkit.reward.slices import evaluate_slices
 
     head = model.head
-    p = pair_features(ds, embedder, need_ctx=head.needs_ctx).pairs
+    p = pair_features(
+        ds,
+        embedder,
+        need_ctx=head.needs_ctx,
+        condition=condition_source(head),
+        attr_vocab=getattr(head, "vocab_", None),
+    ).pairs
     if len(p) == 0:
         raise DataProblemError(f"{ds.source or 'the input'} implies no decisive pair to evaluate on")
     sliced = slice_codes(ds, p, by) if by is not None else None
@@ -644,11 +757,23 @@ def score_dataset(model: Any, ds: Dataset, embedder: Embedder) -> Scores:
     n = len(pw)
     head = model.head
     ctx = embedder([prompt_text(p) for p in prompts], "embedding prompts") if head.needs_ctx else None
+    source = condition_source(head)
+    if source == "condition":
+        code, names = conditions(ds)
+        if not names:
+            raise DataProblemError(f"{ds.source or 'the input'} gives no conditions to score the rows under")
+        vec = embedder(names, "embedding conditions")
+        ctx = vec[code[pw.context]]
+    elif source == "attributes":
+        from prefkit.reward.conditioned import attribute_matrix
+
+        ctx = attribute_matrix(pw.annotator, ds.annotators.names, ds.annotator_groups, head.vocab_)
     ann = _model_codes(ds.annotators.names, pw.annotator, list(getattr(head, "annotator_names_", [])))
     va = np.log1p([len(render_content(t)) for t in ta])
     vb = np.log1p([len(render_content(t)) for t in tb])
-    ra = np.asarray(head.reward(emb[:n], ctx, ann, va), dtype=np.float64)
-    rb = np.asarray(head.reward(emb[n:], ctx, ann, vb), dtype=np.float64)
+    xs: Any = np.array(texts, dtype=object) if getattr(head, "needs_text", False) else emb
+    ra = np.asarray(head.reward(xs[:n], ctx, ann, va), dtype=np.float64)
+    rb = np.asarray(head.reward(xs[n:], ctx, ann, vb), dtype=np.float64)
     out = Scores(ra, rb, 1.0 / (1.0 + np.exp(-(ra - rb) / model.temperature)))
     if hasattr(head, "attribute_weights") and ctx is not None:
         out.attributes_a = head.attribute_rewards(emb[:n], va)
@@ -671,10 +796,16 @@ def score_responses(model: Any, ds: Dataset, embedder: Embedder) -> ResponseScor
     """Rewards of the responses of ``ds``'s rankings and ratings under a loaded reward model."""
     only = replace(ds, pairwise=PairwiseTable.empty())
     head = model.head
-    j = judge(only, embedder, need_ctx=head.needs_ctx)
+    if condition_source(head) == "attributes":
+        raise ValidationError("the attributes head scores judgments by their annotator; score pairwise rows instead")
+    j = judge(only, embedder, need_ctx=head.needs_ctx, condition=condition_source(head))
     n_items = max(len(ds.items), 1)
     verb = np.log1p(j.length)
-    reward = np.asarray(head.reward(j.X, j.ctx, None, verb), dtype=np.float64)
+    xs = j.texts if getattr(head, "needs_text", False) else j.X
+    ctx = j.ctx
+    if j.cond_vec is not None and j.cond_code is not None:
+        ctx = j.cond_vec[j.cond_code[np.clip(j.keys // n_items - 1, 0, None)]]
+    reward = np.asarray(head.reward(xs, ctx, None, verb), dtype=np.float64)
     attrs = None
     if hasattr(head, "attribute_rewards"):
         attrs = head.attribute_rewards(j.X, verb) if head.kind == "armo" else head.attribute_rewards(j.X)
@@ -725,3 +856,124 @@ def place_annotators(model: Any, ds: Dataset, embedder: Embedder, *, min_pairs: 
         else:
             out.append(Placement(name, len(idx), group=int(head.assignment_[code])))
     return out
+
+
+# ---- one head on several datasets (MORE) ---------------------------------------------------------------------
+
+
+@dataclass
+class DatasetReport:
+    """One dataset of a multi-dataset fit: its pairs, MGDA weight and held-out figures."""
+
+    name: str
+    n_train: int
+    n_test: int
+    weight: float
+    accuracy: float
+    ece: float
+    nll: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def multi_dataset(
+    datasets: list[Dataset],
+    embedder: Embedder,
+    *,
+    weighting: str = "mgda",
+    l2: float = 1e-3,
+    test: float = 0.2,
+    calibration: float = 0.1,
+    seed: int = 0,
+) -> tuple[list[DatasetReport], TemperatureFit, Any]:
+    """Split each dataset's units into train / calibration / test shares, fit one linear BT head on all the
+    training shares with ``weighting`` across datasets (:func:`prefkit.reward.multi.fit_multi`), fit one
+    temperature on the pooled calibration pairs, and score every dataset's test pairs. Returns the reports,
+    the temperature and the head refitted on all the data (for saving)."""
+    from prefkit.reward.multi import fit_multi
+
+    if len(datasets) < 2:
+        raise ValidationError("multi-dataset training needs at least two files")
+    if not (0 < test < 1 and 0 <= calibration < 1 and test + calibration < 1):
+        raise ValidationError(f"test and calibration shares must be in (0, 1) with a sum below 1; got {test}, {calibration}")
+    judged = [judge(ds, embedder) for ds in datasets]
+    rng = np.random.default_rng(seed)
+    parts = []
+    for ds, j in zip(datasets, judged, strict=True):
+        u = rng.permutation(j.units)
+        n_te, n_cal = max(int(round(test * len(u))), 1), int(round(calibration * len(u)))
+        if len(u) - n_te - n_cal < 1:
+            raise DataProblemError(f"{ds.source or 'a dataset'} has too few prompts ({len(u)}) to split")
+        te, cal, tr = (pairs_in(j, s).pairs for s in (u[:n_te], u[n_te : n_te + n_cal], u[n_te + n_cal :]))
+        if len(tr) == 0 or len(te) == 0:
+            raise DataProblemError(f"{ds.source or 'a dataset'} has no decisive pairs in its train or test share")
+        parts.append((tr, cal, te))
+    fit = fit_multi([p[0] for p in parts], weighting=weighting, l2=l2, seed=seed)
+    cal_m = np.concatenate([fit.head.margins(p[1]) for p in parts if len(p[1])]) if calibration else np.zeros(0)
+    temp = calibrate_temperature(cal_m, min_pairs=MIN_CALIBRATION_PAIRS)
+    reports = []
+    for ds, (tr, _, te), a in zip(datasets, parts, fit.mean_weights, strict=True):
+        ev = evaluate_margins(fit.head.margins(te), temperature=temp.value, temperature_status=temp.status)
+        reports.append(DatasetReport(ds.source or "?", len(tr), len(te), float(a), ev.accuracy, ev.ece, ev.nll))
+    full = fit_multi([pairs_in(j, j.units).pairs for j in judged], weighting=weighting, l2=l2, seed=seed)
+    return reports, temp, full.head
+
+
+# ---- per-criterion strengths and relabelling (AlignDiff) -----------------------------------------------------
+
+
+def relabel(
+    source: Dataset, target: Dataset, embedder: Embedder, *, l2: float = 1e-2
+) -> tuple[Dataset, dict[str, float]]:
+    """AlignDiff's relabelling: one linear Bradley-Terry head per criterion of ``source``'s comparisons, then
+    every response of ``target`` (its pairs', rankings' and ratings' responses) rated on each criterion by its
+    strength, the percentile of its reward among ``target``'s responses (0 = weakest, 1 = strongest).
+
+    Returns the relabelled dataset (``target``'s items, contexts and texts; one rating per response and
+    criterion, attribute = criterion) and each criterion head's training accuracy."""
+    from prefkit.data._build import Builder, Context
+    from prefkit.data.index import ItemIndex
+    from prefkit.reward.bt import BradleyTerryHead
+
+    js = judge(source, embedder)
+    ps = pairs_in(js, js.units).pairs
+    if len(ps) == 0:
+        raise DataProblemError(f"{source.source or 'the input'} has no decisive comparisons to learn strengths from")
+    if ps.subset_names:
+        names, codes = list(ps.subset_names), ps.subset
+    else:
+        names, codes = [source.criteria.name(0) if len(source.criteria) else "overall"], np.zeros(len(ps), np.int64)
+    heads, train_acc = {}, {}
+    for k, name in enumerate(names):
+        sub = ps.take(np.flatnonzero(codes == k))
+        if len(sub) == 0:
+            continue
+        heads[name] = BradleyTerryHead(l2=l2).fit(sub)
+        train_acc[name] = accuracy_strict(heads[name].margins(sub))
+    jt = judge(target, embedder)
+    n_items = max(len(target.items), 1)
+    kctx, kitem = jt.keys // n_items - 1, jt.keys % n_items
+    template = replace(
+        target,
+        attributes=ItemIndex(),
+        pairwise=PairwiseTable.empty(),
+        rankings=type(target.rankings).empty(),
+        ratings=RatingTable.empty(),
+        meta={k: v for k, v in target.meta.items() if k != "skipped"},
+    )
+    b = Builder(template, Context(target.source or "relabelled"))
+    for name, head in heads.items():
+        r = np.asarray(head.reward(jt.X), dtype=np.float64)
+        pct = (np.argsort(np.argsort(r, kind="stable"), kind="stable") / max(len(r) - 1, 1)).astype(np.float64)
+        for c, it, s in zip(kctx.tolist(), kitem.tolist(), pct.tolist(), strict=True):
+            b.rating(
+                target.items.name(it),
+                float(s),
+                0.0,
+                1.0,
+                line=0,
+                attribute=name,
+                context=target.contexts.name(c) if c >= 0 else None,
+            )
+    return b.flush(), train_acc

@@ -14,7 +14,7 @@ from prefkit.reward.evaluate import accuracy_strict
 
 __all__ = ["BY", "Slice", "SliceReport", "evaluate_slices", "group_labels"]
 
-BY = ("group", "criterion", "annotator")
+BY = ("group", "criterion", "annotator", "condition")
 NO_GROUP = "(no group)"
 
 

@@ -2,7 +2,7 @@
 
     {"type": "meta", "conversational": false}
     {"type": "item", "id": "gpt-4", "text": "optional content or URI"}
-    {"type": "context", "id": "q1", "text": "What is 2+2?"}
+    {"type": "context", "id": "q1", "text": "What is 2+2?", "condition": "optional system message (Janus)"}
     {"type": "response", "context": "q1", "item": "gpt-4", "text": "4"}
     {"type": "annotator", "id": "w7", "kind": "human", "groups": {"country": "FR"}}
     {"type": "pairwise", "a": "x", "b": "y", "outcome": "a", "strength": 2, "context": "q1", "annotator": "w7",
@@ -155,6 +155,8 @@ def _record(b: Builder, line: int, rec: dict[str, Any]) -> None:
         t.contexts.add(ident)
         if rec.get("text") is not None:
             t.context_text[ident] = str(rec["text"])
+        if rec.get("condition") is not None:
+            t.context_condition[ident] = str(rec["condition"])
     elif kind == "response":
         item = _str(rec, "item", True) or ""
         text = rec.get("text")
@@ -220,7 +222,12 @@ def records(ds: Dataset) -> Iterator[dict[str, Any]]:
     for n in ds.items:
         yield {"type": "item", "id": n, **({"text": ds.item_text[n]} if n in ds.item_text else {})}
     for n in ds.contexts:
-        yield {"type": "context", "id": n, **({"text": ds.context_text[n]} if n in ds.context_text else {})}
+        yield {
+            "type": "context",
+            "id": n,
+            **({"text": ds.context_text[n]} if n in ds.context_text else {}),
+            **({"condition": ds.context_condition[n]} if n in ds.context_condition else {}),
+        }
     rs = ds.responses
     for c, i, text in zip(rs.context.tolist(), rs.item.tolist(), rs.text.to_pylist(), strict=True):
         resp: dict[str, Any] = {"type": "response"}

@@ -3,7 +3,8 @@
 Conversational rows may carry the prompt explicitly (``prompt: [msgs]``) or implicitly, as the leading
 messages that ``chosen`` and ``rejected`` share. Items are (prompt, response) pairs with a content id;
 ``item_text`` holds the response (for conversational rows: the JSON of the message list) and ``context_text``
-the prompt. Pairwise ``a`` = chosen, ``b`` = rejected, outcome ``a``.
+the prompt. Pairwise ``a`` = chosen, ``b`` = rejected, outcome ``a``. An optional ``system`` string (a system
+message / stated preference, as in Janus) must be on every row or on none; it goes to ``context_condition``.
 """
 
 from __future__ import annotations
@@ -32,13 +33,19 @@ def dump_messages(msgs: list[dict[str, Any]]) -> str:
     return json.dumps(msgs, ensure_ascii=False)
 
 
-def add_pair(b: Builder, line: int, prompt: str | None, chosen: str, rejected: str) -> bool:
-    """Add one chosen/rejected pair of texts (shared by TRL and hh-rlhf)."""
+def add_pair(
+    b: Builder, line: int, prompt: str | None, chosen: str, rejected: str, condition: str | None = None
+) -> bool:
+    """Add one chosen/rejected pair of texts (shared by TRL and hh-rlhf); ``condition``: the row's system
+    message / stated preference (Janus), which makes its own context."""
     ctx = None
-    if prompt is not None:
-        ctx = text_id(prompt)
+    if prompt is not None or condition is not None:
+        ctx = text_id(prompt or "") if condition is None else text_id(condition, prompt or "")
         b.t.contexts.add(ctx)
-        b.t.context_text[ctx] = prompt
+        if prompt is not None:
+            b.t.context_text[ctx] = prompt
+        if condition is not None:
+            b.t.context_condition[ctx] = condition
     ia, ib = text_id(prompt or "", chosen), text_id(prompt or "", rejected)
     if ia == ib:
         b.ctx.problem(line, "chosen and rejected are identical; a preference needs two different responses")
@@ -52,7 +59,24 @@ def add_pair(b: Builder, line: int, prompt: str | None, chosen: str, rejected: s
 
 def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator[None]:
     mode: bool | None = b.t.meta.get("conversational")
+    with_system: bool | None = None  # whether the rows carry a "system" field: all of them or none
     for line, rec in records:
+        system: Any = rec.get("system")
+        if system is not None and not isinstance(system, str):
+            b.ctx.problem(line, f"system must be a string (the system message / stated preference), found {type(system).__name__}")
+            yield
+            continue
+        if with_system is None:
+            with_system = system is not None
+        elif with_system != (system is not None):
+            b.ctx.problem(
+                line,
+                "this row has no \"system\" field but earlier rows have one"
+                if with_system
+                else "this row has a \"system\" field but earlier rows have none",
+            )
+            yield
+            continue
         chosen: Any = rec.get("chosen")
         rejected: Any = rec.get("rejected")
         prompt: Any = rec.get("prompt")
@@ -71,7 +95,7 @@ def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator
                 b.ctx.problem(line, "prompt must be a string when chosen/rejected are strings")
             else:
                 mode = False
-                add_pair(b, line, prompt, chosen, rejected)
+                add_pair(b, line, prompt, chosen, rejected, system)
         else:
             if prompt is None:
                 k = 0
@@ -94,6 +118,7 @@ def parse(records: Iterator[tuple[int, dict[str, Any]]], b: Builder) -> Iterator
                     dump_messages(prompt) if prompt else None,
                     dump_messages(chosen),
                     dump_messages(rejected),
+                    system,
                 )
         b.t.meta["conversational"] = bool(mode)
         yield
@@ -131,6 +156,10 @@ def to_rows(ds: Dataset) -> tuple[list[dict[str, Any]], int, int]:
         if pw.outcome[i] == OUTCOME_B:
             a, b = b, a
         row: dict[str, Any] = {}
+        if ds.context_condition and pw.context[i] >= 0:
+            cond = ds.context_condition.get(ds.contexts.name(int(pw.context[i])))
+            if cond is not None:
+                row["system"] = cond
         if has_prompt:
             c = int(pw.context[i])
             row["prompt"] = (
