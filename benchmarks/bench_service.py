@@ -105,7 +105,10 @@ async def _client(
             _, match = await _request(
                 reader, writer, f"GET /api/v1/arenas/bench/match HTTP/1.1\r\n{auth}\r\n"
             )
-            body = json.dumps({"match": json.loads(match)["match"], "ranks": [tid % 2, 1 - tid % 2]}).encode()
+            dealt = json.loads(match)
+            if "match" not in dealt:  # refused (e.g. the per-token vote cap): say why instead of a KeyError
+                raise SystemExit(f"GET match refused: {dealt}")
+            body = json.dumps({"match": dealt["match"], "ranks": [tid % 2, 1 - tid % 2]}).encode()
             path = "/api/v1/arenas/bench/votes"
         else:
             body = json.dumps(
