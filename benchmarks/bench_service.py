@@ -98,17 +98,20 @@ async def _client(
     """One annotator on one keep-alive connection: campaign judgments, or arena match + vote."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     auth = f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n"
+    dealt: dict = {}
     for tid in tasks:
         if time.perf_counter() > deadline:
             break
-        if mode == "arena":
-            _, match = await _request(
-                reader, writer, f"GET /api/v1/arenas/bench/match HTTP/1.1\r\n{auth}\r\n"
-            )
-            dealt = json.loads(match)
+        if mode.startswith("arena"):
+            if mode == "arena" or "match" not in dealt:  # arena-next: the first match only; then each vote's reply
+                _, match = await _request(
+                    reader, writer, f"GET /api/v1/arenas/bench/match HTTP/1.1\r\n{auth}\r\n"
+                )
+                dealt = json.loads(match)
             if "match" not in dealt:  # refused (e.g. the per-token vote cap): say why instead of a KeyError
                 raise SystemExit(f"GET match refused: {dealt}")
-            body = json.dumps({"match": dealt["match"], "ranks": [tid % 2, 1 - tid % 2]}).encode()
+            vote = {"match": dealt["match"], "ranks": [tid % 2, 1 - tid % 2], "next": mode == "arena-next"}
+            body = json.dumps(vote).encode()
             path = "/api/v1/arenas/bench/votes"
         else:
             body = json.dumps(
@@ -117,10 +120,12 @@ async def _client(
             path = "/api/v1/judgments"
         head = f"POST {path} HTTP/1.1\r\n{auth}Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
         t0 = time.perf_counter()
-        status, _ = await _request(reader, writer, head, body)
+        status, reply = await _request(reader, writer, head, body)
         lat.append(time.perf_counter() - t0)
         if status == 201:
             acked.append((token, tid))
+        if mode == "arena-next":
+            dealt = json.loads(reply).get("next") or {}
     writer.close()
 
 
@@ -156,6 +161,8 @@ def run(seconds: float, clients: int, synchronous: str, n_tasks: int, mode: str)
         ADMIN,
         "--rate",
         "1000000",
+        "--arena-cap",
+        "100000000",
         "--synchronous",
         synchronous,
     ]
@@ -176,7 +183,7 @@ def run(seconds: float, clients: int, synchronous: str, n_tasks: int, mode: str)
             {"id": f"q{i}", "context": f"question {i}", "candidates": [f"a{i}", f"b{i}"]}
             for i in range(n_tasks)
         ]
-        if mode == "arena":
+        if mode.startswith("arena"):
             models = [f"model-{m}" for m in range(8)]
             prompts = [
                 {"id": f"p{i}", "prompt": f"prompt {i}", "outputs": {m: f"{m} says {i}" for m in models}}
@@ -195,7 +202,7 @@ def run(seconds: float, clients: int, synchronous: str, n_tasks: int, mode: str)
                 headers=h,
                 timeout=120,
             ).raise_for_status()
-        grant = {"arenas": ["bench"]} if mode == "arena" else {"campaigns": ["bench"]}
+        grant = {"arenas": ["bench"]} if mode.startswith("arena") else {"campaigns": ["bench"]}
         tokens = [
             httpx.post(
                 url + "/api/v1/tokens", json={"annotator": f"c{i}", "kind": "model", **grant}, headers=h
@@ -220,7 +227,7 @@ def run(seconds: float, clients: int, synchronous: str, n_tasks: int, mode: str)
             2.0 + UNDO_S
         )  # the core tables follow the acknowledged answers once their undo window ends
         with sqlite3.connect(db) as conn:
-            if mode == "arena":  # every dealt match is voted once: count rows
+            if mode.startswith("arena"):  # every dealt match is voted once: count rows
                 n_votes = conn.execute("SELECT count(*) FROM svc_arena_votes").fetchone()[0]
                 n_core = conn.execute(
                     "SELECT count(*) FROM pairwise WHERE id LIKE 'arena/bench/%'"
@@ -275,9 +282,10 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=5000)
     ap.add_argument(
         "--mode",
-        choices=["judgments", "arena"],
+        choices=["judgments", "arena", "arena-next"],
         default="judgments",
-        help="POST /api/v1/judgments, or arena: GET a match then POST its vote (latency of the vote)",
+        help="POST /api/v1/judgments; arena: GET a match then POST its vote (latency of the vote); arena-next: "
+        "each vote's reply deals the next match (POST with next=true, one round trip per vote)",
     )
     args = ap.parse_args()
     print(

@@ -333,3 +333,37 @@ def test_pages_render(env: Env) -> None:
     assert 'name="csrf"' in page and "Guidelines" in page
     env.client.cookies.set("prefkit_token", env.admin)
     assert "demo invite" in env.client.get("/admin", headers={"accept": "text/html"}).text
+
+
+def test_a_vote_with_next_deals_the_following_match_in_its_reply(env: Env) -> None:
+    """``next: true`` returns the token's next match with the vote (one round trip per vote); that match is a
+    real one (it can be voted), the vote itself is recorded as without ``next``, and ``next`` must be a bool."""
+    tok = env.invite("voter", arenas=["demo-kwise"])
+    h = env.h(tok)
+    before = env.client.get("/api/v1/arenas/demo-kwise/leaderboard", headers=h).json()[0]["n_votes"]
+    m = env.client.get("/api/v1/arenas/demo-kwise/match", headers=h).json()
+    for _ in range(3):
+        r = env.client.post(
+            "/api/v1/arenas/demo-kwise/votes",
+            json={"match": m["match"], "ranks": [0, 1, 2, 3], "next": True},
+            headers=h,
+        )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert body["duplicate"] is False and len(body["next"]["outputs"]) == 4
+        assert body["next"]["match"] != m["match"]
+        m = body["next"]
+    plain = env.client.post(
+        "/api/v1/arenas/demo-kwise/votes", json={"match": m["match"], "ranks": [0, 1, 2, 3]}, headers=h
+    ).json()
+    assert plain.get("next") is None
+    after = env.client.get("/api/v1/arenas/demo-kwise/leaderboard", headers=h).json()[0]["n_votes"]
+    assert after == before + 4
+    m = env.client.get("/api/v1/arenas/demo-kwise/match", headers=h).json()
+    for bad in ("yes", 1, None):
+        r = env.client.post(
+            "/api/v1/arenas/demo-kwise/votes", json={"match": m["match"], "ranks": [0, 1, 2, 3], "next": bad}, headers=h
+        )
+        assert r.status_code in (400, 422), (bad, r.status_code)
+        assert "next" in r.text
+    assert env.client.get("/api/v1/arenas/demo-kwise/leaderboard", headers=h).json()[0]["n_votes"] == after

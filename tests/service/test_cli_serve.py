@@ -76,3 +76,11 @@ def test_serve_demo_prints_working_links(tmp_path: Path) -> None:
     info = ensure_demo(app.state.svc)
     assert urls["annotator"].endswith(info.annotator_token)
     app.state.svc.close()
+
+
+def test_serve_refuses_an_arena_cap_below_one_before_touching_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "p.db"
+    cmd = [sys.executable, "-m", "prefkit.cli.main", "serve", "--db", str(db), "--port", str(free_port())]
+    out = subprocess.run([*cmd, "--arena-cap", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "arena_cap" in out.stderr and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not db.exists()

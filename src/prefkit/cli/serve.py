@@ -67,6 +67,9 @@ def serve(
     rate: float = typer.Option(
         20.0, "--rate", help="requests per second allowed per token (bursts up to 3x)"
     ),
+    arena_cap: int = typer.Option(
+        1000, "--arena-cap", help="arena matches dealt per token and arena (votes and discarded matches alike)"
+    ),
     base_url: str = typer.Option(
         "", "--base-url", help="public URL printed in links (default http://HOST:PORT)"
     ),
@@ -94,6 +97,7 @@ def serve(
         admin_token=admin_token,
         synchronous=synchronous,
         rate_per_s=rate,
+        arena_cap=arena_cap,
         rate_burst=max(3 * rate, 10.0),
         base_url=base_url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
     )

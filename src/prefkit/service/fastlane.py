@@ -81,9 +81,8 @@ class FastLane:
 
     async def _handle(self, scope: Scope, receive: Callable[[], Awaitable[dict]]) -> tuple[int, Any, dict]:
 
-        from prefkit.service import ops
         from prefkit.service.deps import authenticate
-        from prefkit.service.routers.arenas import cast_vote, deal_match
+        from prefkit.service.routers.arenas import match_reply, vote_reply
         from prefkit.service.routers.campaigns import judge
 
         svc = self.svc
@@ -92,9 +91,7 @@ class FastLane:
         token = auth[7:].strip().decode("latin-1")
         who = authenticate(svc, token)
         if kind == "match":
-            arena = ops.visible_arena(svc, who, slug)
-            token, prompt, outputs = deal_match(svc, who, arena)
-            return 200, {"match": token, "prompt": prompt.prompt, "outputs": outputs}, {}
+            return 200, match_reply(svc, who, slug), {}
         chunks = []
         while True:
             msg = await receive()
@@ -107,8 +104,7 @@ class FastLane:
         if kind == "judgment":
             aid, dup = await judge(svc, who, self.judgment_in.model_validate_json(raw))
             return 201, {"id": aid, "duplicate": dup}, {}
-        vid, dup = await cast_vote(svc, who, slug, self.vote_in.model_validate_json(raw))
-        return 201, {"id": vid, "duplicate": dup}, {}
+        return 201, await vote_reply(svc, who, slug, self.vote_in.model_validate_json(raw)), {}
 
 
 class _Gone(Exception):

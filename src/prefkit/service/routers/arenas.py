@@ -157,11 +157,17 @@ class VoteIn(BaseModel):
     ranks: list[int] = Field(
         description="one rank per shown output, 0 = best, equal ranks = tie", max_length=8
     )
+    next: bool = Field(
+        default=False,
+        strict=True,
+        description="also deal this token's next match in the reply (one round trip per vote instead of two)",
+    )
 
 
 class VoteOut(BaseModel):
     id: int
     duplicate: bool
+    next: MatchOut | None = Field(default=None, description="the next match, when the vote asked for it")
 
 
 class RatingOut(BaseModel):
@@ -184,23 +190,36 @@ class LeaderboardOut(BaseModel):
 @router.get("/api/v1/arenas/{slug}/match", response_model=MatchOut)
 async def match_api(slug: str, request: Request, who: Principal = Depends(get_principal)) -> Any:
     """Deal a match: the engine picks which K models to compare on which prompt."""
-    svc = get_state(request)
-    arena = ops.visible_arena(svc, who, slug)
-    token, prompt, outputs = deal_match(svc, who, arena)
-    return MatchOut(match=token, prompt=prompt.prompt, outputs=outputs)
+    return match_reply(get_state(request), who, slug)
 
 
 @router.post("/api/v1/arenas/{slug}/votes", response_model=VoteOut, status_code=201)
 async def vote_api(slug: str, body: VoteIn, request: Request, who: Principal = Depends(get_principal)) -> Any:
     """Vote on a dealt match; committed before the reply, beliefs updated at once; idempotent per match."""
-    vid, dup = await cast_vote(get_state(request), who, slug, body)
-    return VoteOut(id=vid, duplicate=dup)
+    return await vote_reply(get_state(request), who, slug, body)
 
 
 async def cast_vote(svc: ServiceState, who: Principal, slug: str, body: VoteIn) -> tuple[int, bool]:
-    """What ``POST /api/v1/arenas/{slug}/votes`` does (shared with the fast lane)."""
+    """Record the vote of ``POST /api/v1/arenas/{slug}/votes``."""
     arena = ops.visible_arena(svc, who, slug)
     return await _vote(svc, who, arena, body.match, body.ranks, None)
+
+
+def match_reply(svc: ServiceState, who: Principal, slug: str) -> dict[str, Any]:
+    """The body of ``GET /api/v1/arenas/{slug}/match`` (shared with the fast lane and ``next``)."""
+    arena = ops.visible_arena(svc, who, slug)
+    token, prompt, outputs = deal_match(svc, who, arena)
+    return {"match": token, "prompt": prompt.prompt, "outputs": outputs}
+
+
+async def vote_reply(svc: ServiceState, who: Principal, slug: str, body: VoteIn) -> dict[str, Any]:
+    """The body of ``POST /api/v1/arenas/{slug}/votes`` (shared with the fast lane): the vote, committed, and
+    with ``next`` the token's next match, dealt after the vote is recorded."""
+    vid, dup = await cast_vote(svc, who, slug, body)
+    out: dict[str, Any] = {"id": vid, "duplicate": dup}
+    if body.next:
+        out["next"] = match_reply(svc, who, slug)
+    return out
 
 
 @router.get("/api/v1/arenas/{slug}/leaderboard", response_model=list[LeaderboardOut])
