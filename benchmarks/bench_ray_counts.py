@@ -32,19 +32,6 @@ HERE = Path(__file__).resolve()
 LABELS = np.array(["model_a", "model_b", "tie", "tie (bothbad)"])
 
 
-def _private_network() -> bool:
-    try:
-        return [name for _, name in socket.if_nameindex()] == ["lo"]
-    except OSError:
-        return False
-
-
-def _reexec_in_namespace() -> None:
-    cmd = " ".join(f"'{a}'" for a in [sys.executable, str(HERE), *sys.argv[1:]])
-    res = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up; exec {cmd}"], check=False)
-    sys.exit(res.returncode)
-
-
 def write_shards(root: Path, battles: int, shards: int, models: int, seed: int = 0) -> Path:
     """``shards`` Parquet files of Bradley-Terry battles (dictionary-encoded names, a timestamp), reused if there."""
     import pyarrow as pa
@@ -158,8 +145,10 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="Ray worker CPUs to measure, comma-separated.")
     ap.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "prefkit-bench-ray")
     args = ap.parse_args()
-    if not _private_network():
-        _reexec_in_namespace()
+    from prefkit.storage.engine import loopback_only, reexec_in_private_network
+
+    if not loopback_only():  # Ray only on 127.0.0.1: re-run inside a private network namespace
+        reexec_in_private_network([sys.executable, str(HERE), *sys.argv[1:]])
     os.environ["RAY_AUTH_MODE"] = (
         "disabled"  # no token file in the home folder (ray.init's default for new clusters)
     )

@@ -18,7 +18,6 @@ import contextlib
 import gzip
 import json
 import os
-import shlex
 import shutil
 import signal
 import socket
@@ -29,18 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _private_network() -> bool:
-    try:
-        return [name for _, name in socket.if_nameindex()] == ["lo"]
-    except OSError:
-        return False
-
-
-def _reexec() -> None:
-    cmd = " ".join(shlex.quote(a) for a in [sys.executable, *sys.argv])
-    os.execvp("unshare", ["unshare", "-n", "sh", "-c", f"ip link set lo up; exec {cmd}"])
 
 
 def _texts(n: int) -> list[str]:
@@ -71,9 +58,11 @@ def main() -> None:
     ap.add_argument("--texts", type=int, default=20_000)
     ap.add_argument("--cpus", type=int, default=2, help="CPUs of the Ray head node")
     args = ap.parse_args()
-    if not _private_network():
-        _reexec()
     sys.path.insert(0, str(ROOT / "src"))
+    from prefkit.storage.engine import loopback_only, reexec_in_private_network
+
+    if not loopback_only():  # Ray only on 127.0.0.1: re-run inside a private network namespace
+        reexec_in_private_network([sys.executable, *sys.argv])
     from prefkit.reward.encoders import EncoderSpec, make_encoder
     from prefkit.storage.engine import connect_ray
     from prefkit.storage.engine.maps import RayEncoder

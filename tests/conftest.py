@@ -63,17 +63,6 @@ def _require_peer_fixture():
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
-def _private_network() -> bool:
-    """True inside a private network namespace (``unshare -n``): loopback is the only interface, so Ray's only
-    address is 127.0.0.1 (outside one, Ray advertises the machine's address, which servers here cannot reach)."""
-    import socket
-
-    try:
-        return [name for _, name in socket.if_nameindex()] == ["lo"]
-    except OSError:
-        return False
-
-
 def _free_port() -> int:
     import socket
 
@@ -100,7 +89,9 @@ def ray_cluster(tmp_path_factory):
     import time
 
     require_peer("ray", "ray")
-    if not _private_network():
+    from prefkit.storage.engine import loopback_only
+
+    if not loopback_only():
         msg = "Ray tests need a private network namespace: unshare -n sh -c 'ip link set lo up; make test'"
         if os.environ.get(REQUIRE_PEERS) == "1":
             pytest.fail(msg, pytrace=False)

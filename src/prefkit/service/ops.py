@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -164,8 +165,6 @@ class TaskView:
 def next_task(svc: ServiceState, who: Principal, campaign: Campaign) -> Task | None:
     """The next task for ``who``, leased to it: the first (in campaign order) it has not answered whose done
     answers plus other annotators' live leases stay under the overlap."""
-    import time
-
     svc.lead.check_dealing(campaign)  # paused or closed: 409
     overlap = campaign.config.overlap
     gold = svc.lead.gold(campaign.id)  # gold and attention tasks go to every annotator
@@ -208,8 +207,6 @@ async def submit_answer(
         status = "done"
     rationale = rationale or None
     pos = svc.positions(task_id, who.token_id, n)
-    import time
-
     seconds = svc.leases.started(task_id, who.token_id, time.time())
 
     def op(conn: Any) -> Any:

@@ -337,8 +337,7 @@ def save_answer(
     )
     if status == "done":
         cur2 = conn.execute(
-            "UPDATE svc_tasks SET n_done = n_done + 1 WHERE id = ? AND (n_done < ? OR "
-            "EXISTS (SELECT 1 FROM svc_gold g WHERE g.task_id = svc_tasks.id))",
+            f"UPDATE svc_tasks AS t SET n_done = n_done + 1 WHERE id = ? AND (n_done < ? OR {_GOLD})",
             (task_id, overlap),
         )
         if cur2.rowcount != 1:  # (the caller's savepoint drops the answer row)

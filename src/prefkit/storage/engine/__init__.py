@@ -16,6 +16,12 @@ optional ``ray`` extra). Everything above this package is the same code on a lap
 
 from __future__ import annotations
 
-from prefkit.storage.engine.connect import ENGINES, check_engine, connect_ray
+from prefkit.storage.engine.connect import (
+    ENGINES,
+    check_engine,
+    connect_ray,
+    loopback_only,
+    reexec_in_private_network,
+)
 
-__all__ = ["ENGINES", "check_engine", "connect_ray"]
+__all__ = ["ENGINES", "check_engine", "connect_ray", "loopback_only", "reexec_in_private_network"]
