@@ -26,3 +26,37 @@ def test_an_honest_voter_is_not_flagged() -> None:
     # the same 80% vote rate whether or not each model is shown
     dealt_with, voted_with = np.array([10, 10, 10]), np.array([8, 8, 8])
     assert stuffing_reason(15, 12, dealt_with, voted_with, flag_share=0.3, min_deals=10) is None
+
+
+def _by_hand(dealt, voted, dealt_with, voted_with, flag_share, min_deals):  # type: ignore[no-untyped-def]
+    """The rule as its docstring states it, one model at a time, no shortcuts."""
+    if dealt < min_deals:
+        return None
+    if dealt - voted > flag_share * dealt:
+        return "discard"
+    for m in range(len(dealt_with)):
+        without = dealt - dealt_with[m]
+        if dealt_with[m] >= 5 and without >= 5:
+            if voted_with[m] / dealt_with[m] - (voted - voted_with[m]) / without > flag_share:
+                return "selective"
+    return None
+
+
+def test_verdicts_equal_the_rule_applied_model_by_model() -> None:
+    """The per-deal shortcut (few discards: nobody can be selective) never changes a verdict."""
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(4000):
+        n_models = int(rng.integers(2, 6))
+        dealt = int(rng.integers(0, 40))
+        shown = rng.random((dealt, n_models)) < 0.5
+        p_vote = np.where(rng.random() < 0.5, 0.97, rng.random())
+        voted_rows = rng.random(dealt) < np.where(shown[:, 0], 1.0, p_vote)
+        dealt_with, voted_with = shown.sum(0), shown[voted_rows].sum(0)
+        share = float(rng.choice([0.2, 0.3, 0.5]))
+        got = stuffing_reason(dealt, int(voted_rows.sum()), dealt_with, voted_with, flag_share=share, min_deals=10)
+        want = _by_hand(dealt, int(voted_rows.sum()), dealt_with, voted_with, share, 10)
+        kind = None if got is None else ("discard" if got.startswith("discarded") else "selective")
+        assert kind == want
+        seen.add(want)
+    assert seen == {None, "discard", "selective"}

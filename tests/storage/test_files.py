@@ -311,3 +311,25 @@ def test_round_trip_store_dataset_store(ds: Dataset) -> None:
         with ProjectStore(Path(d) / "two.db") as two:
             assert two.import_dataset(back).added == ds.n_judgments
             _same(two.to_dataset(), ds)
+
+
+def test_system_messages_go_through_the_store_from_trl_to_trl(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """A TRL file with a ``system`` field (Janus) imported into a store exports with the same system messages;
+    a file with it on some rows only is refused naming the row, and the store keeps what it held."""
+    rows = [
+        {"system": "Answer in one word.", "prompt": "Capital of France?", "chosen": "Paris.", "rejected": "Lyon."},
+        {"system": "Explain at length.", "prompt": "Cats?", "chosen": "Cats are small carnivores.", "rejected": "Cats."},
+    ]
+    src = tmp_path / "janus.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    db = tmp_path / "p.db"
+    assert run(["import", str(src), "--db", str(db)], capsys)[0] == 0
+    out = tmp_path / "back.jsonl"
+    assert run(["export", "--db", str(db), str(out), "--to", "trl"], capsys)[0] == 0
+    assert [json.loads(x) for x in out.read_text().splitlines()] == rows
+    bad = tmp_path / "some.jsonl"
+    bad.write_text(json.dumps(rows[0]) + "\n" + json.dumps({k: v for k, v in rows[1].items() if k != "system"}) + "\n")
+    code, _, err = run(["import", str(bad), "--db", str(db)], capsys)
+    assert code == 2 and "some.jsonl:2:" in err and "system" in err
+    with ProjectStore(db) as store:
+        assert len(store.to_dataset().pairwise) == 2

@@ -282,3 +282,42 @@ def test_durable_after_reopen_and_wal_mode(tmp_path: Path) -> None:
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
+
+
+def test_stated_preferences_survive_the_store_and_conflicts_are_refused(tmp_path: Path) -> None:
+    """Janus conditions (system messages) are kept per context; a second source that states another one for the
+    same context is refused and leaves the store as it was."""
+    ds = mixed()
+    ds.context_condition = {"p1": "Answer as briefly as possible.", "p2": "Be warm and chatty."}
+    with ProjectStore(tmp_path / "p.db") as store:
+        store.import_dataset(ds)
+        assert store.to_dataset().context_condition == ds.context_condition
+        other = mixed()
+        other.context_condition = {"p1": "Explain at length."}
+        before = store.counts()
+        with pytest.raises(InputError, match="context 'p1' is already in the store with condition"):
+            store.import_dataset(other, source="b.jsonl")
+        assert store.counts() == before
+        assert store.to_dataset().context_condition == ds.context_condition
+
+
+def test_a_store_of_schema_v4_gains_the_condition_column(tmp_path: Path) -> None:
+    """A store written before conditions existed opens, migrates and keeps its judgments."""
+    from prefkit.storage import schema
+    from prefkit.storage.db import migrate
+
+    path = tmp_path / "old.db"
+    with ProjectStore(path) as store:
+        store.import_dataset(mixed())
+    conn = sqlite3.connect(path)
+    conn.execute("ALTER TABLE contexts DROP COLUMN condition")
+    conn.execute("UPDATE schema_version SET version = 4 WHERE namespace = 'core'")
+    conn.commit()
+    assert migrate(conn, "core", schema.MIGRATIONS) == 5
+    conn.close()
+    ds = mixed()
+    ds.context_condition = {"p2": "Be warm and chatty."}
+    with ProjectStore(path) as store:
+        assert len(store.to_dataset().pairwise) == 3
+        store.import_dataset(ds)  # fills the new column of a known context
+        assert store.to_dataset().context_condition == {"p2": "Be warm and chatty."}

@@ -32,6 +32,10 @@ def stuffing_reason(
     discarded = dealt - voted
     if discarded > flag_share * dealt:
         return f"discarded {discarded} of {dealt} matches (over {flag_share:.0%})"
+    if discarded <= flag_share * MIN_PER_SIDE:
+        # exact shortcut (the arena checks every deal): a gap over flag_share needs more than flag_share of the
+        # >= MIN_PER_SIDE matches without the model discarded, and those discards are among all discards
+        return None
     without = dealt - dealt_with
     enough = (dealt_with >= MIN_PER_SIDE) & (without >= MIN_PER_SIDE)
     if not enough.any():

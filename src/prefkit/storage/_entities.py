@@ -109,7 +109,10 @@ def upsert_all(conn: sqlite3.Connection, ds: Dataset, lookup: Lookup, *, source:
         "contexts",
         "id",
         contexts,
-        {"text": [ds.context_text.get(c) for c in contexts]},
+        {
+            "text": [ds.context_text.get(c) for c in contexts],
+            "condition": [ds.context_condition.get(c) for c in contexts],
+        },
         source=source,
     )
     ann_pk, new_ann = upsert(

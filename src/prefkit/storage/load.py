@@ -226,7 +226,7 @@ def load_dataset(
         return np.unique(np.concatenate([_ints(c) for c in cols])) if filtered else None
 
     items, item_lut, item_rows = _index(conn, "items", "id", ["text"], used(pw[0], pw[1], mem[1], rt[0]))
-    contexts, ctx_lut, ctx_rows = _index(conn, "contexts", "id", ["text"], used(pw[4], rk[1], rt[5]))
+    contexts, ctx_lut, ctx_rows = _index(conn, "contexts", "id", ["text", "condition"], used(pw[4], rk[1], rt[5]))
     annotators, ann_lut, ann_rows = _index(
         conn, "annotators", "id", ["kind", "groups"], used(pw[5], rk[2], rt[6])
     )
@@ -298,6 +298,7 @@ def load_dataset(
         responses=responses.load(conn, items, contexts),
         item_text={r[0]: r[1] for r in item_rows if r[1] is not None},
         context_text={r[0]: r[1] for r in ctx_rows if r[1] is not None},
+        context_condition={r[0]: r[2] for r in ctx_rows if r[2] is not None},
         annotator_kind={r[0]: r[1] for r in ann_rows if r[1] is not None},
         annotator_groups={r[0]: json.loads(r[2]) for r in ann_rows if r[2] is not None},
         meta=meta,

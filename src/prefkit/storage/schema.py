@@ -139,5 +139,10 @@ CREATE TABLE responses (
 CREATE UNIQUE INDEX responses_key ON responses(coalesce(context, 0), item)
 """
 
-MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES, V3_TSTAMPS, V4_RESPONSES)
+# v5: the system message / stated preference a context was judged under (Janus; ``Dataset.context_condition``)
+V5_CONDITIONS = """
+ALTER TABLE contexts ADD COLUMN condition TEXT
+"""
+
+MIGRATIONS: tuple[str, ...] = (V1_CORE, V2_META_AND_INDEXES, V3_TSTAMPS, V4_RESPONSES, V5_CONDITIONS)
 SCHEMA_VERSION = len(MIGRATIONS)
