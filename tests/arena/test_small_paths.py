@@ -65,3 +65,40 @@ def test_counting_a_vote_small_and_large_agree(k: int) -> None:
         b.pair_counts[items, items] -= 1
     assert a.games.tolist() == b.games.tolist() and a.pair_counts.tolist() == b.pair_counts.tolist()
     assert np.all(np.diag(a.pair_counts) == 0)
+
+
+@pytest.mark.parametrize("policy", ["infogain", "ksort", "random"])
+def test_code_paths_deal_and_update_as_the_named_ones(policy: str) -> None:
+    """deal_codes / record_codes (the service's path, no names) make the same draws and the same updates as
+    next_match / record with names: two engines fed the same votes stay identical."""
+    from prefkit.ranking.arena.engine import Arena, Vote
+
+    names = [f"m{i}" for i in range(7)]
+    a, b = Arena(names, k=3, policy=policy, seed=5), Arena(names, k=3, policy=policy, seed=5)
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        match = a.next_match()
+        codes = b.deal_codes().tolist()
+        assert [names[c] for c in codes] == list(match.items)
+        ranks = rng.integers(0, 3, size=len(codes)).tolist()  # gaps and ties allowed: [0, 2, 2]
+        groups = [[names[c] for c, r in zip(codes, ranks, strict=True) if r == lv] for lv in sorted(set(ranks))]
+        a.record(Vote(list(match.items), ranking=groups, match_id=match.match_id))
+        b.record_codes(codes, ranks)
+    ta, tb = a.skill_table(), b.skill_table()
+    assert ta.rows == tb.rows and a.n_votes == b.n_votes == 60
+
+
+@pytest.mark.parametrize(
+    ("codes", "ranks", "msg"),
+    [([0, 0, 1], [0, 1, 2], "distinct"), ([0, 9, 1], [0, 1, 2], "distinct codes 0..6"), ([0, 1], [0], "one rank"),
+     ([0], [0], "cover 2..3")],
+)
+def test_record_codes_refuses_bad_votes_and_keeps_the_state(codes, ranks, msg) -> None:
+    from prefkit.errors import ValidationError
+    from prefkit.ranking.arena.engine import Arena
+
+    eng = Arena([f"m{i}" for i in range(7)], k=3)
+    before = [(r.mu, r.sigma) for r in eng.skill_table().rows]
+    with pytest.raises(ValidationError, match=msg):
+        eng.record_codes(codes, ranks)
+    assert [(r.mu, r.sigma) for r in eng.skill_table().rows] == before and eng.n_votes == 0

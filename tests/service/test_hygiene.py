@@ -113,17 +113,23 @@ def test_selective_voting_is_flagged_and_honest_voting_is_not() -> None:
 
 def test_match_tokens_do_not_reveal_the_models(env: Env) -> None:
     import base64
+    import struct
 
     svc = env.app.state.svc
     m = env.client.get("/api/v1/arenas/demo-arena/match", headers=env.h(env.annotator)).json()
-    body = m["match"].split(".")[0]
-    raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-    for part in (raw, raw[12:]):  # (before: the body was the ticket's JSON, models included)
-        assert b'"m":' not in part
+    tok = m["match"]
+    raw = base64.urlsafe_b64decode(tok + "=" * (-len(tok) % 4))
+    ticket = svc.open_match(tok)
+    assert ticket is not None and len(ticket.models) == 2
+    plain = struct.pack(">2I", *ticket.models)  # the packed ticket's models, as they would read in clear
+    assert plain not in raw and ticket.nonce.encode() not in raw
+    for part in (raw, raw[12:]):  # (a body of the ticket's JSON, models included, as in early versions)
         with pytest.raises(ValueError):
             json.loads(part)
-    ticket = svc.open_match(m["match"])
-    assert ticket is not None and len(ticket.models) == 2
-    # tampering with the ciphertext breaks the signature
-    flipped = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
-    assert svc.open_match(flipped + "." + m["match"].split(".")[1]) is None
+    # tampering with any byte of the ciphertext, the IV or the tag breaks the signature
+    for i in (0, 5, len(raw) // 2, len(raw) - 1):
+        bad = bytearray(raw)
+        bad[i] ^= 1
+        assert svc.open_match(base64.urlsafe_b64encode(bytes(bad)).decode().rstrip("=")) is None
+    for junk in ("", "x", "###", tok[:-4], tok + "AAAA"):
+        assert svc.open_match(junk) is None

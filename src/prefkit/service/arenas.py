@@ -158,7 +158,6 @@ class ArenaRuntime:
         self, arena: Arena, prompts: list[ArenaPrompt], seed: int, hygiene: Hygiene | None = None
     ) -> None:
         from prefkit.ranking.arena.engine import Arena as Engine
-        from prefkit.ranking.arena.engine import Vote
 
         self.arena = arena
         self.models: list[str] = arena.models
@@ -169,7 +168,6 @@ class ArenaRuntime:
         self.full = bool(self.has.all())  # every prompt has every model's output (the usual case)
         self.rng = np.random.default_rng(seed)
         self.lock = threading.Lock()
-        self._vote = Vote
         self._engine = Engine
         self.seed = seed
         self.engine = Engine(self.models, k=self.k, policy=arena.policy, seed=seed)
@@ -182,11 +180,11 @@ class ArenaRuntime:
         """(prompt index, models in shown order)."""
         with self.lock:
             if self.full:  # any prompt will do: no scan of the prompts
-                chosen = [self.index[name] for name in self.engine.next_match(self.k).items]
+                chosen = self.engine.deal_codes(self.k).tolist()  # engine codes = positions in self.models
                 self.rng.shuffle(chosen)
                 return int(self.rng.integers(len(self.prompts))), chosen
             for _ in range(20):
-                chosen = [self.index[name] for name in self.engine.next_match(self.k).items]
+                chosen = self.engine.deal_codes(self.k).tolist()
                 ok = np.flatnonzero(self.has[:, chosen].all(axis=1))
                 if ok.size:
                     self.rng.shuffle(chosen)
@@ -205,12 +203,7 @@ class ArenaRuntime:
                 self._count(vote)
 
     def _count(self, vote: ArenaVote) -> None:
-        names = [self.models[m] for m in vote.models]
-        groups = [
-            [n for n, r in zip(names, vote.ranks, strict=True) if r == level]
-            for level in sorted(set(vote.ranks))
-        ]
-        self.engine.record(self._vote(names, ranking=groups))
+        self.engine.record_codes(vote.models, vote.ranks)
         self.counted.append(vote)
 
     def replay(self) -> None:

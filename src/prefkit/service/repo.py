@@ -490,17 +490,18 @@ def save_arena_vote(
     ranks: list[int],
 ) -> tuple[int, bool]:
     m, r = json.dumps(models), json.dumps(ranks)
-    row = conn.execute("SELECT id, ranks FROM svc_arena_votes WHERE match_key = ?", (match_key,)).fetchone()
-    if row is not None:
-        if row[1] == r:
-            return int(row[0]), True
-        raise ConflictError("this match already has a different vote; votes are final")
+    # one statement on the common path (a new match); the match key's UNIQUE index finds a repeat
     cur = conn.execute(
         "INSERT INTO svc_arena_votes(arena_id, match_key, token_id, prompt_id, models, ranks, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(match_key) DO NOTHING",
         (arena_id, match_key, token_id, prompt_pk, m, r, time.time()),
     )
-    return int(cur.lastrowid or 0), False
+    if cur.rowcount == 1:
+        return int(cur.lastrowid or 0), False
+    row = conn.execute("SELECT id, ranks FROM svc_arena_votes WHERE match_key = ?", (match_key,)).fetchone()
+    if row is not None and row[1] == r:
+        return int(row[0]), True
+    raise ConflictError("this match already has a different vote; votes are final")
 
 
 def check_writable(conn: sqlite3.Connection) -> None:

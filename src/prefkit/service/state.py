@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import secrets
 import sqlite3
+import struct
 import threading
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from prefkit.service.routing import MIGRATIONS as ROUTING_MIGRATIONS
 from prefkit.service.routing import NAMESPACE as ROUTING_NAMESPACE
 from prefkit.service.routing import RoutingHub
 from prefkit.service.schema import MIGRATIONS, NAMESPACE
-from prefkit.service.security import RateLimiter, csrf_token, sign
+from prefkit.service.security import RateLimiter, csrf_token
 from prefkit.service.settings import Settings
 from prefkit.service.writer import Writer
 from prefkit.storage.db import connect, migrate
@@ -68,6 +68,7 @@ class ServiceState:
             conn.close()
         self._position_key = hashlib.sha256(b"positions:" + self.secret.encode()).digest()
         self._ticket_key = hashlib.sha256(b"tickets:" + self.secret.encode()).digest()
+        self._mac_key = hashlib.sha256(b"ticket-mac:" + self.secret.encode()).digest()
         self.writer = Writer(
             path, synchronous=settings.synchronous, max_batch=settings.max_batch, follow_up=self.core.sync
         )
@@ -181,24 +182,39 @@ class ServiceState:
         return bytes(out[:n])
 
     def sign_match(self, ticket: MatchTicket) -> str:
-        """The match token: the ticket encrypted (a keyed-BLAKE2b stream under a fresh IV: which models were
-        shown stays hidden from the voter) and signed (HMAC over the ciphertext)."""
-        payload = json.dumps(ticket.to_wire(), separators=(",", ":")).encode()
+        """The match token: the ticket packed, encrypted (a keyed-BLAKE2b stream under a fresh IV: which models
+        were shown stays hidden from the voter) and authenticated (keyed BLAKE2b over IV and ciphertext)."""
+        nonce = ticket.nonce.encode()
+        k = len(ticket.models)
+        payload = _TICKET.pack(1, ticket.arena, ticket.prompt, ticket.token, k) + struct.pack(
+            f">{k}IB", *ticket.models, len(nonce)
+        ) + nonce
         iv = secrets.token_bytes(12)
         sealed = iv + _xor(payload, self._keystream(iv, len(payload)))
-        body = base64.urlsafe_b64encode(sealed).decode().rstrip("=")
-        return body + "." + sign(self.secret, "match:" + body)
+        mac = hashlib.blake2b(sealed, key=self._mac_key, digest_size=16).digest()
+        return base64.urlsafe_b64encode(sealed + mac).decode().rstrip("=")
 
     def open_match(self, token: str) -> MatchTicket | None:
-        body, _, mac = token.partition(".")
-        if not body or not hmac.compare_digest(mac, sign(self.secret, "match:" + body)):
-            return None
+        """The ticket of a token this service signed (None when it is not one, or was tampered with)."""
         try:
-            sealed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            iv, ct = sealed[:12], sealed[12:]
-            payload = _xor(ct, self._keystream(iv, len(ct)))
-            return MatchTicket.from_wire(json.loads(payload))
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (ValueError, TypeError):
+            return None
+        sealed, mac = raw[:-16], raw[-16:]
+        if len(sealed) < 12 + _TICKET.size or not hmac.compare_digest(
+            mac, hashlib.blake2b(sealed, key=self._mac_key, digest_size=16).digest()
+        ):
+            return None
+        iv, ct = sealed[:12], sealed[12:]
+        payload = _xor(ct, self._keystream(iv, len(ct)))
+        try:
+            version, arena, prompt, tok, k = _TICKET.unpack_from(payload)
+            *models, n = struct.unpack_from(f">{k}IB", payload, _TICKET.size)
+            nonce = payload[_TICKET.size + 4 * k + 1 :]
+            if version != 1 or len(nonce) != n:
+                return None
+            return MatchTicket(arena, prompt, models, tok, nonce.decode())
+        except (struct.error, UnicodeDecodeError):
             return None
 
     def close(self) -> None:
@@ -208,6 +224,9 @@ class ServiceState:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+_TICKET = struct.Struct(">BIIIB")  # version, arena, prompt index, token, K; then K model codes, nonce length, nonce
 
 
 def _xor(a: bytes, b: bytes) -> bytes:

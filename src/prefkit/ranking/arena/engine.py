@@ -160,6 +160,19 @@ class Arena:
     def next_match(self, k: int | None = None) -> Match:
         """Pick the next ``k`` items to compare (default the arena's k), in a shuffled display order."""
         with self._lock:
+            chosen = self.deal_codes(k)
+            match = Match(f"m{self._next_id}", tuple(self._index.name(int(i)) for i in chosen))
+            self._next_id += 1
+            self._pending[match.match_id] = match.items
+            while len(self._pending) > _MAX_PENDING:
+                self._pending.popitem(last=False)
+            return match
+
+    def deal_codes(self, k: int | None = None) -> np.ndarray:
+        """:meth:`next_match` as item codes (positions in :attr:`items`), for a caller that keeps track of the
+        matches it deals itself (a service signing them into tokens): same choice and draws, no names, no
+        pending-match registry."""
+        with self._lock:
             k = self.k if k is None else k
             if self._preset.pairwise_only:
                 k = 2
@@ -170,13 +183,26 @@ class Arena:
                     f"a match of {k} needs {k} items, the arena has {self._state.n}: add items"
                 )
             chosen = self._policy.select(self._state, k, self._rng)
-            chosen = chosen[self._rng.permutation(k)]
-            match = Match(f"m{self._next_id}", tuple(self._index.name(int(i)) for i in chosen))
-            self._next_id += 1
-            self._pending[match.match_id] = match.items
-            while len(self._pending) > _MAX_PENDING:
-                self._pending.popitem(last=False)
-            return match
+            return chosen[self._rng.permutation(k)]
+
+    def record_codes(self, codes: Sequence[int], ranks: Sequence[int]) -> None:
+        """:meth:`record` for a caller holding item codes and ranks (0 = best, equal = tie; gaps allowed):
+        the same update as the vote ``ranking=`` of those items; ValidationError (state unchanged) on a bad one."""
+        c = [int(x) for x in codes]
+        r = [int(x) for x in ranks]
+        with self._lock:
+            n = self._state.n
+            if len(r) != len(c) or not self.k_min <= len(c) <= self.k_max:
+                raise ValidationError(
+                    f"a vote must cover {self.k_min}..{self.k_max} items with one rank each, got {len(c)} "
+                    f"items and {len(r)} ranks"
+                )
+            if len(set(c)) != len(c) or not all(0 <= x < n for x in c):
+                raise ValidationError(f"vote item codes {c} must be distinct codes 0..{n - 1}")
+            levels = {v: i for i, v in enumerate(sorted(set(r)))}
+            dense = [levels[v] for v in r]
+            self._apply(np.asarray(c, dtype=np.int64), np.asarray(dense, dtype=np.int64))
+            self._log.append((c, dense))
 
     def record(self, vote: Vote) -> None:
         """Update the beliefs of the vote's items; raises ValidationError (state unchanged) on a bad vote."""
