@@ -9,6 +9,7 @@ physical ceiling of durable one-at-a-time writes that group commit goes beyond, 
 before the run (the machine may be shared) and the CPU used by the server and by the load generator.
 
 Usage: python benchmarks/bench_service.py [--seconds 10] [--clients 16 32] [--repeat 3] [--synchronous FULL]
+       [--mode judgments|arena|arena-next|compare]
 """
 
 from __future__ import annotations
@@ -282,10 +283,11 @@ def main() -> None:
     ap.add_argument("--tasks", type=int, default=5000)
     ap.add_argument(
         "--mode",
-        choices=["judgments", "arena", "arena-next"],
+        choices=["judgments", "arena", "arena-next", "compare"],
         default="judgments",
         help="POST /api/v1/judgments; arena: GET a match then POST its vote (latency of the vote); arena-next: "
-        "each vote's reply deals the next match (POST with next=true, one round trip per vote)",
+        "each vote's reply deals the next match (POST with next=true, one round trip per vote); compare: "
+        "judgments, arena-next and arena interleaved, with the arena / judgment rate ratios",
     )
     args = ap.parse_args()
     print(
@@ -293,18 +295,33 @@ def main() -> None:
         f"{args.seconds:.0f} s per run, load generator in its own process on the same machine)"
     )
     print(
-        f"{'load':>5} {'clients':>7} {'acked votes/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'acked':>7} {'lost':>5} "
-        f"{'core miss':>9} {'raw SQLite commits/s':>21} {'server CPU ms/vote':>19} {'client CPU ms/vote':>19}"
+        f"{'mode':>10} {'load':>5} {'clients':>7} {'acked votes/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'acked':>7} "
+        f"{'lost':>5} {'core miss':>9} {'raw SQLite commits/s':>21} {'server CPU ms/vote':>19} "
+        f"{'client CPU ms/vote':>19}"
     )
+    modes = ["judgments", "arena-next", "arena"] if args.mode == "compare" else [args.mode]
+    ratios: dict[str, list[float]] = {m: [] for m in modes[1:]}
     for c in args.clients:
         for _ in range(args.repeat):
-            r = run(args.seconds, c, args.synchronous, args.tasks, args.mode)
-            print(
-                f"{r['load_avg']:>5.1f} {c:>7} {r['acked_per_s']:>14.0f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
-                f"{r['acked']:>7} {r['lost']:>5} {r['core_miss']:>9} {r['sqlite_commits_per_s']:>21.0f} "
-                f"{r['server_cpu_ms_per_vote']:>19.2f} {r['client_cpu_ms_per_vote']:>19.2f}",
-                flush=True,
-            )
+            rates = {}
+            for mode in modes:  # interleaved, so that a change in the machine's load hits every mode alike
+                r = run(args.seconds, c, args.synchronous, args.tasks, mode)
+                rates[mode] = r["acked_per_s"]
+                print(
+                    f"{mode:>10} {r['load_avg']:>5.1f} {c:>7} {r['acked_per_s']:>14.0f} {r['p50_ms']:>7.1f} "
+                    f"{r['p99_ms']:>7.1f} {r['acked']:>7} {r['lost']:>5} {r['core_miss']:>9} "
+                    f"{r['sqlite_commits_per_s']:>21.0f} {r['server_cpu_ms_per_vote']:>19.2f} "
+                    f"{r['client_cpu_ms_per_vote']:>19.2f}",
+                    flush=True,
+                )
+            for m in modes[1:]:
+                ratios[m].append(rates[m] / max(rates["judgments"], 1e-9))
+    for m, rs in ratios.items():
+        print(
+            f"{m} / judgments acked votes/s: "
+            + ", ".join(f"{x:.2f}" for x in rs)
+            + f" (median {sorted(rs)[len(rs) // 2]:.2f}; target >= 0.5)"
+        )
 
 
 if __name__ == "__main__":
