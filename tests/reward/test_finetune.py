@@ -125,3 +125,31 @@ def test_finetune_bad_options(tmp_path, capsys, cache, args, msg) -> None:
     _write(f, _rows(12, 3))
     code, _, err = run(["reward", "train", str(f), *args, "--out", str(tmp_path / "m"), *cache], capsys)
     assert code == 2 and msg in err, err
+
+
+def test_finetune_is_fitted_once_and_calibrated_on_pairs_it_did_not_see(tmp_path, monkeypatch) -> None:
+    """Fine-tuning is the costly step: `train` runs it once, on the 90% of prompts outside the calibration
+    share, and fits the temperature on the other 10% (other heads fit twice: held-out model, then all)."""
+    from prefkit.data.io import read
+    from prefkit.reward.encoders import EncoderSpec
+    from prefkit.reward.finetune import FinetuneHead
+    from prefkit.reward.pipeline import Embedder, train
+
+    data = tmp_path / "p.jsonl"
+    rows = _rows(240, 3)
+    for r in rows[::7]:  # some noise, so that the temperature is an estimate, not a bound
+        r["chosen"], r["rejected"] = r["rejected"], r["chosen"]
+    _write(data, rows)
+    seen: list[int] = []
+    fit = FinetuneHead.fit
+
+    def counting(self, pairs, progress=None):
+        seen.append(len(pairs))
+        return fit(self, pairs, progress)
+
+    monkeypatch.setattr(FinetuneHead, "fit", counting)
+    ds = read(data)
+    emb = Embedder(EncoderSpec(text_mode="prompt+response", max_seq_length=32), use_cache=False)
+    out = train("finetune", {"rank": 0, "epochs": 0, "max_length": 32}, ds, emb)
+    assert seen == [216]  # one fit, on 240 - 24 held-out prompts (one pair each)
+    assert out.temperature.status == "fitted" and out.temperature.n_pairs == 24

@@ -593,9 +593,35 @@ def held_out_temperature(
 def fit_calibrated(
     name: str, params: dict[str, Any], j: Judged, *, holdout: float = 0.1, seed: int = 0
 ) -> tuple[RewardHead, TemperatureFit]:
-    """:func:`held_out_temperature` on all units, then the head on all units."""
-    temperature = held_out_temperature(name, params, j, j.units, holdout=holdout, seed=seed)
-    return fit_units(name, params, j, j.units), temperature
+    """:func:`held_out_temperature` on all units, then the head on all units (see :func:`fit_with_temperature`)."""
+    return fit_with_temperature(name, params, j, j.units, holdout=holdout, seed=seed)
+
+
+FIT_ONCE = frozenset({"finetune"})
+"""Heads whose fit is too costly to run twice: trained once on the units outside the held-out share, whose
+pairs then give the temperature (the final model has not seen them, as with an evaluation split in TRL)."""
+
+
+def fit_with_temperature(
+    name: str, params: dict[str, Any], j: Judged, units: np.ndarray, *, holdout: float = 0.1, seed: int = 0
+) -> tuple[RewardHead, TemperatureFit]:
+    """A head on ``units`` and its temperature from held-out units: for most heads a second fit on all of
+    ``units`` (:func:`held_out_temperature`, then :func:`fit_units`); for :data:`FIT_ONCE` heads one fit on the
+    units outside the held-out share."""
+    if name not in FIT_ONCE:
+        temperature = held_out_temperature(name, params, j, units, holdout=holdout, seed=seed)
+        return fit_units(name, params, j, units), temperature
+    if not 0 <= holdout < 1:
+        raise ValidationError(f"holdout must lie in [0, 1); got {holdout}")
+    n_hold = int(round(holdout * len(units)))
+    if n_hold < 2 or len(units) - n_hold < 5:
+        return fit_units(name, params, j, units), TemperatureFit(1.0, "not_fitted", 0)
+    perm = np.random.default_rng(seed).permutation(units)
+    hold = pairs_in(j, perm[:n_hold]).pairs
+    if len(hold) < MIN_CALIBRATION_PAIRS:
+        return fit_units(name, params, j, units), TemperatureFit(1.0, "not_fitted", len(hold))
+    fitted = fit_units(name, params, j, perm[n_hold:])
+    return fitted, calibrate_temperature(fitted.margins(hold))
 
 
 # ---- train and cross-validate on what a file holds ------------------------------------------------------
@@ -643,7 +669,8 @@ def _source(head: str, j: Judged, ps: PairSet) -> Source:
 
 
 def train(head: str, params: dict[str, Any], ds: Dataset, embedder: Embedder, *, seed: int = 0) -> Trained:
-    """Fit ``head`` on what ``ds`` holds (temperature on a held-out 10% of the units, then the head on all)."""
+    """Fit ``head`` on what ``ds`` holds (temperature on a held-out 10% of the units, then the head on all;
+    a :data:`FIT_ONCE` head is fitted once, on the other 90%)."""
     j = judge(ds, embedder, need_ctx=make_head(head, **params).needs_ctx, condition=condition_source(head))
     ps = pairs_in(j, j.units)
     if shaped(head, ds) is None and len(ps.pairs) == 0:
@@ -668,9 +695,13 @@ def cv(
     results, secs = [], 0.0
     for test in kfold_indices(len(units), folds, seed=seed):
         train_units = np.delete(units, test)
-        temp = held_out_temperature(head, params, j, train_units, holdout=0.2, seed=seed)
         t0 = time.perf_counter()
-        fitted = fit_units(head, params, j, train_units)
+        if head in FIT_ONCE:
+            fitted, temp = fit_with_temperature(head, params, j, train_units, holdout=0.2, seed=seed)
+        else:
+            temp = held_out_temperature(head, params, j, train_units, holdout=0.2, seed=seed)
+            t0 = time.perf_counter()
+            fitted = fit_units(head, params, j, train_units)
         secs += time.perf_counter() - t0
         te = pairs_in(j, units[test]).pairs
         if len(te) == 0:
