@@ -170,6 +170,14 @@ def test_time_outliers_flag_the_fast_answers(lenv: Env) -> None:
     assert (a["too_fast"], a["too_slow"]) == (1, 1) and a["median_seconds"] == 20
     r = lenv.client.get("/api/v1/campaigns/qc/answers?flag=too-fast", headers=lenv.h(lenv.admin)).json()
     assert r["total"] == 1 and r["answers"][0]["id"] == ids[10] and r["answers"][0]["seconds"] == 0.2
+    # browsing flags exactly the answers the quality report flags
+    from prefkit.service.lead import quality
+
+    svc = lenv.app.state.svc
+    report = quality(svc, svc.campaign("qc"))
+    listed = lenv.client.get("/api/v1/campaigns/qc/answers?limit=500", headers=lenv.h(lenv.admin)).json()
+    assert {a["id"]: a["flag"] for a in listed["answers"] if a["flag"]} == report.answer_flags
+    assert report.answer_flags == {ids[10]: "too fast", ids[11]: "too slow"}
 
 
 @pytest.mark.parametrize(
@@ -471,6 +479,12 @@ def test_browse_answers_filters(lenv: Env) -> None:
     assert get("check=gold").json()["total"] == 2 and get("check=none").json()["total"] == 4
     page = get("limit=3&offset=6").json()
     assert page["total"] == 8 and len(page["answers"]) == 2
+    # pages cut one newest-first listing: together they are the whole of it, each answer once, in order
+    whole = [a["id"] for a in get("limit=500").json()["answers"]]
+    paged = [a["id"] for off in (0, 3, 6) for a in get(f"limit=3&offset={off}").json()["answers"]]
+    assert paged == whole == sorted(whole, reverse=True) and len(whole) == 8
+    past = get("limit=3&offset=8").json()
+    assert past["total"] == 8 and past["answers"] == []
     for q in ("status=maybe", "flag=slowish", "check=x", "review=y"):
         r = get(q)
         assert r.status_code == 400 and "one of" in r.json()["error"]["message"]

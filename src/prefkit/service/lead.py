@@ -436,10 +436,21 @@ class QCReport:
     median_seconds: float | None
 
 
+def _time_flags(done: list[_Row]) -> tuple[np.ndarray, Any, dict[int, str]]:
+    """Seconds of each done answer, the time outliers among them, and the flag of each outlying answer's id."""
+    from prefkit.analysis.annotation_qc import time_outliers
+
+    secs = np.array([np.nan if r.seconds is None else r.seconds for r in done], dtype=np.float64)
+    flags = time_outliers(secs)
+    answer_flags = {r.id: "too fast" for r, f in zip(done, flags.fast, strict=True) if f}
+    answer_flags.update({r.id: "too slow" for r, s in zip(done, flags.slow, strict=True) if s})
+    return secs, flags, answer_flags
+
+
 def quality(svc: ServiceState, campaign: Campaign) -> QCReport:
     """Per annotator: progress, speed and time outliers, agreement with the others, gold accuracy, attention
     checks, reviews; and which answers were too fast / too slow."""
-    from prefkit.analysis.annotation_qc import annotator_speed, gold_accuracy, time_outliers
+    from prefkit.analysis.annotation_qc import annotator_speed, gold_accuracy
     from prefkit.analysis.annotators import agreement_with_others
     from prefkit.service import repo
 
@@ -459,11 +470,8 @@ def quality(svc: ServiceState, campaign: Campaign) -> QCReport:
     done = [r for r in own if r.status == "done"]
     # speed and outliers over every done answer with a time
     j_done = np.array([code[r.token_id] for r in done], dtype=np.int64)
-    secs = np.array([np.nan if r.seconds is None else r.seconds for r in done], dtype=np.float64)
-    flags = time_outliers(secs)
+    secs, flags, answer_flags = _time_flags(done)
     speed = annotator_speed(j_done, secs, n_ann, flags)
-    answer_flags = {r.id: "too fast" for r, f in zip(done, flags.fast, strict=True) if f}
-    answer_flags.update({r.id: "too slow" for r, s in zip(done, flags.slow, strict=True) if s})
     # agreement: exact agreement with the others on each (task, criterion) of the ordinary tasks
     units: dict[tuple[int, str], int] = {}
     labels: dict[str, int] = {}
@@ -604,15 +612,16 @@ def browse(
 
     conn = svc.db()
     cfg = campaign.config
-    report = quality(svc, campaign)
+    rows = _rows(conn, campaign.id)
+    # the same time flags as the quality report (over the done answers that are not overrides), without the rest
+    _, _, answer_flags = _time_flags([r for r in rows if r.override_of is None and r.status == "done"])
     gold = svc.lead.gold(campaign.id)
-    tasks = repo.campaign_tasks(conn, campaign.id)
-    views = []
     needle = contains.lower()
-    for r in reversed(_rows(conn, campaign.id)):
+    matches = []
+    for r in reversed(rows):
         g = gold.get(r.task_id)
         correct = None if g is None or r.status != "done" else gold_correct(cfg.shape, g[1], r.answer)
-        fl = report.answer_flags.get(r.id)
+        fl = answer_flags.get(r.id)
         if annotator and r.annotator != annotator:
             continue
         if needle and needle not in (r.rationale or "").lower():
@@ -636,6 +645,11 @@ def browse(
             continue
         if review == "overrides" and r.override_of is None:
             continue
+        matches.append((r, fl, None if g is None else g[0], correct))
+    page_rows = matches[offset : offset + limit]
+    tasks = {tid: repo.get_task(conn, tid) for tid in {r.task_id for r, *_ in page_rows}}  # the page's only
+    views = []
+    for r, fl, chk, correct in page_rows:
         t = tasks[r.task_id]
         views.append(
             AnswerView(
@@ -652,13 +666,13 @@ def browse(
                 time=r.time,
                 seconds=r.seconds,
                 flag=fl,
-                check=None if g is None else g[0],
+                check=chk,
                 correct=correct,
                 review=r.review,
                 override_of=r.override_of,
             )
         )
-    return len(views), views[offset : offset + limit]
+    return len(matches), views
 
 
 # ---- the review queue --------------------------------------------------------------------------------
