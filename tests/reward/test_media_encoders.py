@@ -97,6 +97,24 @@ def _write(path, rows) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
+WARM, COLD = (200, 90, 40), (40, 90, 200)
+
+
+def _image_pairs(tmp_path, n, pick, seed) -> list[dict]:
+    """``n`` rows ``{prompt, chosen, rejected}`` of fresh noisy images; ``pick(i)`` gives the prompt and the two
+    colours."""
+    rng = np.random.default_rng(seed)
+    (tmp_path / "img").mkdir()
+    rows = []
+    for i in range(n):
+        prompt, good, bad = pick(i)
+        a, b = f"img/{i}a.png", f"img/{i}b.png"
+        _image(tmp_path / a, good, rng)
+        _image(tmp_path / b, bad, rng)
+        rows.append({"prompt": prompt, "chosen": a, "rejected": b})
+    return rows
+
+
 def _cv(file, enc, capsys, cache, *extra) -> dict:
     code, out, err = run(["reward", "cv", str(file), "--encoder", enc, "--folds", "4", "--format", "json",
                           *extra, *cache], capsys)
@@ -106,14 +124,7 @@ def _cv(file, enc, capsys, cache, *extra) -> dict:
 
 def test_images_prompt_free_preference_is_learned_and_survives_save_and_load(tmp_path, clip_dir, capsys, cache):
     """Warm images beat cold ones whatever the prompt (an aesthetic rule): learned from random CLIP features."""
-    rng = np.random.default_rng(0)
-    (tmp_path / "img").mkdir()
-    rows = []
-    for i in range(80):
-        warm, cold = f"img/w{i}.png", f"img/c{i}.png"
-        _image(tmp_path / warm, (200, 90, 40), rng)
-        _image(tmp_path / cold, (40, 90, 200), rng)
-        rows.append({"prompt": f"a picture number {i}", "chosen": warm, "rejected": cold})
+    rows = _image_pairs(tmp_path, 80, lambda i: (f"a picture number {i}", WARM, COLD), seed=0)
     data = tmp_path / "pairs.jsonl"
     _write(data, rows)
     res = _cv(data, f"clip:{clip_dir}", capsys, cache)
@@ -136,18 +147,12 @@ def test_images_prompt_free_preference_is_learned_and_survives_save_and_load(tmp
 def test_prompt_image_agreement_needs_the_prompt(tmp_path, clip_dir, capsys, cache):
     """The image whose colour the prompt names wins (HPS-style alignment): only the prompt+response features,
     whose second block is a weighted prompt-image cosine, can learn it; response-only features stay at chance."""
-    rng = np.random.default_rng(1)
-    (tmp_path / "img").mkdir()
-    colours = {"warm": (200, 90, 40), "cold": (40, 90, 200)}
-    rows = []
-    for i in range(120):
-        want = "warm" if i % 2 else "cold"
-        other = "cold" if want == "warm" else "warm"
-        a, b = f"img/{i}a.png", f"img/{i}b.png"
-        _image(tmp_path / a, colours[want], rng)
-        _image(tmp_path / b, colours[other], rng)
+
+    def named(i: int) -> tuple[str, tuple[int, int, int], tuple[int, int, int]]:
         tag = "".join(CHARS[int(d)] for d in str(i))  # distinct prompts, so that folds split by prompt
-        rows.append({"prompt": f"{want} {tag}", "chosen": a, "rejected": b})
+        return (f"warm {tag}", WARM, COLD) if i % 2 else (f"cold {tag}", COLD, WARM)
+
+    rows = _image_pairs(tmp_path, 120, named, seed=1)
     data = tmp_path / "pairs.jsonl"
     _write(data, rows)
     joint = _cv(data, f"clip:{clip_dir}", capsys, cache, "--text", "prompt+response")
