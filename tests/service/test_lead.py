@@ -103,6 +103,9 @@ def test_gold_and_attention_go_to_everyone_and_are_scored(lenv: Env) -> None:
     ids = lambda seen: {t["context"]["text"] for t in seen}  # noqa: E731
     assert len(seen_good) == 6 and len(seen_bad) == 2 and len(seen_third) == 2
     assert ids(seen_bad) == ids(seen_third) == {"2 + 2?", "Attention: pick the reply that says BANANA"}
+    # every answer took 20 s: the time-outlier flags (measured wall time in a test) stay out of this check
+    with _db(lenv) as db:
+        db.execute("UPDATE svc_answer_times SET seconds = 20")
     r = lenv.client.get("/api/v1/campaigns/qc/annotators", headers=lenv.h(lenv.admin))
     assert r.status_code == 200, r.text
     body = r.json()
