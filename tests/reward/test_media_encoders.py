@@ -205,3 +205,24 @@ def test_bad_media_inputs_are_refused_naming_the_row_or_option(tmp_path, clip_di
     code, _, err = run(["reward", "train", str(data), "--encoder", f"clip:{clip_dir}", "--out",
                         str(tmp_path / "rm"), *cache], capsys)
     assert code == 2 and "not a readable image" in err
+
+
+def test_a_model_directory_given_relative_is_stored_absolute(tmp_path, clip_dir, capsys, cache, monkeypatch):
+    """`--encoder clip:models/x` from one folder; the saved model is evaluated from another."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(clip_dir, work / "models" / "clip")
+    rows = _image_pairs(work, 30, lambda i: (f"p {i}", WARM, COLD), seed=4)
+    _write(work / "pairs.jsonl", rows)
+    monkeypatch.chdir(work)
+    code, _, err = run(["reward", "train", "pairs.jsonl", "--encoder", "clip:models/clip", "--out", "rm", *cache],
+                       capsys)
+    assert code == 0, err
+    stored = json.loads((work / "rm" / "config.json").read_text())["encoder"]["model"]
+    assert stored == str(work / "models" / "clip")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["reward", "eval", str(work / "rm"), str(work / "pairs.jsonl"), "--format", "json",
+                          "--no-cache"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] >= 0.9

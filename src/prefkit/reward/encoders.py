@@ -220,13 +220,18 @@ def parse_encoder(value: str, *, text_mode: str = "response", max_seq_length: in
     if backend in MEDIA_BACKENDS:
         if not model:
             raise ValidationError(f"--encoder {value}: give {backend}:DIR, a model directory saved with save_pretrained")
-        return EncoderSpec(backend=backend, model=model, text_mode=text_mode)
+        return EncoderSpec(backend=backend, model=_local(model), text_mode=text_mode)
     if value == "hashing" or value.startswith("hashing:"):
         dim = value.partition(":")[2] or "512"
         if not dim.isdigit() or int(dim) < 1:
             raise ValidationError(f"encoder {value!r}: the hashing dimension must be a positive integer")
         return EncoderSpec(backend="hashing", model=dim, text_mode=text_mode)
-    return EncoderSpec(model=value, max_seq_length=max_seq_length, text_mode=text_mode)
+    return EncoderSpec(model=_local(value), max_seq_length=max_seq_length, text_mode=text_mode)
+
+
+def _local(model: str) -> str:
+    """A model given as a local directory, made absolute: the saved reward model then loads from any folder."""
+    return str(os.path.abspath(model)) if os.path.isdir(model) else model
 
 
 # ---------------------------------------------------------------------------------------------- rendering
